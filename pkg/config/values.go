@@ -1,0 +1,82 @@
+package config
+
+import (
+	"flag"
+	"fmt"
+	"net"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// AddrVar defines a host:port flag; a value without a numeric port is
+// refused when it is set, so a typo never reaches a listener.
+func AddrVar(fs *flag.FlagSet, p *string, name, value, usage string) {
+	*p = value
+	fs.Var((*addrValue)(p), name, usage)
+}
+
+type addrValue string
+
+func (a *addrValue) String() string { return string(*a) }
+
+func (a *addrValue) Set(v string) error {
+	_, port, err := net.SplitHostPort(v)
+	if err != nil {
+		return fmt.Errorf("want host:port: %w", err)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("port %q is not a number from 0 to 65535", port)
+	}
+	*a = addrValue(v)
+	return nil
+}
+
+// EnumVar defines a flag that takes one of allowed.
+func EnumVar(fs *flag.FlagSet, p *string, name, value, usage string, allowed ...string) {
+	*p = value
+	fs.Var(&enumValue{p: p, allowed: allowed}, name, fmt.Sprintf("%s: %s", usage, strings.Join(allowed, "|")))
+}
+
+type enumValue struct {
+	p       *string
+	allowed []string
+}
+
+func (e *enumValue) String() string {
+	if e.p == nil {
+		return ""
+	}
+	return *e.p
+}
+
+func (e *enumValue) Set(v string) error {
+	if !slices.Contains(e.allowed, v) {
+		return fmt.Errorf("want one of %s", strings.Join(e.allowed, ", "))
+	}
+	*e.p = v
+	return nil
+}
+
+// DurationVar defines a duration flag that must be positive.
+func DurationVar(fs *flag.FlagSet, p *time.Duration, name string, value time.Duration, usage string) {
+	*p = value
+	fs.Var((*durationValue)(p), name, usage)
+}
+
+type durationValue time.Duration
+
+func (d *durationValue) String() string { return time.Duration(*d).String() }
+
+func (d *durationValue) Set(v string) error {
+	parsed, err := time.ParseDuration(v)
+	if err != nil {
+		return fmt.Errorf("want a duration such as 10s or 1m30s")
+	}
+	if parsed <= 0 {
+		return fmt.Errorf("want a positive duration")
+	}
+	*d = durationValue(parsed)
+	return nil
+}

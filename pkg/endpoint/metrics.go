@@ -1,0 +1,33 @@
+package endpoint
+
+import (
+	kitprometheus "github.com/go-kit/kit/metrics/prometheus"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// NewMetrics registers the endpoint instruments of one service on reg. The
+// collectors are built here and registered on the given registry, never the
+// global one, so a restarted service can register afresh.
+func NewMetrics(reg prometheus.Registerer, service string) *Metrics {
+	constLabels := prometheus.Labels{"service": service}
+	requests := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace:   "ocis",
+		Subsystem:   "endpoint",
+		Name:        "requests_total",
+		Help:        "Endpoint calls by endpoint and outcome (ok or an error kind).",
+		ConstLabels: constLabels,
+	}, []string{"endpoint", "outcome"})
+	duration := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Namespace:   "ocis",
+		Subsystem:   "endpoint",
+		Name:        "request_duration_seconds",
+		Help:        "Endpoint latency by endpoint and outcome.",
+		ConstLabels: constLabels,
+		Buckets:     prometheus.ExponentialBuckets(0.0005, 4, 9),
+	}, []string{"endpoint", "outcome"})
+	reg.MustRegister(requests, duration)
+	return &Metrics{
+		Requests: kitprometheus.NewCounter(requests),
+		Duration: kitprometheus.NewHistogram(duration),
+	}
+}

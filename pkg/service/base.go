@@ -1,0 +1,92 @@
+package service
+
+import (
+	"flag"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/ocis-runtime/ocis/pkg/config"
+	"github.com/ocis-runtime/ocis/pkg/logging"
+)
+
+// Base holds the settings every service has.
+type Base struct {
+	HTTPAddr        string
+	DebugAddr       string
+	ShutdownTimeout time.Duration
+	RequestTimeout  time.Duration
+	Pprof           bool
+	// DataDir is where a service that keeps data keeps it; empty means
+	// <base-data-path>/<service>.
+	DataDir string
+
+	keepsData bool
+}
+
+// NewBase returns the base settings of d with its default addresses.
+func NewBase(d Descriptor, keepsData bool) Base {
+	return Base{
+		HTTPAddr:        d.HTTPAddr,
+		DebugAddr:       d.DebugAddr,
+		ShutdownTimeout: 30 * time.Second,
+		RequestTimeout:  30 * time.Second,
+		keepsData:       keepsData,
+	}
+}
+
+// RegisterFlags defines the base flags.
+func (b *Base) RegisterFlags(fs *flag.FlagSet) {
+	config.AddrVar(fs, &b.HTTPAddr, "http-addr", b.HTTPAddr, "address of the HTTP API")
+	config.AddrVar(fs, &b.DebugAddr, "debug-addr", b.DebugAddr, "address of /healthz, /readyz and /metrics")
+	config.DurationVar(fs, &b.ShutdownTimeout, "shutdown-timeout", b.ShutdownTimeout, "how long in-flight requests may drain on stop")
+	config.DurationVar(fs, &b.RequestTimeout, "request-timeout", b.RequestTimeout, "how long one API request may take")
+	fs.BoolVar(&b.Pprof, "debug.pprof", b.Pprof, "serve /debug/pprof/ on the debug address")
+	if b.keepsData {
+		fs.StringVar(&b.DataDir, "data-dir", b.DataDir, "where the service keeps its data (default <base-data-path>/<service>)")
+	}
+}
+
+// DataPath resolves the data directory of service name.
+func (b *Base) DataPath(shared *Shared, name string) string {
+	if b.DataDir != "" {
+		return b.DataDir
+	}
+	return filepath.Join(shared.BaseDataPath, name)
+}
+
+// Shared holds the settings all services share; their env vars carry no
+// service name (OCIS_LOG_LEVEL).
+type Shared struct {
+	BaseDataPath string
+	ConfigFile   string
+	LogLevel     string
+	LogFormat    string
+	JWTSecret    string
+}
+
+// NewShared returns the shared defaults.
+func NewShared() *Shared {
+	home, err := os.UserHomeDir()
+	if err != nil {
+		home = os.TempDir()
+	}
+	return &Shared{BaseDataPath: filepath.Join(home, ".ocis"), LogLevel: "info", LogFormat: "logfmt"}
+}
+
+// RegisterFlags defines the shared flags.
+func (s *Shared) RegisterFlags(fs *flag.FlagSet) {
+	fs.StringVar(&s.BaseDataPath, "base-data-path", s.BaseDataPath, "where services keep their data and the config file")
+	fs.StringVar(&s.ConfigFile, "config-file", s.ConfigFile, "config file of KEY=VALUE lines (default <base-data-path>/ocis.env)")
+	config.EnumVar(fs, &s.LogLevel, "log-level", s.LogLevel, "lowest level logged", logging.Levels...)
+	config.EnumVar(fs, &s.LogFormat, "log-format", s.LogFormat, "log line format", logging.Formats...)
+	fs.StringVar(&s.JWTSecret, "jwt-secret", s.JWTSecret, "shared secret that signs tokens (written by ocis init)")
+}
+
+// ConfigPath is the config file in use.
+func (s *Shared) ConfigPath() string {
+	if s.ConfigFile != "" {
+		return s.ConfigFile
+	}
+	return filepath.Join(s.BaseDataPath, "ocis.env")
+}

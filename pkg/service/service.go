@@ -1,0 +1,95 @@
+// Package service is the contract every member of the family implements:
+// its descriptor, its config, and the run group that serves it.
+package service
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/go-kit/log"
+)
+
+// Service is one started instance of a member of the family.
+type Service interface {
+	// Run serves until ctx is done, then drains and returns nil; it returns
+	// an error when it cannot serve. It calls up once, as soon as its
+	// listeners are open, with their real addresses.
+	Run(ctx context.Context, up func(Addrs)) error
+}
+
+// Addrs are the addresses a started service listens on.
+type Addrs struct {
+	HTTP  string
+	Debug string
+}
+
+// Descriptor describes one member of the family to the runtime and the CLI.
+type Descriptor struct {
+	Name    string
+	Summary string
+	// HTTPAddr and DebugAddr are the default listen addresses.
+	HTTPAddr  string
+	DebugAddr string
+	// Routes are the path prefixes the service owns.
+	Routes []string
+	// DependsOn names services that must be running before this one starts.
+	DependsOn []string
+	// NewConfig returns the service's config holding its defaults.
+	NewConfig func() Config
+}
+
+// Config is a service's settings. It owns its flags and builds a fresh
+// Service from them for every start.
+type Config interface {
+	// RegisterFlags defines the service's flags, unprefixed; the caller
+	// namespaces them ("users.http-addr") when the family runs together.
+	RegisterFlags(fs *flag.FlagSet)
+	// Base returns the settings every service has.
+	Base() *Base
+	// Build returns a service ready to Run.
+	Build(env Env) (Service, error)
+}
+
+// Env is what the process hands every service it builds.
+type Env struct {
+	// Logger already carries service=<name>.
+	Logger log.Logger
+	Shared *Shared
+	// Node identifies the machine the service runs on.
+	Node string
+}
+
+// Catalogue is the family: every service the binary embeds.
+type Catalogue []Descriptor
+
+// Lookup returns the descriptor named name.
+func (c Catalogue) Lookup(name string) (Descriptor, bool) {
+	i := slices.IndexFunc(c, func(d Descriptor) bool { return d.Name == name })
+	if i < 0 {
+		return Descriptor{}, false
+	}
+	return c[i], true
+}
+
+// Names lists the services in catalogue order.
+func (c Catalogue) Names() []string {
+	names := make([]string, len(c))
+	for i, d := range c {
+		names[i] = d.Name
+	}
+	return names
+}
+
+// UnknownError names a service the catalogue does not hold, and the ones it
+// does.
+type UnknownError struct {
+	Name  string
+	Known []string
+}
+
+func (e *UnknownError) Error() string {
+	return fmt.Sprintf("unknown service %q; known services: %s", e.Name, strings.Join(e.Known, ", "))
+}

@@ -1,0 +1,129 @@
+package transport
+
+import (
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/go-kit/kit/endpoint"
+	httptransport "github.com/go-kit/kit/transport/http"
+	"github.com/go-kit/log"
+
+	"github.com/ocis-runtime/ocis/pkg/auth"
+	ep "github.com/ocis-runtime/ocis/pkg/endpoint"
+)
+
+// Router maps "METHOD /path" patterns to go-kit endpoints. Unlike a bare
+// http.ServeMux it answers unknown paths and wrong methods in the JSON error
+// shape, so a client never has to parse a plain-text error.
+type Router struct {
+	logger  log.Logger
+	keys    *auth.Keys
+	routes  *http.ServeMux
+	paths   *http.ServeMux
+	allowed map[string][]string // path pattern → methods, for the Allow header
+}
+
+// NewRouter returns a router whose protected routes verify bearer tokens with
+// keys; keys may be nil only if every route is public.
+func NewRouter(logger log.Logger, keys *auth.Keys) *Router {
+	return &Router{
+		logger:  logger,
+		keys:    keys,
+		routes:  http.NewServeMux(),
+		paths:   http.NewServeMux(),
+		allowed: map[string][]string{},
+	}
+}
+
+// RouteOption adjusts one route.
+type RouteOption func(*route)
+
+type route struct {
+	public  bool
+	status  int
+	maxBody int64
+}
+
+// Public lets a route through without a bearer token (login, for one).
+func Public() RouteOption { return func(r *route) { r.public = true } }
+
+// Status sets the success status of a route (default 200).
+func Status(code int) RouteOption { return func(r *route) { r.status = code } }
+
+// MaxBody sets the request body limit of a route; 0 means no limit, for
+// routes that stream.
+func MaxBody(n int64) RouteOption { return func(r *route) { r.maxBody = n } }
+
+// Handle serves pattern ("POST /api/v1/users") with e, decoding requests with
+// dec and encoding responses as JSON.
+func (rt *Router) Handle(pattern string, e endpoint.Endpoint, dec httptransport.DecodeRequestFunc, opts ...RouteOption) {
+	cfg := route{status: http.StatusOK, maxBody: DefaultMaxBody}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	h := httptransport.NewServer(e, dec, EncodeJSON(cfg.status),
+		httptransport.ServerErrorEncoder(ErrorEncoder(rt.logger)),
+	)
+	rt.HandleHTTP(pattern, h, opts...)
+}
+
+// HandleHTTP serves pattern with a plain handler, under the same
+// authentication and body limit as Handle; for routes that stream.
+func (rt *Router) HandleHTTP(pattern string, h http.Handler, opts ...RouteOption) {
+	cfg := route{maxBody: DefaultMaxBody}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	method, path, ok := strings.Cut(pattern, " ")
+	if !ok {
+		panic(fmt.Sprintf("route %q: want \"METHOD /path\"", pattern))
+	}
+	if cfg.maxBody > 0 {
+		h = limitBody(cfg.maxBody, h)
+	}
+	if !cfg.public {
+		h = Authenticate(rt.logger, rt.keys, h)
+	}
+	rt.routes.Handle(pattern, h)
+	if _, seen := rt.allowed[path]; !seen {
+		rt.paths.HandleFunc(path, rt.methodNotAllowed(path))
+	}
+	rt.allowed[path] = append(rt.allowed[path], method)
+}
+
+// ServeHTTP dispatches to the route, or answers 405 or 404 as JSON.
+func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if h, pattern := rt.routes.Handler(r); pattern != "" {
+		h.ServeHTTP(w, r)
+		return
+	}
+	if h, pattern := rt.paths.Handler(r); pattern != "" {
+		h.ServeHTTP(w, r)
+		return
+	}
+	WriteError(rt.logger, w, fmt.Errorf("%w: no route for %s %s", ep.ErrNotFound, r.Method, r.URL.Path))
+}
+
+func (rt *Router) methodNotAllowed(path string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		methods := slices.Clone(rt.allowed[path])
+		if slices.Contains(methods, http.MethodGet) {
+			methods = append(methods, http.MethodHead)
+		}
+		w.Header().Set("Allow", strings.Join(methods, ", "))
+		WriteError(rt.logger, w, fmt.Errorf("%w: %s is not allowed here, use %s", ep.ErrMethodNotAllowed, r.Method, strings.Join(methods, ", ")))
+	}
+}
+
+func limitBody(n int64, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength > n {
+			WriteError(log.NewNopLogger(), w, fmt.Errorf("%w: request body of %d bytes is over the limit of %d", ep.ErrTooLarge, r.ContentLength, n))
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, n)
+		next.ServeHTTP(w, r)
+	})
+}

@@ -1,0 +1,88 @@
+package transport
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/go-kit/log"
+	"github.com/go-kit/log/level"
+	"github.com/oklog/run"
+)
+
+// Server is an HTTP listener run as an oklog/run actor. The listener is
+// opened by Listen before the actor is added, so a taken port fails at once
+// instead of inside the group.
+type Server struct {
+	logger log.Logger
+	ln     net.Listener
+	srv    *http.Server
+	drain  time.Duration
+	done   chan struct{}
+}
+
+// Listen opens addr and returns a server for h on it that, when
+// interrupted, drains in-flight requests for up to drain before closing.
+func Listen(logger log.Logger, addr string, h http.Handler, drain time.Duration) (*Server, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	return &Server{
+		logger: log.With(logger, "addr", ln.Addr().String()),
+		ln:     ln,
+		drain:  drain,
+		done:   make(chan struct{}),
+		srv: &http.Server{
+			Handler:           h,
+			ReadHeaderTimeout: 10 * time.Second,
+			// ReadTimeout bounds slow senders of request bodies; uploads
+			// that take longer set their own deadline via
+			// http.ResponseController.
+			ReadTimeout:    5 * time.Minute,
+			IdleTimeout:    2 * time.Minute,
+			MaxHeaderBytes: 64 << 10,
+			ErrorLog:       nil,
+		},
+	}, nil
+}
+
+// Addr is the address the server listens on (the real port when the
+// configured one was :0).
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// AddTo adds the server to g as one actor.
+func (s *Server) AddTo(g *run.Group) { g.Add(s.serve, s.shutdown) }
+
+// serve runs until shutdown; after a shutdown it waits for the drain to end
+// so that the group returns only once every accepted request is answered.
+func (s *Server) serve() error {
+	level.Info(s.logger).Log("msg", "listening")
+	err := s.srv.Serve(s.ln)
+	if errors.Is(err, http.ErrServerClosed) {
+		<-s.done
+		return nil
+	}
+	return fmt.Errorf("serve %s: %w", s.ln.Addr(), err)
+}
+
+// shutdown starts a graceful drain and returns at once: oklog/run calls the
+// interrupts one after another, so a blocking one would serialise the drains
+// of every server in the group.
+func (s *Server) shutdown(error) {
+	go func() {
+		defer close(s.done)
+		ctx, cancel := context.WithTimeout(context.Background(), s.drain)
+		defer cancel()
+		if err := s.srv.Shutdown(ctx); err != nil {
+			level.Warn(s.logger).Log("msg", "drain cut short, closing connections", "err", err)
+			_ = s.srv.Close()
+		}
+	}()
+}
+
+// Close releases the listener of a server that was never run.
+func (s *Server) Close() error { return s.ln.Close() }
