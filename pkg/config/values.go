@@ -80,3 +80,27 @@ func (d *durationValue) Set(v string) error {
 	*d = durationValue(parsed)
 	return nil
 }
+
+// ListVar defines a comma-separated list flag; blanks are dropped.
+func ListVar(fs *flag.FlagSet, p *[]string, name, usage string) {
+	fs.Var((*listValue)(p), name, usage)
+}
+
+type listValue []string
+
+func (l *listValue) String() string {
+	if l == nil {
+		return ""
+	}
+	return strings.Join(*l, ",")
+}
+
+func (l *listValue) Set(v string) error {
+	*l = nil
+	for _, item := range strings.Split(v, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			*l = append(*l, item)
+		}
+	}
+	return nil
+}

@@ -32,6 +32,9 @@ const (
 type Error struct {
 	Code    Code
 	Message string
+	// generic marks the one sentinel per kind, which every error of that
+	// kind matches whatever its message.
+	generic bool
 }
 
 // New returns an error of the given kind.
@@ -54,24 +57,28 @@ func (e *Error) Is(target error) bool {
 	if !ok {
 		return false
 	}
-	return t.Code == e.Code && strings.HasPrefix(e.Message, t.Message)
+	return t.Code == e.Code && (t.generic || strings.HasPrefix(e.Message, t.Message))
 }
 
 // Generic sentinels, one per kind, for callers that care about the kind only:
 // errors.Is(err, endpoint.ErrNotFound) holds for every not_found error.
 var (
-	ErrInvalidArgument    = New(CodeInvalidArgument, "")
-	ErrUnauthenticated    = New(CodeUnauthenticated, "")
-	ErrPermissionDenied   = New(CodePermissionDenied, "")
-	ErrNotFound           = New(CodeNotFound, "")
-	ErrMethodNotAllowed   = New(CodeMethodNotAllowed, "")
-	ErrConflict           = New(CodeConflict, "")
-	ErrPreconditionFailed = New(CodePreconditionFailed, "")
-	ErrTooLarge           = New(CodeTooLarge, "")
-	ErrInsufficientSpace  = New(CodeInsufficientSpace, "")
-	ErrUnavailable        = New(CodeUnavailable, "")
-	ErrInternal           = New(CodeInternal, "")
+	ErrInvalidArgument    = generic(CodeInvalidArgument, "invalid argument")
+	ErrUnauthenticated    = generic(CodeUnauthenticated, "unauthenticated")
+	ErrPermissionDenied   = generic(CodePermissionDenied, "permission denied")
+	ErrNotFound           = generic(CodeNotFound, "not found")
+	ErrMethodNotAllowed   = generic(CodeMethodNotAllowed, "method not allowed")
+	ErrConflict           = generic(CodeConflict, "conflict")
+	ErrPreconditionFailed = generic(CodePreconditionFailed, "precondition failed")
+	ErrTooLarge           = generic(CodeTooLarge, "too large")
+	ErrInsufficientSpace  = generic(CodeInsufficientSpace, "insufficient storage")
+	ErrUnavailable        = generic(CodeUnavailable, "unavailable")
+	ErrInternal           = generic(CodeInternal, "internal error")
 )
+
+func generic(code Code, message string) *Error {
+	return &Error{Code: code, Message: message, generic: true}
+}
 
 // CodeOf returns the kind of err; errors that carry none are internal.
 func CodeOf(err error) Code {

@@ -25,9 +25,17 @@ func NewMetrics(reg prometheus.Registerer, service string) *Metrics {
 		ConstLabels: constLabels,
 		Buckets:     prometheus.ExponentialBuckets(0.0005, 4, 9),
 	}, []string{"endpoint", "outcome"})
-	reg.MustRegister(requests, duration)
+	inFlight := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace:   "ocis",
+		Subsystem:   "endpoint",
+		Name:        "requests_in_flight",
+		Help:        "Endpoint calls under way.",
+		ConstLabels: constLabels,
+	}, []string{"endpoint"})
+	reg.MustRegister(requests, duration, inFlight)
 	return &Metrics{
 		Requests: kitprometheus.NewCounter(requests),
 		Duration: kitprometheus.NewHistogram(duration),
+		InFlight: kitprometheus.NewGauge(inFlight),
 	}
 }

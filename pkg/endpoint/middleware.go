@@ -91,17 +91,21 @@ func Logging(logger log.Logger) endpoint.Middleware {
 }
 
 // Metrics are the per-endpoint instruments: a request counter and a latency
-// histogram, both labelled by endpoint and outcome.
+// histogram, both labelled by endpoint and outcome, and the calls in flight.
 type Metrics struct {
 	Requests metrics.Counter
 	Duration metrics.Histogram
+	InFlight metrics.Gauge
 }
 
 // Instrument counts and times each call under the endpoint's name.
 func Instrument(m *Metrics, name string) endpoint.Middleware {
 	return func(next endpoint.Endpoint) endpoint.Endpoint {
+		inFlight := m.InFlight.With("endpoint", name)
 		return func(ctx context.Context, request any) (response any, err error) {
+			inFlight.Add(1)
 			defer func(begin time.Time) {
+				inFlight.Add(-1)
 				lvs := []string{"endpoint", name, "outcome", outcome(err)}
 				m.Requests.With(lvs...).Add(1)
 				m.Duration.With(lvs...).Observe(time.Since(begin).Seconds())

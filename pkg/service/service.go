@@ -37,9 +37,15 @@ type Descriptor struct {
 	Routes []string
 	// DependsOn names services that must be running before this one starts.
 	DependsOn []string
+	// Optional services are left out of the default set; operators add
+	// them with OCIS_ADD_RUN_SERVICES.
+	Optional bool
 	// NewConfig returns the service's config holding its defaults.
 	NewConfig func() Config
 }
+
+// Default reports whether the service is in the default set.
+func (d Descriptor) Default() bool { return !d.Optional }
 
 // Config is a service's settings. It owns its flags and builds a fresh
 // Service from them for every start.

@@ -1,6 +1,8 @@
 package transport
 
 import (
+	"context"
+	"crypto/subtle"
 	"fmt"
 	"net/http"
 	"strings"
@@ -11,21 +13,50 @@ import (
 	"github.com/ocis-runtime/ocis/pkg/endpoint"
 )
 
-// Authenticate verifies the bearer token before anything else of the request
-// is read, and hands the verified claims to the endpoint through the context.
-// Checking it at the HTTP layer means an unauthenticated caller cannot make a
-// service read a large body.
-func Authenticate(logger log.Logger, keys *auth.Keys, next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+// Authenticator checks a request's credentials and returns the context the
+// endpoint sees, or an unauthenticated error.
+type Authenticator func(r *http.Request) (context.Context, error)
+
+// JWT accepts bearer tokens signed with keys and hands their claims to the
+// endpoint (auth.FromContext).
+func JWT(keys *auth.Keys) Authenticator {
+	return func(r *http.Request) (context.Context, error) {
 		token, err := BearerToken(r)
-		if err == nil {
-			var claims *auth.Claims
-			if claims, err = keys.Verify(token); err == nil {
-				next.ServeHTTP(w, r.WithContext(auth.WithClaims(r.Context(), claims)))
-				return
-			}
+		if err != nil {
+			return nil, err
 		}
-		WriteError(logger, w, err)
+		claims, err := keys.Verify(token)
+		if err != nil {
+			return nil, err
+		}
+		return auth.WithClaims(r.Context(), claims), nil
+	}
+}
+
+// StaticToken accepts exactly one bearer token, compared in constant time.
+func StaticToken(want string) Authenticator {
+	return func(r *http.Request) (context.Context, error) {
+		got, err := BearerToken(r)
+		if err != nil {
+			return nil, err
+		}
+		if subtle.ConstantTimeCompare([]byte(got), []byte(want)) != 1 {
+			return nil, fmt.Errorf("%w: wrong token", endpoint.ErrUnauthenticated)
+		}
+		return r.Context(), nil
+	}
+}
+
+// Authenticate runs authn before anything else of the request is read, so
+// an unauthenticated caller cannot make a service read a large body.
+func Authenticate(logger log.Logger, authn Authenticator, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, err := authn(r)
+		if err != nil {
+			WriteError(logger, w, err)
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
 

@@ -10,7 +10,6 @@ import (
 	httptransport "github.com/go-kit/kit/transport/http"
 	"github.com/go-kit/log"
 
-	"github.com/ocis-runtime/ocis/pkg/auth"
 	ep "github.com/ocis-runtime/ocis/pkg/endpoint"
 )
 
@@ -19,18 +18,18 @@ import (
 // shape, so a client never has to parse a plain-text error.
 type Router struct {
 	logger  log.Logger
-	keys    *auth.Keys
+	authn   Authenticator
 	routes  *http.ServeMux
 	paths   *http.ServeMux
 	allowed map[string][]string // path pattern → methods, for the Allow header
 }
 
-// NewRouter returns a router whose protected routes verify bearer tokens with
-// keys; keys may be nil only if every route is public.
-func NewRouter(logger log.Logger, keys *auth.Keys) *Router {
+// NewRouter returns a router whose protected routes let a request through
+// only when authn accepts it; authn may be nil only if every route is public.
+func NewRouter(logger log.Logger, authn Authenticator) *Router {
 	return &Router{
 		logger:  logger,
-		keys:    keys,
+		authn:   authn,
 		routes:  http.NewServeMux(),
 		paths:   http.NewServeMux(),
 		allowed: map[string][]string{},
@@ -84,7 +83,7 @@ func (rt *Router) HandleHTTP(pattern string, h http.Handler, opts ...RouteOption
 		h = limitBody(cfg.maxBody, h)
 	}
 	if !cfg.public {
-		h = Authenticate(rt.logger, rt.keys, h)
+		h = Authenticate(rt.logger, rt.authn, h)
 	}
 	rt.routes.Handle(pattern, h)
 	if _, seen := rt.allowed[path]; !seen {
@@ -95,8 +94,10 @@ func (rt *Router) HandleHTTP(pattern string, h http.Handler, opts ...RouteOption
 
 // ServeHTTP dispatches to the route, or answers 405 or 404 as JSON.
 func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if h, pattern := rt.routes.Handler(r); pattern != "" {
-		h.ServeHTTP(w, r)
+	if _, pattern := rt.routes.Handler(r); pattern != "" {
+		// ServeMux.Handler only finds the route; ServeHTTP is what sets
+		// r.Pattern and the wildcards that handlers read with PathValue.
+		rt.routes.ServeHTTP(w, r)
 		return
 	}
 	if h, pattern := rt.paths.Handler(r); pattern != "" {

@@ -1,0 +1,229 @@
+package main_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ocis-runtime/ocis/pkg/config"
+)
+
+// binary is the ocis binary under test, built once by TestMain.
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "ocis-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binary = filepath.Join(dir, "ocis")
+	build := exec.Command("go", "build", "-o", binary, ".")
+	build.Stdout, build.Stderr = os.Stdout, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build ocis:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// freeAddr returns a loopback address with a port nobody listens on.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// syncBuffer collects a process's output for assertions and failure logs.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// proc is a started ocis process.
+type proc struct {
+	cmd    *exec.Cmd
+	stdout *syncBuffer
+	stderr *syncBuffer
+	done   chan struct{}
+	err    error
+}
+
+// env is a test's isolated environment: a temp data dir and free ports.
+type env struct {
+	t    *testing.T
+	dir  string
+	vars map[string]string
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	e := &env{t: t, dir: t.TempDir(), vars: map[string]string{}}
+	e.vars["OCIS_BASE_DATA_PATH"] = e.dir
+	e.vars["OCIS_RUNTIME_ADDR"] = freeAddr(t)
+	e.vars["OCIS_USERS_HTTP_ADDR"] = freeAddr(t)
+	e.vars["OCIS_USERS_DEBUG_ADDR"] = freeAddr(t)
+	// The cheapest bcrypt cost keeps the suite fast; the cost is a flag
+	// like any other and its default is tested by the unit tests.
+	e.vars["OCIS_USERS_BCRYPT_COST"] = "4"
+	e.vars["OCIS_LOG_LEVEL"] = "debug"
+	return e
+}
+
+func (e *env) environ() []string {
+	var out []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "OCIS_") {
+			out = append(out, kv)
+		}
+	}
+	for k, v := range e.vars {
+		out = append(out, k+"="+v)
+	}
+	return out
+}
+
+// start runs ocis with args and stops it when the test ends.
+func (e *env) start(args ...string) *proc {
+	e.t.Helper()
+	p := &proc{cmd: exec.Command(binary, args...), stdout: &syncBuffer{}, stderr: &syncBuffer{}, done: make(chan struct{})}
+	p.cmd.Env = e.environ()
+	p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr
+	if err := p.cmd.Start(); err != nil {
+		e.t.Fatal(err)
+	}
+	go func() {
+		p.err = p.cmd.Wait()
+		close(p.done)
+	}()
+	e.t.Cleanup(func() {
+		p.stop(e.t, 20*time.Second)
+		if e.t.Failed() {
+			e.t.Logf("ocis %s stdout:\n%s\nstderr:\n%s", strings.Join(args, " "), p.stdout, p.stderr)
+		}
+	})
+	return p
+}
+
+// stop sends SIGTERM and waits; it kills the process if it does not exit
+// within grace and reports the exit code (-1 when killed).
+func (p *proc) stop(t *testing.T, grace time.Duration) int {
+	t.Helper()
+	select {
+	case <-p.done:
+		return p.exitCode()
+	default:
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+		return p.exitCode()
+	case <-time.After(grace):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+		t.Errorf("ocis did not exit within %s of SIGTERM", grace)
+		return -1
+	}
+}
+
+func (p *proc) exitCode() int {
+	var ee *exec.ExitError
+	if errors.As(p.err, &ee) {
+		return ee.ExitCode()
+	}
+	if p.err != nil {
+		return -1
+	}
+	return 0
+}
+
+// run runs ocis to completion and returns its exit code and output.
+func (e *env) run(args ...string) (code int, stdout, stderr string) {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, binary, args...)
+	cmd.Env = e.environ()
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	var ee *exec.ExitError
+	switch {
+	case errors.As(err, &ee):
+		code = ee.ExitCode()
+	case err != nil:
+		e.t.Fatalf("run ocis %v: %v", args, err)
+	}
+	return code, out.String(), errOut.String()
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	wait := 5 * time.Millisecond
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(wait)
+		wait = min(wait*2, 200*time.Millisecond)
+	}
+}
+
+// waitHTTP waits until url answers with status want.
+func waitHTTP(t *testing.T, url string, want int) {
+	t.Helper()
+	c := &http.Client{Timeout: time.Second}
+	waitFor(t, url, 30*time.Second, func() bool {
+		resp, err := c.Get(url)
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == want
+	})
+}
+
+// configValue reads one key of the config file ocis init wrote.
+func (e *env) configValue(key string) string {
+	e.t.Helper()
+	values, err := config.ReadFile(filepath.Join(e.dir, "ocis.env"))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	v, ok := values[key]
+	if !ok {
+		e.t.Fatalf("config file has no %s", key)
+	}
+	return v
+}

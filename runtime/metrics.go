@@ -1,0 +1,44 @@
+package runtime
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// stateMetrics are the supervisor's instruments.
+type stateMetrics struct {
+	restarts *prometheus.CounterVec
+	state    *prometheus.GaugeVec
+}
+
+func newStateMetrics(reg prometheus.Registerer) *stateMetrics {
+	m := &stateMetrics{
+		restarts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "ocis",
+			Subsystem: "service",
+			Name:      "restarts_total",
+			Help:      "Restarts of a service by the supervisor after a failure.",
+		}, []string{"service"}),
+		state: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: "ocis",
+			Subsystem: "service",
+			Name:      "state",
+			Help:      "1 for the state a service is in, 0 for the others.",
+		}, []string{"service", "state"}),
+	}
+	reg.MustRegister(m.restarts, m.state)
+	return m
+}
+
+func (m *stateMetrics) set(service string, current State) {
+	for _, st := range States {
+		v := 0.0
+		if st == current {
+			v = 1
+		}
+		m.state.WithLabelValues(service, string(st)).Set(v)
+	}
+}
+
+func (m *stateMetrics) restarted(service string) {
+	m.restarts.WithLabelValues(service).Inc()
+}

@@ -1,0 +1,100 @@
+package runtime
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/ocis-runtime/ocis/pkg/service"
+)
+
+// checkGraph verifies that every dependency of the enabled services is known
+// and that they form no cycle. A dependency that is known but not enabled
+// here is left out: it may run on another node.
+func checkGraph(cat service.Catalogue, enabled []string) (map[string][]string, error) {
+	deps := map[string][]string{}
+	for _, name := range enabled {
+		d, _ := cat.Lookup(name)
+		for _, dep := range d.DependsOn {
+			if _, ok := cat.Lookup(dep); !ok {
+				return nil, fmt.Errorf("service %s depends on unknown service %q", name, dep)
+			}
+			if slices.Contains(enabled, dep) {
+				deps[name] = append(deps[name], dep)
+			}
+		}
+	}
+	// Depth-first search for a back edge; the path names the cycle.
+	const (
+		unseen = iota
+		open
+		done
+	)
+	mark := map[string]int{}
+	var path []string
+	var visit func(string) error
+	visit = func(n string) error {
+		switch mark[n] {
+		case open:
+			i := slices.Index(path, n)
+			return fmt.Errorf("dependency cycle: %s", strings.Join(append(path[i:], n), " -> "))
+		case done:
+			return nil
+		}
+		mark[n] = open
+		path = append(path, n)
+		for _, d := range deps[n] {
+			if err := visit(d); err != nil {
+				return err
+			}
+		}
+		path = path[:len(path)-1]
+		mark[n] = done
+		return nil
+	}
+	for _, n := range enabled {
+		if err := visit(n); err != nil {
+			return nil, err
+		}
+	}
+	return deps, nil
+}
+
+// Selection is how an operator picks the services to run.
+type Selection struct {
+	Run     []string // only these
+	Exclude []string // all but these
+	Add     []string // the default set plus these
+}
+
+// Resolve returns the enabled services in catalogue order, or an error that
+// names an unknown service and the known ones.
+func (s Selection) Resolve(cat service.Catalogue) ([]string, error) {
+	for _, list := range [][]string{s.Run, s.Exclude, s.Add} {
+		for _, name := range list {
+			if _, ok := cat.Lookup(name); !ok {
+				return nil, &service.UnknownError{Name: name, Known: cat.Names()}
+			}
+		}
+	}
+	var out []string
+	for _, d := range cat {
+		on := d.Default()
+		if len(s.Run) > 0 {
+			on = slices.Contains(s.Run, d.Name)
+		}
+		if slices.Contains(s.Add, d.Name) {
+			on = true
+		}
+		if slices.Contains(s.Exclude, d.Name) {
+			on = false
+		}
+		if on {
+			out = append(out, d.Name)
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("no service selected to run; known services: %s", strings.Join(cat.Names(), ", "))
+	}
+	return out, nil
+}

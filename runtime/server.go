@@ -1,0 +1,123 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/go-kit/log"
+	"github.com/go-kit/log/level"
+	"github.com/oklog/run"
+
+	"github.com/ocis-runtime/ocis/pkg/config"
+	"github.com/ocis-runtime/ocis/pkg/logging"
+	"github.com/ocis-runtime/ocis/pkg/service"
+	"github.com/ocis-runtime/ocis/pkg/transport"
+)
+
+// family is the settings of `ocis server`: shared, runtime, and each
+// service's under its own prefix.
+type family struct {
+	set      *config.Set
+	shared   *service.Shared
+	settings *Settings
+	configs  map[string]service.Config
+}
+
+func newFamily(cat service.Catalogue, output io.Writer) *family {
+	f := &family{
+		set:      config.NewSet("server", output),
+		shared:   service.NewShared(),
+		settings: newSettings(),
+		configs:  map[string]service.Config{},
+	}
+	f.set.Register("", "", f.shared.RegisterFlags)
+	f.settings.registerServer(f.set)
+	for _, d := range cat {
+		cfg := d.NewConfig()
+		f.configs[d.Name] = cfg
+		f.set.Register(d.Name+".", d.Name, cfg.RegisterFlags)
+	}
+	return f
+}
+
+// serve is `ocis server`: it initialises a fresh data dir, resolves the
+// selection and the dependency graph, and runs the top-level group (signals,
+// control API, supervisor) until a signal.
+func serve(cat service.Catalogue, f *family, stdout, stderr io.Writer) error {
+	err := f.set.Load(func() (string, error) {
+		path := f.shared.ConfigPath()
+		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) && f.shared.JWTSecret == "" {
+			// A newcomer's first command must work: init as `ocis init` would.
+			if err := initConfig(path, "", false, stdout); err != nil {
+				return "", err
+			}
+		}
+		return path, nil
+	})
+	if err != nil {
+		return err
+	}
+	logger, err := logging.New(stderr, f.shared.LogLevel, f.shared.LogFormat)
+	if err != nil {
+		return err
+	}
+	enabled, err := f.settings.Select.Resolve(cat)
+	if err != nil {
+		return err
+	}
+	if _, err := checkGraph(cat, enabled); err != nil {
+		return err
+	}
+	token, err := f.settings.resolveToken(f.shared, true)
+	if err != nil {
+		return err
+	}
+
+	rtLogger := log.With(logger, "service", "runtime")
+	reg := service.NewRegistry()
+	units := make([]Unit, 0, len(enabled))
+	for _, name := range enabled {
+		d, _ := cat.Lookup(name)
+		cfg := f.configs[name]
+		env := service.Env{Logger: log.With(logger, "service", name), Shared: f.shared, Node: f.settings.Node}
+		units = append(units, Unit{Name: name, DependsOn: d.DependsOn, Build: func() (service.Service, error) { return cfg.Build(env) }})
+	}
+	sup := NewSupervisor(logger, f.settings.Policy, f.settings.Node, newStateMetrics(reg), units)
+
+	var g run.Group
+	// Signals: SIGINT or SIGTERM ends the group; a second one exits at once.
+	addSignalActor(&g, rtLogger)
+	// Control API: opened first, so a taken runtime port fails before any
+	// service starts.
+	{
+		endpoints := MakeEndpoints(control{sup}, service.Chain(rtLogger, reg, "runtime", &service.Base{RequestTimeout: time.Minute}))
+		h := NewHTTPHandler(endpoints, rtLogger, token, reg, sup.Ready)
+		api, err := transport.Listen(log.With(rtLogger, "listener", "control"), f.settings.Addr, h, 5*time.Second)
+		if err != nil {
+			return err
+		}
+		api.AddTo(&g)
+	}
+	// Supervisor: runs the services until interrupted, then stops them in
+	// reverse dependency order.
+	{
+		ctx, cancel := context.WithCancel(context.Background())
+		g.Add(func() error {
+			return sup.Run(ctx)
+		}, func(error) {
+			cancel()
+		})
+	}
+	level.Info(rtLogger).Log("msg", "runtime starting", "node", f.settings.Node, "addr", f.settings.Addr, "services", fmt.Sprint(enabled))
+	err = g.Run()
+	var sig run.SignalError
+	if errors.As(err, &sig) {
+		level.Info(rtLogger).Log("msg", "runtime stopped")
+		return nil
+	}
+	return err
+}

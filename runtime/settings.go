@@ -1,0 +1,77 @@
+package runtime
+
+import (
+	"flag"
+	"os"
+	"path/filepath"
+
+	"github.com/ocis-runtime/ocis/pkg/config"
+	"github.com/ocis-runtime/ocis/pkg/service"
+)
+
+// Settings are the runtime's own flags, beside the shared ones and those of
+// each service.
+type Settings struct {
+	Addr   string
+	Token  string
+	Node   string
+	Policy Policy
+	Select Selection
+}
+
+func newSettings() *Settings {
+	host, err := os.Hostname()
+	if err != nil {
+		host = "localhost"
+	}
+	return &Settings{Addr: "127.0.0.1:9250", Node: host, Policy: DefaultPolicy()}
+}
+
+// registerClient defines what a client of the control API needs:
+// --runtime.addr and --runtime.token (OCIS_RUNTIME_ADDR, OCIS_RUNTIME_TOKEN).
+func (s *Settings) registerClient(set *config.Set) {
+	set.Register("runtime.", "runtime", func(fs *flag.FlagSet) {
+		config.AddrVar(fs, &s.Addr, "addr", s.Addr, "address of the runtime's control API")
+		fs.StringVar(&s.Token, "token", s.Token, "bearer token of the control API (default: the token file in the base data path)")
+	})
+}
+
+// registerServer defines the flags of `ocis server`.
+func (s *Settings) registerServer(set *config.Set) {
+	s.registerClient(set)
+	set.Register("runtime.", "runtime", func(fs *flag.FlagSet) {
+		p := &s.Policy
+		config.DurationVar(fs, &p.BackoffMin, "backoff-min", p.BackoffMin, "wait before the first restart of a failed service")
+		config.DurationVar(fs, &p.BackoffMax, "backoff-max", p.BackoffMax, "longest wait between restarts")
+		fs.IntVar(&p.MaxFailures, "max-failures", p.MaxFailures, "failures within the failure window that mark a service failed")
+		config.DurationVar(fs, &p.FailureWindow, "failure-window", p.FailureWindow, "window in which failures are counted")
+		config.DurationVar(fs, &p.StartTimeout, "start-timeout", p.StartTimeout, "how long a service may take to become ready")
+	})
+	set.Register("", "", func(fs *flag.FlagSet) {
+		fs.StringVar(&s.Node, "node", s.Node, "name of this machine among the nodes")
+		config.ListVar(fs, &s.Select.Run, "run-services", "run only these services (comma list)")
+		config.ListVar(fs, &s.Select.Exclude, "exclude-run-services", "run all default services but these")
+		config.ListVar(fs, &s.Select.Add, "add-run-services", "run the default services and these")
+	})
+}
+
+// tokenPath is where the runtime keeps its control token.
+func tokenPath(shared *service.Shared) string {
+	return filepath.Join(shared.BaseDataPath, "runtime.token")
+}
+
+// resolveToken returns the configured token or the token file's, creating
+// the file when create is set.
+func (s *Settings) resolveToken(shared *service.Shared, create bool) (string, error) {
+	if s.Token != "" {
+		return s.Token, nil
+	}
+	if create {
+		return loadOrCreateToken(tokenPath(shared))
+	}
+	b, err := os.ReadFile(tokenPath(shared))
+	if err != nil {
+		return "", err
+	}
+	return string(b), nil
+}

@@ -1,0 +1,28 @@
+package runtime
+
+import (
+	"net/http"
+
+	"github.com/go-kit/log"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/ocis-runtime/ocis/pkg/endpoint"
+	"github.com/ocis-runtime/ocis/pkg/transport"
+)
+
+// NewHTTPHandler serves the control API, every route behind the runtime
+// token, and /healthz, /readyz, /metrics beside it without one.
+func NewHTTPHandler(e Endpoints, logger log.Logger, token string, reg *prometheus.Registry, ready func() bool) http.Handler {
+	r := transport.NewRouter(logger, transport.StaticToken(token))
+	named := transport.NoBody(func(r *http.Request) ServiceRequest { return ServiceRequest{Name: r.PathValue("name")} })
+	r.Handle("GET /api/v1/services", e.List, transport.NoBody(func(*http.Request) endpoint.Empty { return endpoint.Empty{} }))
+	r.Handle("POST /api/v1/services/{name}/kill", e.Kill, named)
+	r.Handle("POST /api/v1/services/{name}/run", e.Run, named)
+	r.Handle("POST /api/v1/services/{name}/restart", e.Restart, named)
+
+	debug := transport.DebugHandler(reg, ready, false)
+	for _, p := range []string{"GET /healthz", "GET /readyz", "GET /metrics"} {
+		r.HandleHTTP(p, debug, transport.Public())
+	}
+	return r
+}

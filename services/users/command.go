@@ -1,0 +1,111 @@
+package users
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"time"
+
+	"github.com/go-kit/log"
+	"github.com/go-kit/log/level"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/ocis-runtime/ocis/pkg/auth"
+	"github.com/ocis-runtime/ocis/pkg/config"
+	"github.com/ocis-runtime/ocis/pkg/service"
+)
+
+// Name is the service's name in the catalogue, on the CLI and in env vars.
+const Name = "users"
+
+// Descriptor describes the users service to the runtime.
+func Descriptor() service.Descriptor {
+	d := service.Descriptor{
+		Name:      Name,
+		Summary:   "accounts and login tokens",
+		HTTPAddr:  "127.0.0.1:9140",
+		DebugAddr: "127.0.0.1:9145",
+		Routes:    []string{"/api/v1/users", "/api/v1/tokens"},
+	}
+	d.NewConfig = func() service.Config {
+		return &Config{
+			base:       service.NewBase(d, true),
+			AdminUser:  "admin",
+			TokenTTL:   24 * time.Hour,
+			BcryptCost: bcrypt.DefaultCost,
+		}
+	}
+	return d
+}
+
+// Config holds the users service's settings.
+type Config struct {
+	base          service.Base
+	AdminUser     string
+	AdminPassword string
+	TokenTTL      time.Duration
+	BcryptCost    int
+}
+
+// Base implements service.Config.
+func (c *Config) Base() *service.Base { return &c.base }
+
+// RegisterFlags implements service.Config.
+func (c *Config) RegisterFlags(fs *flag.FlagSet) {
+	c.base.RegisterFlags(fs)
+	fs.StringVar(&c.AdminUser, "admin-user", c.AdminUser, "name of the admin account created at first start")
+	fs.StringVar(&c.AdminPassword, "admin-password", c.AdminPassword, "password of the admin account created at first start (written by ocis init)")
+	config.DurationVar(fs, &c.TokenTTL, "token-ttl", c.TokenTTL, "how long a login token is accepted")
+	fs.IntVar(&c.BcryptCost, "bcrypt-cost", c.BcryptCost, "bcrypt cost of password hashes (4 to 31)")
+}
+
+// Build implements service.Config.
+func (c *Config) Build(env service.Env) (service.Service, error) {
+	if c.BcryptCost < bcrypt.MinCost || c.BcryptCost > bcrypt.MaxCost {
+		return nil, fmt.Errorf("bcrypt cost %d is outside %d to %d", c.BcryptCost, bcrypt.MinCost, bcrypt.MaxCost)
+	}
+	keys, err := auth.NewKeys(env.Shared.JWTSecret)
+	if err != nil {
+		return nil, fmt.Errorf("%w: run `ocis init` or set OCIS_JWT_SECRET", err)
+	}
+	return &server{cfg: *c, env: env, keys: keys}, nil
+}
+
+// server is one started instance of the users service.
+type server struct {
+	cfg  Config
+	env  service.Env
+	keys *auth.Keys
+}
+
+// Run opens the store, bootstraps the admin and serves until ctx is done.
+func (s *server) Run(ctx context.Context, up func(service.Addrs)) (err error) {
+	logger := s.env.Logger
+	st, err := openStore(s.cfg.base.DataPath(s.env.Shared, Name))
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, st.close()) }()
+
+	svc, err := newAccounts(st, s.keys, s.cfg.TokenTTL, s.cfg.BcryptCost)
+	if err != nil {
+		return err
+	}
+	created, err := svc.bootstrapAdmin(s.cfg.AdminUser, s.cfg.AdminPassword)
+	if err != nil {
+		return fmt.Errorf("bootstrap admin: %w", err)
+	}
+	if created {
+		level.Info(logger).Log("msg", "admin account created", "username", s.cfg.AdminUser)
+	}
+
+	reg := service.NewRegistry()
+	endpoints := MakeEndpoints(svc, service.Chain(logger, reg, Name, &s.cfg.base))
+	return service.Serve(ctx, up, service.Parts{
+		Logger:   logger,
+		Base:     &s.cfg.base,
+		Handler:  NewHTTPHandler(endpoints, log.With(logger, "transport", "http"), s.keys),
+		Registry: reg,
+	})
+}

@@ -1,0 +1,257 @@
+// Package users keeps accounts and issues the tokens every service accepts.
+package users
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"time"
+	"unicode"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/ocis-runtime/ocis/pkg/auth"
+	"github.com/ocis-runtime/ocis/pkg/endpoint"
+)
+
+// Service is the business of accounts, free of HTTP.
+type Service interface {
+	Login(ctx context.Context, req LoginRequest) (Token, error)
+	Me(ctx context.Context, _ endpoint.Empty) (User, error)
+	CreateUser(ctx context.Context, req CreateUserRequest) (User, error)
+	ListUsers(ctx context.Context, _ endpoint.Empty) (UserList, error)
+	DeleteUser(ctx context.Context, req DeleteUserRequest) (endpoint.Empty, error)
+}
+
+// LoginRequest asks for a token.
+type LoginRequest struct {
+	Username string `json:"username"`
+	Password string `json:"password"`
+}
+
+// Token is a signed bearer token and when it stops being accepted.
+type Token struct {
+	Token     string    `json:"token"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// User is an account as every client sees it: never a password hash.
+type User struct {
+	Username    string    `json:"username"`
+	DisplayName string    `json:"display_name"`
+	Admin       bool      `json:"admin"`
+	CreatedAt   time.Time `json:"created_at"`
+}
+
+// UserList is every account, sorted by name.
+type UserList struct {
+	Users []User `json:"users"`
+}
+
+// CreateUserRequest asks for a new account.
+type CreateUserRequest struct {
+	Username    string `json:"username"`
+	Password    string `json:"password"`
+	DisplayName string `json:"display_name,omitempty"`
+}
+
+// DeleteUserRequest names the account to delete.
+type DeleteUserRequest struct {
+	Username string `json:"-"`
+}
+
+// The errors of the users service; clients match them with errors.Is.
+var (
+	ErrBadCredentials = endpoint.New(endpoint.CodeUnauthenticated, "wrong username or password")
+	ErrUserNotFound   = endpoint.New(endpoint.CodeNotFound, "user not found")
+	ErrUserExists     = endpoint.New(endpoint.CodeConflict, "user already exists")
+	ErrInvalidName    = endpoint.New(endpoint.CodeInvalidArgument, "invalid username")
+	ErrWeakPassword   = endpoint.New(endpoint.CodeInvalidArgument, "weak password")
+	ErrDeleteSelf     = endpoint.New(endpoint.CodeConflict, "an admin cannot delete their own account")
+)
+
+// Limits of account fields.
+const (
+	MaxUsernameLen    = 64
+	MinPasswordLen    = 8
+	MaxPasswordLen    = 72 // bcrypt reads no further
+	MaxDisplayNameLen = 128
+)
+
+var validName = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]*$`)
+
+// accounts implements Service over a store.
+type accounts struct {
+	store    *store
+	keys     *auth.Keys
+	tokenTTL time.Duration
+	cost     int
+	now      func() time.Time
+	// dummyHash makes a login for an unknown user cost as much as one with
+	// a wrong password, so timing does not tell which names exist.
+	dummyHash []byte
+}
+
+func newAccounts(s *store, keys *auth.Keys, tokenTTL time.Duration, cost int) (*accounts, error) {
+	dummy, err := bcrypt.GenerateFromPassword([]byte("not a password of anyone"), cost)
+	if err != nil {
+		return nil, fmt.Errorf("hash dummy password: %w", err)
+	}
+	return &accounts{store: s, keys: keys, tokenTTL: tokenTTL, cost: cost, now: time.Now, dummyHash: dummy}, nil
+}
+
+// bootstrapAdmin creates the admin account from the init config when it does
+// not exist; an existing one is left as it is.
+func (a *accounts) bootstrapAdmin(username, password string) (created bool, err error) {
+	_, found, err := a.store.get(username)
+	if err != nil || found {
+		return false, err
+	}
+	if password == "" {
+		return false, errors.New("no admin account yet and no admin password: run `ocis init` or set OCIS_USERS_ADMIN_PASSWORD")
+	}
+	_, err = a.create(CreateUserRequest{Username: username, Password: password, DisplayName: "Administrator"}, true)
+	return err == nil, err
+}
+
+func (a *accounts) Login(_ context.Context, req LoginRequest) (Token, error) {
+	r, found, err := a.store.get(req.Username)
+	if err != nil {
+		return Token{}, err
+	}
+	hash := a.dummyHash
+	if found {
+		hash = r.PasswordHash
+	}
+	if err := bcrypt.CompareHashAndPassword(hash, []byte(req.Password)); err != nil || !found {
+		return Token{}, ErrBadCredentials
+	}
+	token, expires, err := a.keys.Sign(r.Username, r.Admin, a.tokenTTL)
+	if err != nil {
+		return Token{}, err
+	}
+	return Token{Token: token, ExpiresAt: expires}, nil
+}
+
+func (a *accounts) Me(ctx context.Context, _ endpoint.Empty) (User, error) {
+	claims, err := auth.FromContext(ctx)
+	if err != nil {
+		return User{}, err
+	}
+	return a.get(claims.Username())
+}
+
+func (a *accounts) get(name string) (User, error) {
+	r, found, err := a.store.get(name)
+	if err != nil {
+		return User{}, err
+	}
+	if !found {
+		return User{}, fmt.Errorf("%w: %q", ErrUserNotFound, name)
+	}
+	return r.user(), nil
+}
+
+func (a *accounts) CreateUser(ctx context.Context, req CreateUserRequest) (User, error) {
+	if _, err := auth.RequireAdmin(ctx); err != nil {
+		return User{}, err
+	}
+	return a.create(req, false)
+}
+
+func (a *accounts) create(req CreateUserRequest, admin bool) (User, error) {
+	if err := validate(req); err != nil {
+		return User{}, err
+	}
+	hash, err := bcrypt.GenerateFromPassword([]byte(req.Password), a.cost)
+	if err != nil {
+		return User{}, fmt.Errorf("hash password: %w", err)
+	}
+	display := req.DisplayName
+	if display == "" {
+		display = req.Username
+	}
+	r := record{
+		Username:     req.Username,
+		DisplayName:  display,
+		Admin:        admin,
+		CreatedAt:    a.now().UTC().Truncate(time.Second),
+		PasswordHash: hash,
+	}
+	if err := a.store.create(r); errors.Is(err, errExists) {
+		return User{}, fmt.Errorf("%w: %q", ErrUserExists, req.Username)
+	} else if err != nil {
+		return User{}, fmt.Errorf("create user %q: %w", req.Username, err)
+	}
+	return r.user(), nil
+}
+
+func validate(req CreateUserRequest) error {
+	switch {
+	case req.Username == "":
+		return fmt.Errorf("%w: username is empty", ErrInvalidName)
+	case len(req.Username) > MaxUsernameLen:
+		return fmt.Errorf("%w: longer than %d characters", ErrInvalidName, MaxUsernameLen)
+	case !validName.MatchString(req.Username):
+		return fmt.Errorf("%w: use lowercase letters, digits, '.', '_' and '-', starting with a letter or digit", ErrInvalidName)
+	case len(req.DisplayName) > MaxDisplayNameLen:
+		return fmt.Errorf("%w: display_name is longer than %d characters", endpoint.ErrInvalidArgument, MaxDisplayNameLen)
+	}
+	return checkPassword(req.Username, req.Password)
+}
+
+func checkPassword(username, password string) error {
+	var letters, others int
+	for _, r := range password {
+		if unicode.IsLetter(r) {
+			letters++
+		} else {
+			others++
+		}
+	}
+	switch {
+	case len(password) < MinPasswordLen:
+		return fmt.Errorf("%w: use at least %d characters", ErrWeakPassword, MinPasswordLen)
+	case len(password) > MaxPasswordLen:
+		return fmt.Errorf("%w: use at most %d bytes", ErrWeakPassword, MaxPasswordLen)
+	case letters == 0 || others == 0:
+		return fmt.Errorf("%w: mix letters with digits or symbols", ErrWeakPassword)
+	case password == username:
+		return fmt.Errorf("%w: must differ from the username", ErrWeakPassword)
+	}
+	return nil
+}
+
+func (a *accounts) ListUsers(ctx context.Context, _ endpoint.Empty) (UserList, error) {
+	if _, err := auth.RequireAdmin(ctx); err != nil {
+		return UserList{}, err
+	}
+	records, err := a.store.list()
+	if err != nil {
+		return UserList{}, err
+	}
+	list := UserList{Users: make([]User, len(records))}
+	for i, r := range records {
+		list.Users[i] = r.user()
+	}
+	return list, nil
+}
+
+func (a *accounts) DeleteUser(ctx context.Context, req DeleteUserRequest) (endpoint.Empty, error) {
+	claims, err := auth.RequireAdmin(ctx)
+	if err != nil {
+		return endpoint.Empty{}, err
+	}
+	if req.Username == claims.Username() {
+		return endpoint.Empty{}, ErrDeleteSelf
+	}
+	existed, err := a.store.remove(req.Username)
+	if err != nil {
+		return endpoint.Empty{}, err
+	}
+	if !existed {
+		return endpoint.Empty{}, fmt.Errorf("%w: %q", ErrUserNotFound, req.Username)
+	}
+	return endpoint.Empty{}, nil
+}

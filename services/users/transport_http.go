@@ -1,0 +1,24 @@
+package users
+
+import (
+	"net/http"
+
+	"github.com/go-kit/log"
+
+	"github.com/ocis-runtime/ocis/pkg/auth"
+	"github.com/ocis-runtime/ocis/pkg/endpoint"
+	"github.com/ocis-runtime/ocis/pkg/transport"
+)
+
+// NewHTTPHandler serves the endpoints on the routes the service owns.
+func NewHTTPHandler(e Endpoints, logger log.Logger, keys *auth.Keys) http.Handler {
+	r := transport.NewRouter(logger, transport.JWT(keys))
+	r.Handle("POST /api/v1/tokens", e.Login, transport.DecodeJSON[LoginRequest], transport.Public())
+	r.Handle("GET /api/v1/users/me", e.Me, transport.NoBody(func(*http.Request) endpoint.Empty { return endpoint.Empty{} }))
+	r.Handle("POST /api/v1/users", e.CreateUser, transport.DecodeJSON[CreateUserRequest], transport.Status(http.StatusCreated))
+	r.Handle("GET /api/v1/users", e.ListUsers, transport.NoBody(func(*http.Request) endpoint.Empty { return endpoint.Empty{} }))
+	r.Handle("DELETE /api/v1/users/{name}", e.DeleteUser, transport.NoBody(func(r *http.Request) DeleteUserRequest {
+		return DeleteUserRequest{Username: r.PathValue("name")}
+	}), transport.Status(http.StatusNoContent))
+	return r
+}
