@@ -1,0 +1,406 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/go-kit/log"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/ocis-runtime/ocis/pkg/endpoint"
+	"github.com/ocis-runtime/ocis/pkg/service"
+)
+
+// fakeSvc is a real service for the supervisor to run: it listens on loopback
+// and does what its behaviour says on each start.
+type fakeSvc struct {
+	starts atomic.Int32
+	// behave decides, for the nth start (from 1), what Run does once its
+	// listeners are open: nil serves until cancelled.
+	behave func(n int) error
+	ready  func() bool
+	onStop func()
+}
+
+var errCrash = errors.New("crash")
+
+func (p *fakeSvc) Build() (service.Service, error) { return p, nil }
+
+func (p *fakeSvc) Run(ctx context.Context, up func(service.Addrs)) error {
+	n := int(p.starts.Add(1))
+	if p.behave != nil {
+		if err := p.behave(n); err != nil {
+			if errors.Is(err, errPanic) {
+				panic("probe panics on purpose")
+			}
+			return err
+		}
+	}
+	base := service.Base{HTTPAddr: "127.0.0.1:0", DebugAddr: "127.0.0.1:0", ShutdownTimeout: time.Second}
+	err := service.Serve(ctx, up, service.Parts{
+		Logger:   log.NewNopLogger(),
+		Base:     &base,
+		Handler:  http.NotFoundHandler(),
+		Registry: prometheus.NewRegistry(),
+		Ready:    p.ready,
+	})
+	if p.onStop != nil {
+		p.onStop()
+	}
+	return err
+}
+
+var errPanic = errors.New("panic please")
+
+func testPolicy() Policy {
+	return Policy{
+		BackoffMin:    time.Millisecond,
+		BackoffMax:    5 * time.Millisecond,
+		MaxFailures:   3,
+		FailureWindow: time.Minute,
+		StartTimeout:  5 * time.Second,
+	}
+}
+
+// supervise runs a supervisor of units until the test ends.
+func supervise(t *testing.T, policy Policy, units ...Unit) (*Supervisor, *prometheus.Registry) {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	sup := NewSupervisor(log.NewNopLogger(), policy, "test-node", newStateMetrics(reg), units)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- sup.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(20 * time.Second):
+			t.Error("supervisor did not stop within 20s")
+		}
+	})
+	return sup, reg
+}
+
+// awaitState waits for a unit to reach want, via the change notifications.
+func awaitState(t *testing.T, sup *Supervisor, name string, want State) Status {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		changed := sup.Changed()
+		st, err := sup.Status(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.State == want {
+			return st
+		}
+		select {
+		case <-changed:
+		case <-deadline:
+			t.Fatalf("%s: state %s (last error %q), want %s", name, st.State, st.LastError, want)
+		}
+	}
+}
+
+func unitOf(name string, p *fakeSvc, deps ...string) Unit {
+	return Unit{Name: name, DependsOn: deps, Build: p.Build}
+}
+
+func TestCrashIsRestarted(t *testing.T) {
+	tests := []struct {
+		name      string
+		behave    func(n int) error
+		wantError string
+	}{
+		{"run returns an error", func(n int) error {
+			if n == 1 {
+				return errCrash
+			}
+			return nil
+		}, "crash"},
+		{"run panics", func(n int) error {
+			if n == 1 {
+				return errPanic
+			}
+			return nil
+		}, "panic: probe panics on purpose"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := &fakeSvc{behave: tt.behave}
+			sup, _ := supervise(t, testPolicy(), unitOf("svc", p))
+			st := awaitState(t, sup, "svc", StateRunning)
+			if st.Restarts != 1 || p.starts.Load() != 2 {
+				t.Errorf("restarts = %d, starts = %d; want 1 and 2", st.Restarts, p.starts.Load())
+			}
+			if !strings.HasPrefix(st.LastError, tt.wantError) {
+				t.Errorf("last error = %q, want it to start with %q", st.LastError, tt.wantError)
+			}
+			if got := testutil.ToFloat64(sup.metrics.restarts.WithLabelValues("svc")); got != 1 {
+				t.Errorf("ocis_service_restarts_total = %v, want 1", got)
+			}
+			if got := testutil.ToFloat64(sup.metrics.state.WithLabelValues("svc", "running")); got != 1 {
+				t.Errorf("ocis_service_state{state=running} = %v, want 1", got)
+			}
+		})
+	}
+}
+
+func TestCrashLoopFailsThenRunRevives(t *testing.T) {
+	var healthy atomic.Bool
+	p := &fakeSvc{behave: func(int) error {
+		if healthy.Load() {
+			return nil
+		}
+		return errCrash
+	}}
+	sup, _ := supervise(t, testPolicy(), unitOf("svc", p))
+	st := awaitState(t, sup, "svc", StateFailed)
+	if got := p.starts.Load(); got != int32(testPolicy().MaxFailures+1) {
+		t.Errorf("starts before failed = %d, want %d", got, testPolicy().MaxFailures+1)
+	}
+	if st.LastError == "" {
+		t.Error("failed service has no last error")
+	}
+	// Failed is left alone: no further starts without an operator.
+	if _, err := sup.Kill(context.Background(), "svc"); !errors.Is(err, ErrWrongState) {
+		t.Errorf("kill of a failed service: %v, want conflict", err)
+	}
+	healthy.Store(true)
+	st, err := sup.Start(context.Background(), "svc")
+	if err != nil || st.State != StateRunning {
+		t.Fatalf("run after fix: %+v, %v; want running", st, err)
+	}
+}
+
+func TestCleanReturnIsStoppedNotRestarted(t *testing.T) {
+	// A service that ends on its own after becoming ready.
+	quit := make(chan struct{})
+	p2 := &cleanExit{quit: quit}
+	sup, _ := supervise(t, testPolicy(), Unit{Name: "clean", Build: func() (service.Service, error) { return p2, nil }})
+	awaitState(t, sup, "clean", StateRunning)
+	close(quit)
+	st := awaitState(t, sup, "clean", StateStopped)
+	if st.Restarts != 0 || p2.starts.Load() != 1 {
+		t.Errorf("restarts = %d, starts = %d; want 0 and 1", st.Restarts, p2.starts.Load())
+	}
+}
+
+// cleanExit serves until quit is closed, then returns nil by itself.
+type cleanExit struct {
+	quit   chan struct{}
+	starts atomic.Int32
+}
+
+func (c *cleanExit) Run(ctx context.Context, up func(service.Addrs)) error {
+	c.starts.Add(1)
+	ctx, cancel := context.WithCancel(ctx)
+	go func() {
+		select {
+		case <-c.quit:
+		case <-ctx.Done():
+		}
+		cancel()
+	}()
+	return (&fakeSvc{}).Run(ctx, up)
+}
+
+func TestStartTimeoutIsAFailure(t *testing.T) {
+	p := &fakeSvc{ready: func() bool { return false }}
+	policy := testPolicy()
+	policy.StartTimeout = 50 * time.Millisecond
+	policy.MaxFailures = 0
+	sup, _ := supervise(t, policy, unitOf("slow", p))
+	st := awaitState(t, sup, "slow", StateFailed)
+	if want := "not ready within start timeout"; !strings.Contains(st.LastError, want) {
+		t.Errorf("last error = %q, want %q", st.LastError, want)
+	}
+}
+
+// TestCrashLoopDoesNotDisturbOthers runs a service that fails at every start
+// beside healthy ones, and checks that those start at once and never leave
+// running.
+func TestCrashLoopDoesNotDisturbOthers(t *testing.T) {
+	looping := &fakeSvc{behave: func(int) error { return errCrash }}
+	policy := testPolicy()
+	policy.MaxFailures = 1000
+	units := []Unit{unitOf("looping", looping)}
+	healthy := make([]*fakeSvc, 5)
+	for i := range healthy {
+		healthy[i] = &fakeSvc{}
+		units = append(units, unitOf(fmt.Sprintf("healthy%d", i), healthy[i]))
+	}
+	sup, _ := supervise(t, policy, units...)
+	for i := range healthy {
+		awaitState(t, sup, fmt.Sprintf("healthy%d", i), StateRunning)
+	}
+	// Let the loop turn over many times, then check nobody else moved.
+	waitUntil(t, func() bool { return looping.starts.Load() > 50 })
+	for i, h := range healthy {
+		st, _ := sup.Status(fmt.Sprintf("healthy%d", i))
+		if st.State != StateRunning || h.starts.Load() != 1 {
+			t.Errorf("healthy%d: %s after %d starts; want running after 1", i, st.State, h.starts.Load())
+		}
+	}
+	// Commands to a healthy unit are answered while the loop goes on.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if _, err := sup.Restart(ctx, "healthy0"); err != nil {
+		t.Errorf("restart healthy0 beside a crash loop: %v", err)
+	}
+}
+
+func waitUntil(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 10s")
+		}
+		<-time.After(time.Millisecond)
+	}
+}
+
+func TestDependenciesOrderStartAndStop(t *testing.T) {
+	var (
+		mu    sync.Mutex
+		order []string
+	)
+	record := func(what string) func() {
+		return func() {
+			mu.Lock()
+			defer mu.Unlock()
+			order = append(order, what)
+		}
+	}
+	var baseReady atomic.Bool
+	base := &fakeSvc{ready: baseReady.Load, onStop: record("base stopped")}
+	app := &fakeSvc{onStop: record("app stopped")}
+	reg := prometheus.NewRegistry()
+	sup := NewSupervisor(log.NewNopLogger(), testPolicy(), "n", newStateMetrics(reg),
+		[]Unit{unitOf("app", app, "base"), unitOf("base", base)})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- sup.Run(ctx) }()
+
+	awaitStarts(t, base)
+	if app.starts.Load() != 0 {
+		t.Fatal("app started before its dependency was running")
+	}
+	baseReady.Store(true)
+	awaitState(t, sup, "app", StateRunning)
+
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if want := "app stopped,base stopped"; strings.Join(order, ",") != want {
+		t.Errorf("stop order = %v, want %s", order, want)
+	}
+}
+
+func awaitStarts(t *testing.T, p *fakeSvc) {
+	t.Helper()
+	waitUntil(t, func() bool { return p.starts.Load() > 0 })
+}
+
+
+func TestControlConflictsAndUnknown(t *testing.T) {
+	sup, _ := supervise(t, testPolicy(), unitOf("svc", &fakeSvc{}))
+	awaitState(t, sup, "svc", StateRunning)
+	ctx := context.Background()
+
+	if _, err := sup.Start(ctx, "svc"); !errors.Is(err, ErrWrongState) || !strings.Contains(err.Error(), "running") {
+		t.Errorf("run on running: %v, want conflict naming the state", err)
+	}
+	if st, err := sup.Kill(ctx, "svc"); err != nil || st.State != StateStopped {
+		t.Errorf("kill: %+v, %v; want stopped", st, err)
+	}
+	if _, err := sup.Kill(ctx, "svc"); !errors.Is(err, ErrWrongState) || !strings.Contains(err.Error(), "stopped") {
+		t.Errorf("kill on stopped: %v, want conflict naming the state", err)
+	}
+	if st, err := sup.Restart(ctx, "svc"); err != nil || st.State != StateRunning {
+		t.Errorf("restart of stopped: %+v, %v; want running", st, err)
+	}
+	_, err := sup.Kill(ctx, "nosuch")
+	if !errors.Is(err, ErrUnknownService) || endpoint.CodeOf(err) != endpoint.CodeNotFound || !strings.Contains(err.Error(), "svc") {
+		t.Errorf("kill unknown: %v, want not_found naming the known services", err)
+	}
+}
+
+// TestConcurrentCommands races kill, run and restart from many goroutines;
+// every call must return, and the final state must match what the last
+// command says.
+func TestConcurrentCommands(t *testing.T) {
+	sup, _ := supervise(t, testPolicy(), unitOf("a", &fakeSvc{}), unitOf("b", &fakeSvc{}))
+	awaitState(t, sup, "a", StateRunning)
+	awaitState(t, sup, "b", StateRunning)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	for i := range 24 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			name := []string{"a", "b"}[i%2]
+			for j := range 5 {
+				var err error
+				switch (i + j) % 3 {
+				case 0:
+					_, err = sup.Kill(ctx, name)
+				case 1:
+					_, err = sup.Start(ctx, name)
+				case 2:
+					_, err = sup.Restart(ctx, name)
+				}
+				if err != nil && !errors.Is(err, ErrWrongState) {
+					t.Errorf("%s: unexpected error %v", name, err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if ctx.Err() != nil {
+		t.Fatal("commands did not all return: deadlock")
+	}
+	for _, name := range []string{"a", "b"} {
+		st, err := sup.Restart(ctx, name)
+		if err != nil || st.State != StateRunning {
+			t.Errorf("%s after the race: restart gives %+v, %v; want running", name, st, err)
+		}
+		st, err = sup.Kill(ctx, name)
+		if err != nil || st.State != StateStopped {
+			t.Errorf("%s after the race: kill gives %+v, %v; want stopped", name, st, err)
+		}
+	}
+}
+
+func TestBackoffDelayGrowsAndIsCapped(t *testing.T) {
+	u := &unit{sup: &Supervisor{policy: Policy{BackoffMin: 20 * time.Millisecond, BackoffMax: 10 * time.Second}}}
+	tests := []struct {
+		n        int
+		min, max time.Duration
+	}{
+		{1, 16 * time.Millisecond, 24 * time.Millisecond},
+		{2, 32 * time.Millisecond, 48 * time.Millisecond},
+		{5, 256 * time.Millisecond, 384 * time.Millisecond},
+		{100, 8 * time.Second, 12 * time.Second},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprint(tt.n), func(t *testing.T) {
+			for range 50 {
+				if got := u.delay(tt.n); got < tt.min || got > tt.max {
+					t.Fatalf("delay(%d) = %s, want within [%s, %s]", tt.n, got, tt.min, tt.max)
+				}
+			}
+		})
+	}
+}
