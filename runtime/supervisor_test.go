@@ -312,7 +312,6 @@ func awaitStarts(t *testing.T, p *fakeSvc) {
 	waitUntil(t, func() bool { return p.starts.Load() > 0 })
 }
 
-
 func TestControlConflictsAndUnknown(t *testing.T) {
 	sup, _ := supervise(t, testPolicy(), unitOf("svc", &fakeSvc{}))
 	awaitState(t, sup, "svc", StateRunning)

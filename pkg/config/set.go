@@ -5,6 +5,8 @@
 package config
 
 import (
+	"bufio"
+	"bytes"
 	"errors"
 	"flag"
 	"fmt"
@@ -171,16 +173,23 @@ func (d deferred) IsBoolFlag() bool {
 // ReadFile reads a config file of KEY=VALUE lines, the keys being the env var
 // names (a config file is a persisted environment).
 func ReadFile(path string) (map[string]string, error) {
-	f, err := os.Open(path)
+	data, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("open config file: %w", err)
+		return nil, fmt.Errorf("read config file: %w", err)
 	}
-	defer f.Close()
+	// ff's parser scans lines with a bufio.Scanner and ignores its error, so
+	// a line over the scanner's limit would end the file there without a
+	// word; refuse such a line instead of dropping the settings after it.
+	for i, line := range bytes.Split(data, []byte("\n")) {
+		if len(line) >= bufio.MaxScanTokenSize {
+			return nil, fmt.Errorf("read config file %s: line %d is over %d bytes", path, i+1, bufio.MaxScanTokenSize-1)
+		}
+	}
 	values := map[string]string{}
-	err = ff.EnvParser(f, func(k, v string) error {
+	err = ff.EnvParser(bytes.NewReader(data), func(k, v string) error {
 		values[k] = v
 		return nil
 	})

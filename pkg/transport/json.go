@@ -34,19 +34,25 @@ func DecodeJSON[T any](_ context.Context, r *http.Request) (any, error) {
 func decodeStrict(body io.Reader, v any) error {
 	dec := json.NewDecoder(body)
 	dec.DisallowUnknownFields()
-	err := dec.Decode(v)
-	if err == nil {
-		// A second value, or garbage after the first, is malformed too.
-		if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-			return fmt.Errorf("%w: malformed JSON: trailing data after the object", endpoint.ErrInvalidArgument)
-		}
-		return nil
-	}
 	var (
 		maxErr    *http.MaxBytesError
 		syntaxErr *json.SyntaxError
 		typeErr   *json.UnmarshalTypeError
 	)
+	err := dec.Decode(v)
+	if err == nil {
+		// A second value, or garbage after the first, is malformed too;
+		// reading past the limit while looking for it is still too large.
+		_, err = dec.Token()
+		switch {
+		case errors.Is(err, io.EOF):
+			return nil
+		case errors.As(err, &maxErr):
+			return fmt.Errorf("%w: request body over %d bytes", endpoint.ErrTooLarge, maxErr.Limit)
+		default:
+			return fmt.Errorf("%w: malformed JSON: trailing data after the object", endpoint.ErrInvalidArgument)
+		}
+	}
 	switch {
 	case errors.As(err, &maxErr):
 		return fmt.Errorf("%w: request body over %d bytes", endpoint.ErrTooLarge, maxErr.Limit)
