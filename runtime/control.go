@@ -20,6 +20,9 @@ type ServiceRequest struct {
 	Name string `json:"-"`
 }
 
+// Control returns the supervisor as the business of the control API.
+func (s *Supervisor) Control() Control { return control{s} }
+
 // control adapts a Supervisor to Control.
 type control struct{ sup *Supervisor }
 

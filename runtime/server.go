@@ -86,7 +86,7 @@ func serve(cat service.Catalogue, f *family, stdout, stderr io.Writer) error {
 		env := service.Env{Logger: log.With(logger, "service", name), Shared: f.shared, Node: f.settings.Node}
 		units = append(units, Unit{Name: name, DependsOn: d.DependsOn, Build: func() (service.Service, error) { return cfg.Build(env) }})
 	}
-	sup := NewSupervisor(logger, f.settings.Policy, f.settings.Node, newStateMetrics(reg), units)
+	sup := NewSupervisor(logger, f.settings.Policy, f.settings.Node, reg, units)
 
 	var g run.Group
 	// Signals: SIGINT or SIGTERM ends the group; a second one exits at once.
@@ -94,7 +94,7 @@ func serve(cat service.Catalogue, f *family, stdout, stderr io.Writer) error {
 	// Control API: opened first, so a taken runtime port fails before any
 	// service starts.
 	{
-		endpoints := MakeEndpoints(control{sup}, service.Chain(rtLogger, reg, "runtime", &service.Base{RequestTimeout: time.Minute}))
+		endpoints := MakeEndpoints(sup.Control(), service.Chain(rtLogger, reg, "runtime", &service.Base{RequestTimeout: time.Minute}))
 		h := NewHTTPHandler(endpoints, rtLogger, token, reg, sup.Ready)
 		api, err := transport.Listen(log.With(rtLogger, "listener", "control"), f.settings.Addr, h, 5*time.Second)
 		if err != nil {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/go-kit/log"
 	"github.com/go-kit/log/level"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ocis-runtime/ocis/pkg/endpoint"
 	"github.com/ocis-runtime/ocis/pkg/service"
@@ -69,9 +70,11 @@ type Supervisor struct {
 }
 
 // NewSupervisor returns a supervisor of units, logging to logger with
-// service=<unit> on every line about a unit. The units' dependencies must
+// service=<unit> on every line about a unit, and registering its state and
+// restart metrics on reg. The units' dependencies must
 // already be checked for unknown names and cycles (checkGraph).
-func NewSupervisor(logger log.Logger, policy Policy, node string, metrics *stateMetrics, units []Unit) *Supervisor {
+func NewSupervisor(logger log.Logger, policy Policy, node string, reg prometheus.Registerer, units []Unit) *Supervisor {
+	metrics := newStateMetrics(reg)
 	s := &Supervisor{
 		logger:  log.With(logger, "service", "runtime"),
 		policy:  policy,

@@ -74,7 +74,7 @@ func testPolicy() Policy {
 func supervise(t *testing.T, policy Policy, units ...Unit) (*Supervisor, *prometheus.Registry) {
 	t.Helper()
 	reg := prometheus.NewRegistry()
-	sup := NewSupervisor(log.NewNopLogger(), policy, "test-node", newStateMetrics(reg), units)
+	sup := NewSupervisor(log.NewNopLogger(), policy, "test-node", reg, units)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- sup.Run(ctx) }()
@@ -285,7 +285,7 @@ func TestDependenciesOrderStartAndStop(t *testing.T) {
 	base := &fakeSvc{ready: baseReady.Load, onStop: record("base stopped")}
 	app := &fakeSvc{onStop: record("app stopped")}
 	reg := prometheus.NewRegistry()
-	sup := NewSupervisor(log.NewNopLogger(), testPolicy(), "n", newStateMetrics(reg),
+	sup := NewSupervisor(log.NewNopLogger(), testPolicy(), "n", reg,
 		[]Unit{unitOf("app", app, "base"), unitOf("base", base)})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"sync"
 	"time"
 	"unicode"
 
@@ -89,15 +90,18 @@ type accounts struct {
 	cost     int
 	now      func() time.Time
 	// dummyHash makes a login for an unknown user cost as much as one with
-	// a wrong password, so timing does not tell which names exist.
-	dummyHash []byte
+	// a wrong password, so timing does not tell which names exist. It is
+	// made at the first such login, not at start, so a restart stays fast.
+	dummyHash func() []byte
 }
 
 func newAccounts(s *store, keys *auth.Keys, tokenTTL time.Duration, cost int) (*accounts, error) {
-	dummy, err := bcrypt.GenerateFromPassword([]byte("not a password of anyone"), cost)
-	if err != nil {
-		return nil, fmt.Errorf("hash dummy password: %w", err)
-	}
+	dummy := sync.OnceValue(func() []byte {
+		// GenerateFromPassword fails only for a cost out of range, which
+		// Config.Build refused already; an empty hash still fails compare.
+		h, _ := bcrypt.GenerateFromPassword([]byte("not a password of anyone"), cost)
+		return h
+	})
 	return &accounts{store: s, keys: keys, tokenTTL: tokenTTL, cost: cost, now: time.Now, dummyHash: dummy}, nil
 }
 
@@ -120,9 +124,11 @@ func (a *accounts) Login(_ context.Context, req LoginRequest) (Token, error) {
 	if err != nil {
 		return Token{}, err
 	}
-	hash := a.dummyHash
+	var hash []byte
 	if found {
 		hash = r.PasswordHash
+	} else {
+		hash = a.dummyHash()
 	}
 	if err := bcrypt.CompareHashAndPassword(hash, []byte(req.Password)); err != nil || !found {
 		return Token{}, ErrBadCredentials
