@@ -3,9 +3,11 @@ package transport
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 
 	"github.com/go-kit/log"
 	"github.com/go-kit/log/level"
@@ -72,6 +74,15 @@ func codeOfStatus(status int) endpoint.Code {
 func WriteError(logger log.Logger, w http.ResponseWriter, err error) {
 	code := endpoint.CodeOf(err)
 	message := err.Error()
+	// Context wrapped around a sentinel ("create: user exists: bob") would
+	// hide it from the client's errors.Is; the wire message starts at the
+	// sentinel's own text.
+	var kind *endpoint.Error
+	if errors.As(err, &kind) && kind.Message != "" {
+		if i := strings.Index(message, kind.Message); i > 0 {
+			message = message[i:]
+		}
+	}
 	if code == endpoint.CodeInternal {
 		level.Error(logger).Log("msg", "internal error", "err", err)
 		message = "internal error"
@@ -104,5 +115,9 @@ func ReadError(resp *http.Response) error {
 	if json.Unmarshal(body, &eb) == nil && eb.Error.Code != "" {
 		return endpoint.New(eb.Error.Code, eb.Error.Message)
 	}
-	return endpoint.New(codeOfStatus(resp.StatusCode), fmt.Sprintf("%s from %s", resp.Status, resp.Request.URL.Host))
+	from := "the server"
+	if resp.Request != nil && resp.Request.URL != nil {
+		from = resp.Request.URL.Host
+	}
+	return endpoint.New(codeOfStatus(resp.StatusCode), fmt.Sprintf("%s from %s", resp.Status, from))
 }

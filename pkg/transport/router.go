@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"slices"
@@ -43,6 +44,7 @@ type route struct {
 	public  bool
 	status  int
 	maxBody int64
+	encode  httptransport.EncodeResponseFunc
 }
 
 // Public lets a route through without a bearer token (login, for one).
@@ -55,6 +57,22 @@ func Status(code int) RouteOption { return func(r *route) { r.status = code } }
 // routes that stream.
 func MaxBody(n int64) RouteOption { return func(r *route) { r.maxBody = n } }
 
+// Encode replaces the JSON response encoder of a route, for answers that are
+// not JSON (a file's content). The encoder can reach the request with
+// RequestFrom.
+func Encode(enc httptransport.EncodeResponseFunc) RouteOption {
+	return func(r *route) { r.encode = enc }
+}
+
+type requestKey struct{}
+
+// RequestFrom returns the HTTP request an endpoint call came from, for
+// encoders that answer according to it (Range, conditional requests).
+func RequestFrom(ctx context.Context) (*http.Request, bool) {
+	r, ok := ctx.Value(requestKey{}).(*http.Request)
+	return r, ok
+}
+
 // Handle serves pattern ("POST /api/v1/users") with e, decoding requests with
 // dec and encoding responses as JSON.
 func (rt *Router) Handle(pattern string, e endpoint.Endpoint, dec httptransport.DecodeRequestFunc, opts ...RouteOption) {
@@ -62,8 +80,15 @@ func (rt *Router) Handle(pattern string, e endpoint.Endpoint, dec httptransport.
 	for _, o := range opts {
 		o(&cfg)
 	}
-	h := httptransport.NewServer(e, dec, EncodeJSON(cfg.status),
+	enc := cfg.encode
+	if enc == nil {
+		enc = EncodeJSON(cfg.status)
+	}
+	h := httptransport.NewServer(e, dec, enc,
 		httptransport.ServerErrorEncoder(ErrorEncoder(rt.logger)),
+		httptransport.ServerBefore(func(ctx context.Context, r *http.Request) context.Context {
+			return context.WithValue(ctx, requestKey{}, r)
+		}),
 	)
 	rt.HandleHTTP(pattern, h, opts...)
 }

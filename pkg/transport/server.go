@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	stdlog "log"
 	"net"
 	"net/http"
 	"time"
@@ -45,7 +46,9 @@ func Listen(logger log.Logger, addr string, h http.Handler, drain time.Duration)
 			ReadTimeout:    5 * time.Minute,
 			IdleTimeout:    2 * time.Minute,
 			MaxHeaderBytes: 64 << 10,
-			ErrorLog:       nil,
+			// net/http's own complaints (TLS noise, handler panics) go
+			// to the service's logger, not the global log package.
+			ErrorLog: stdlog.New(log.NewStdlibAdapter(level.Warn(logger)), "", 0),
 		},
 	}, nil
 }
