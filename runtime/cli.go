@@ -80,7 +80,7 @@ func rootCommand(cat service.Catalogue, usage io.Writer, stdout, stderr io.Write
 		commands = append(commands, c.Name)
 	}
 	for _, d := range cat {
-		subs = append(subs, serviceCommand(d, usage, stdout, stderr))
+		subs = append(subs, serviceCommand(cat, d, usage, stdout, stderr))
 	}
 	return &ffcli.Command{
 		Name:        "ocis",

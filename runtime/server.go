@@ -14,6 +14,7 @@ import (
 
 	"github.com/ocis-runtime/ocis/pkg/config"
 	"github.com/ocis-runtime/ocis/pkg/logging"
+	"github.com/ocis-runtime/ocis/pkg/registry"
 	"github.com/ocis-runtime/ocis/pkg/service"
 	"github.com/ocis-runtime/ocis/pkg/transport"
 )
@@ -79,14 +80,15 @@ func serve(cat service.Catalogue, f *family, stdout, stderr io.Writer) error {
 
 	rtLogger := log.With(logger, "service", "runtime")
 	reg := service.NewRegistry()
+	instances := registry.NewMemory()
 	units := make([]Unit, 0, len(enabled))
 	for _, name := range enabled {
 		d, _ := cat.Lookup(name)
 		cfg := f.configs[name]
-		env := service.Env{Logger: log.With(logger, "service", name), Shared: f.shared, Node: f.settings.Node}
-		units = append(units, Unit{Name: name, DependsOn: d.DependsOn, Build: func() (service.Service, error) { return cfg.Build(env) }})
+		env := service.Env{Logger: log.With(logger, "service", name), Shared: f.shared, Node: f.settings.Node, Registry: instances}
+		units = append(units, Unit{Name: name, DependsOn: d.DependsOn, Routes: d.Routes, Build: func() (service.Service, error) { return cfg.Build(env) }})
 	}
-	sup := NewSupervisor(logger, f.settings.Policy, f.settings.Node, reg, units)
+	sup := NewSupervisor(logger, f.settings.Policy, f.settings.Node, reg, instances, units)
 
 	var g run.Group
 	// Signals: SIGINT or SIGTERM ends the group; a second one exits at once.

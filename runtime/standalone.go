@@ -17,11 +17,12 @@ import (
 
 	"github.com/ocis-runtime/ocis/pkg/config"
 	"github.com/ocis-runtime/ocis/pkg/logging"
+	"github.com/ocis-runtime/ocis/pkg/registry"
 	"github.com/ocis-runtime/ocis/pkg/service"
 )
 
 // serviceCommand is `ocis <service>` with its verbs `server` and `health`.
-func serviceCommand(d service.Descriptor, usage io.Writer, stdout, stderr io.Writer) *ffcli.Command {
+func serviceCommand(cat service.Catalogue, d service.Descriptor, usage io.Writer, stdout, stderr io.Writer) *ffcli.Command {
 	fs := flag.NewFlagSet(d.Name, flag.ContinueOnError)
 	fs.SetOutput(usage)
 	return &ffcli.Command{
@@ -29,7 +30,7 @@ func serviceCommand(d service.Descriptor, usage io.Writer, stdout, stderr io.Wri
 		ShortUsage:  fmt.Sprintf("ocis %s server|health [flags]", d.Name),
 		ShortHelp:   d.Summary,
 		FlagSet:     fs,
-		Subcommands: []*ffcli.Command{standaloneCommand(d, usage, stderr), healthCommand(d, usage, stdout)},
+		Subcommands: []*ffcli.Command{standaloneCommand(cat, d, usage, stderr), healthCommand(cat, d, usage, stdout)},
 		Exec: func(_ context.Context, args []string) error {
 			if len(args) == 0 {
 				return flag.ErrHelp
@@ -42,13 +43,14 @@ func serviceCommand(d service.Descriptor, usage io.Writer, stdout, stderr io.Wri
 // standalone is the settings of `ocis <service> server`: the shared flags
 // and the service's own, unprefixed, with the same env vars as in the family.
 type standalone struct {
+	cat    service.Catalogue
 	set    *config.Set
 	shared *service.Shared
 	cfg    service.Config
 }
 
-func newStandalone(d service.Descriptor, usage io.Writer) *standalone {
-	s := &standalone{set: config.NewSet(d.Name, usage), shared: service.NewShared(), cfg: d.NewConfig()}
+func newStandalone(cat service.Catalogue, d service.Descriptor, usage io.Writer) *standalone {
+	s := &standalone{cat: cat, set: config.NewSet(d.Name, usage), shared: service.NewShared(), cfg: d.NewConfig()}
 	s.set.Register("", "", s.shared.RegisterFlags)
 	s.set.Register("", d.Name, s.cfg.RegisterFlags)
 	return s
@@ -58,8 +60,8 @@ func (s *standalone) load() error {
 	return s.set.Load(func() (string, error) { return s.shared.ConfigPath(), nil })
 }
 
-func standaloneCommand(d service.Descriptor, usage io.Writer, stderr io.Writer) *ffcli.Command {
-	s := newStandalone(d, usage)
+func standaloneCommand(cat service.Catalogue, d service.Descriptor, usage io.Writer, stderr io.Writer) *ffcli.Command {
+	s := newStandalone(cat, d, usage)
 	return &ffcli.Command{
 		Name:       "server",
 		ShortUsage: fmt.Sprintf("ocis %s server [flags]", d.Name),
@@ -77,6 +79,29 @@ func standaloneCommand(d service.Descriptor, usage io.Writer, stderr io.Writer) 
 	}
 }
 
+// staticRegistry is the registry of a service running alone: every other
+// service of the catalogue at the address its own settings give (env vars or
+// the config file), so a standalone proxy routes to standalone services.
+func staticRegistry(cat service.Catalogue, self string, shared *service.Shared) (registry.Registry, error) {
+	reg := registry.NewMemory()
+	for _, d := range cat {
+		if d.Name == self || len(d.Routes) == 0 {
+			continue
+		}
+		cfg := d.NewConfig()
+		set := config.NewSet(d.Name, io.Discard)
+		set.Register("", d.Name, cfg.RegisterFlags)
+		if err := set.Load(func() (string, error) { return shared.ConfigPath(), nil }); err != nil {
+			return nil, err
+		}
+		in := registry.Instance{Service: d.Name, Node: "static", Addr: dialable(cfg.Base().HTTPAddr), Routes: d.Routes}
+		if err := reg.Register(in); err != nil {
+			return nil, err
+		}
+	}
+	return reg, nil
+}
+
 // runStandalone runs one service in a group with the signal actor; no
 // supervisor restarts it, its process manager does.
 func runStandalone(d service.Descriptor, s *standalone, stderr io.Writer) error {
@@ -85,7 +110,11 @@ func runStandalone(d service.Descriptor, s *standalone, stderr io.Writer) error 
 		return err
 	}
 	logger = log.With(logger, "service", d.Name)
-	svc, err := s.cfg.Build(service.Env{Logger: logger, Shared: s.shared, Node: "standalone"})
+	instances, err := staticRegistry(s.cat, d.Name, s.shared)
+	if err != nil {
+		return err
+	}
+	svc, err := s.cfg.Build(service.Env{Logger: logger, Shared: s.shared, Node: "standalone", Registry: instances})
 	if err != nil {
 		return fmt.Errorf("%s: %w", d.Name, err)
 	}
@@ -112,8 +141,8 @@ func runStandalone(d service.Descriptor, s *standalone, stderr io.Writer) error 
 	return nil
 }
 
-func healthCommand(d service.Descriptor, usage io.Writer, stdout io.Writer) *ffcli.Command {
-	s := newStandalone(d, usage)
+func healthCommand(cat service.Catalogue, d service.Descriptor, usage io.Writer, stdout io.Writer) *ffcli.Command {
+	s := newStandalone(cat, d, usage)
 	return &ffcli.Command{
 		Name:       "health",
 		ShortUsage: fmt.Sprintf("ocis %s health [flags]", d.Name),

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ocis-runtime/ocis/pkg/endpoint"
+	"github.com/ocis-runtime/ocis/pkg/registry"
 	"github.com/ocis-runtime/ocis/pkg/service"
 )
 
@@ -49,18 +51,21 @@ func DefaultPolicy() Policy {
 type Unit struct {
 	Name      string
 	DependsOn []string
-	Build     func() (service.Service, error)
+	// Routes are registered with the instance while it runs.
+	Routes []string
+	Build  func() (service.Service, error)
 }
 
 // Supervisor runs units "let it crash" style. Each unit has its own
 // goroutine that alone changes its state, so one unit's crash loop never
 // waits on another's, and commands to one unit are serialised by it.
 type Supervisor struct {
-	logger  log.Logger
-	policy  Policy
-	node    string
-	metrics *stateMetrics
-	probe   *http.Client
+	logger   log.Logger
+	registry registry.Registry
+	policy   Policy
+	node     string
+	metrics  *stateMetrics
+	probe    *http.Client
 
 	units map[string]*unit
 	order []string // start order: every unit after its dependencies
@@ -70,19 +75,20 @@ type Supervisor struct {
 }
 
 // NewSupervisor returns a supervisor of units, logging to logger with
-// service=<unit> on every line about a unit, and registering its state and
-// restart metrics on reg. The units' dependencies must
+// service=<unit> on every line about a unit, registering its state and
+// restart metrics on reg, and recording running instances in instances. The units' dependencies must
 // already be checked for unknown names and cycles (checkGraph).
-func NewSupervisor(logger log.Logger, policy Policy, node string, reg prometheus.Registerer, units []Unit) *Supervisor {
+func NewSupervisor(logger log.Logger, policy Policy, node string, reg prometheus.Registerer, instances registry.Registry, units []Unit) *Supervisor {
 	metrics := newStateMetrics(reg)
 	s := &Supervisor{
-		logger:  log.With(logger, "service", "runtime"),
-		policy:  policy,
-		node:    node,
-		metrics: metrics,
-		probe:   &http.Client{Timeout: time.Second},
-		units:   map[string]*unit{},
-		changed: make(chan struct{}),
+		logger:   log.With(logger, "service", "runtime"),
+		registry: instances,
+		policy:   policy,
+		node:     node,
+		metrics:  metrics,
+		probe:    &http.Client{Timeout: time.Second},
+		units:    map[string]*unit{},
+		changed:  make(chan struct{}),
 	}
 	for _, u := range units {
 		s.units[u.Name] = &unit{
@@ -169,7 +175,7 @@ var (
 func (s *Supervisor) unit(name string) (*unit, error) {
 	u, ok := s.units[name]
 	if !ok {
-		return nil, fmt.Errorf("%w %q; known services: %v", ErrUnknownService, name, s.order)
+		return nil, fmt.Errorf("%w %q; known services: %s", ErrUnknownService, name, strings.Join(s.order, ", "))
 	}
 	return u, nil
 }
@@ -433,8 +439,21 @@ func (u *unit) runOnce(ctx context.Context) exit {
 	up := make(chan service.Addrs, 1)
 	go func() { done <- safeRun(runCtx, svc, up) }()
 
-	// stop cancels the instance and waits for it to drain.
+	// The instance is in the registry exactly while it is running.
+	var registered *registry.Instance
+	unregister := func() {
+		if registered != nil {
+			if err := u.sup.registry.Deregister(*registered); err != nil {
+				level.Warn(u.logger).Log("msg", "deregister instance", "err", err)
+			}
+			registered = nil
+		}
+	}
+	defer unregister()
+	// stop takes the instance out of the registry, so no new request is
+	// routed to it, then cancels it and waits for it to drain.
 	stop := func() error {
+		unregister()
 		u.setState(StateStopping, nil)
 		cancel()
 		return <-done
@@ -442,13 +461,16 @@ func (u *unit) runOnce(ctx context.Context) exit {
 
 	startTimer := time.NewTimer(u.sup.policy.StartTimeout)
 	defer startTimer.Stop()
-	var ready <-chan error
+	var (
+		ready <-chan error
+		addrs service.Addrs
+	)
 	probeCtx, stopProbe := context.WithCancel(runCtx)
 	defer stopProbe()
 	running := false
 	for {
 		select {
-		case addrs := <-up:
+		case addrs = <-up:
 			u.sup.mu.Lock()
 			u.addr = addrs.HTTP
 			u.sup.mu.Unlock()
@@ -461,6 +483,12 @@ func (u *unit) runOnce(ctx context.Context) exit {
 			}
 			running = true
 			startTimer.Stop()
+			in := registry.Instance{Service: u.Name, Node: u.sup.node, Addr: dialable(addrs.HTTP), Routes: u.Routes}
+			if err := u.sup.registry.Register(in); err != nil {
+				_ = stop()
+				return exit{exitFailed, fmt.Errorf("register instance: %w", err)}
+			}
+			registered = &in
 			u.setState(StateRunning, nil)
 		case <-startTimer.C:
 			if !running {
@@ -468,6 +496,7 @@ func (u *unit) runOnce(ctx context.Context) exit {
 				return exit{exitFailed, fmt.Errorf("not ready within start timeout %s", u.sup.policy.StartTimeout)}
 			}
 		case err := <-done:
+			unregister()
 			if err == nil && running {
 				u.setState(StateStopped, nil)
 				return exit{kind: exitClean}

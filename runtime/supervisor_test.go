@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/ocis-runtime/ocis/pkg/endpoint"
+	"github.com/ocis-runtime/ocis/pkg/registry"
 	"github.com/ocis-runtime/ocis/pkg/service"
 )
 
@@ -74,7 +75,7 @@ func testPolicy() Policy {
 func supervise(t *testing.T, policy Policy, units ...Unit) (*Supervisor, *prometheus.Registry) {
 	t.Helper()
 	reg := prometheus.NewRegistry()
-	sup := NewSupervisor(log.NewNopLogger(), policy, "test-node", reg, units)
+	sup := NewSupervisor(log.NewNopLogger(), policy, "test-node", reg, registry.NewMemory(), units)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- sup.Run(ctx) }()
@@ -285,7 +286,7 @@ func TestDependenciesOrderStartAndStop(t *testing.T) {
 	base := &fakeSvc{ready: baseReady.Load, onStop: record("base stopped")}
 	app := &fakeSvc{onStop: record("app stopped")}
 	reg := prometheus.NewRegistry()
-	sup := NewSupervisor(log.NewNopLogger(), testPolicy(), "n", reg,
+	sup := NewSupervisor(log.NewNopLogger(), testPolicy(), "n", reg, registry.NewMemory(),
 		[]Unit{unitOf("app", app, "base"), unitOf("base", base)})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

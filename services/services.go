@@ -3,6 +3,7 @@ package services
 
 import (
 	"github.com/ocis-runtime/ocis/pkg/service"
+	"github.com/ocis-runtime/ocis/services/proxy"
 	"github.com/ocis-runtime/ocis/services/users"
 )
 
@@ -10,6 +11,7 @@ import (
 // the CLI lists them.
 func Catalogue() service.Catalogue {
 	return service.Catalogue{
+		proxy.Descriptor(),
 		users.Descriptor(),
 	}
 }

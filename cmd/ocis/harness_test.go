@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/ocis-runtime/ocis/pkg/config"
+	"github.com/ocis-runtime/ocis/services"
 )
 
 // binary is the ocis binary under test, built once by TestMain.
@@ -90,8 +91,10 @@ func newEnv(t *testing.T) *env {
 	e := &env{t: t, dir: t.TempDir(), vars: map[string]string{}}
 	e.vars["OCIS_BASE_DATA_PATH"] = e.dir
 	e.vars["OCIS_RUNTIME_ADDR"] = freeAddr(t)
-	e.vars["OCIS_USERS_HTTP_ADDR"] = freeAddr(t)
-	e.vars["OCIS_USERS_DEBUG_ADDR"] = freeAddr(t)
+	for _, name := range services.Catalogue().Names() {
+		e.vars[config.EnvName(name, "http-addr")] = freeAddr(t)
+		e.vars[config.EnvName(name, "debug-addr")] = freeAddr(t)
+	}
 	// The cheapest bcrypt cost keeps the suite fast; the cost is a flag
 	// like any other and its default is tested by the unit tests.
 	e.vars["OCIS_USERS_BCRYPT_COST"] = "4"

@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"github.com/go-kit/log"
+
+	"github.com/ocis-runtime/ocis/pkg/registry"
 )
 
 // Service is one started instance of a member of the family.
@@ -66,6 +68,8 @@ type Env struct {
 	Shared *Shared
 	// Node identifies the machine the service runs on.
 	Node string
+	// Registry is where running instances are found (the proxy reads it).
+	Registry registry.Registry
 }
 
 // Catalogue is the family: every service the binary embeds.

@@ -1,0 +1,144 @@
+// Package registry records which instance of which service runs where, and
+// which routes it owns. The runtime registers an instance when it becomes
+// running and deregisters it when it stops; the proxy reads the table on
+// every request.
+package registry
+
+import (
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+)
+
+// Instance is one running instance of a service.
+type Instance struct {
+	Service string   `json:"service"`
+	Node    string   `json:"node"`
+	Addr    string   `json:"addr"`
+	Routes  []string `json:"routes"`
+}
+
+// ID identifies an instance among all nodes.
+func (i Instance) ID() string { return i.Service + "@" + i.Node + "/" + i.Addr }
+
+// Registry is where instances are recorded. The in-process Memory is the
+// one implementation today; a NATS key-value one goes behind the same
+// interface for several machines.
+type Registry interface {
+	Register(Instance) error
+	Deregister(Instance) error
+	// Table returns the current routing table. It is immutable: a change
+	// makes a new one, so readers need no lock.
+	Table() *Table
+}
+
+// Table is a snapshot of the registry: the instances of each service and
+// which service owns which path prefix.
+type Table struct {
+	instances map[string][]Instance
+	routes    []route // longest prefix first
+}
+
+type route struct {
+	prefix  string
+	service string
+}
+
+// NewTable builds a table from instances.
+func NewTable(instances []Instance) *Table {
+	t := &Table{instances: map[string][]Instance{}}
+	owners := map[string]string{}
+	for _, in := range instances {
+		t.instances[in.Service] = append(t.instances[in.Service], in)
+		for _, p := range in.Routes {
+			owners[p] = in.Service
+		}
+	}
+	for _, list := range t.instances {
+		sort.Slice(list, func(i, j int) bool { return list[i].ID() < list[j].ID() })
+	}
+	for p, s := range owners {
+		t.routes = append(t.routes, route{prefix: p, service: s})
+	}
+	sort.Slice(t.routes, func(i, j int) bool {
+		if len(t.routes[i].prefix) != len(t.routes[j].prefix) {
+			return len(t.routes[i].prefix) > len(t.routes[j].prefix)
+		}
+		return t.routes[i].prefix < t.routes[j].prefix
+	})
+	return t
+}
+
+// Owner returns the service owning path: the one with the longest route
+// prefix that path equals or continues with a "/".
+func (t *Table) Owner(path string) (string, bool) {
+	for _, r := range t.routes {
+		if path == r.prefix || strings.HasPrefix(path, r.prefix+"/") {
+			return r.service, true
+		}
+	}
+	return "", false
+}
+
+// Instances returns the instances of service, sorted by ID.
+func (t *Table) Instances(service string) []Instance { return t.instances[service] }
+
+// All returns every instance, sorted by service then ID.
+func (t *Table) All() []Instance {
+	var out []Instance
+	names := make([]string, 0, len(t.instances))
+	for n := range t.instances {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		out = append(out, t.instances[n]...)
+	}
+	return out
+}
+
+// Memory is a registry in one process.
+type Memory struct {
+	mu    sync.Mutex
+	byID  map[string]Instance
+	table atomic.Pointer[Table]
+}
+
+// NewMemory returns an empty in-process registry.
+func NewMemory() *Memory {
+	m := &Memory{byID: map[string]Instance{}}
+	m.table.Store(NewTable(nil))
+	return m
+}
+
+// Register implements Registry.
+func (m *Memory) Register(in Instance) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	in.Routes = slices.Clone(in.Routes)
+	m.byID[in.ID()] = in
+	m.rebuild()
+	return nil
+}
+
+// Deregister implements Registry.
+func (m *Memory) Deregister(in Instance) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.byID, in.ID())
+	m.rebuild()
+	return nil
+}
+
+// Table implements Registry.
+func (m *Memory) Table() *Table { return m.table.Load() }
+
+func (m *Memory) rebuild() {
+	all := make([]Instance, 0, len(m.byID))
+	for _, in := range m.byID {
+		all = append(all, in)
+	}
+	m.table.Store(NewTable(all))
+}

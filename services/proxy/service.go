@@ -1,0 +1,45 @@
+// Package proxy is the single entry point: it routes each request by path
+// prefix to a running instance of the owning service, found in the
+// registry, and balances across instances.
+//
+// The proxy has no API of its own, so it has no endpoints or client: its
+// clients are the other services' clients pointed at the proxy's address.
+package proxy
+
+import (
+	"sync"
+	"sync/atomic"
+
+	"github.com/ocis-runtime/ocis/pkg/registry"
+)
+
+// Balancer picks instances for a service in round-robin order.
+type Balancer struct {
+	reg      registry.Registry
+	counters sync.Map // service name → *atomic.Uint64
+}
+
+// NewBalancer returns a balancer over the instances of reg.
+func NewBalancer(reg registry.Registry) *Balancer {
+	return &Balancer{reg: reg}
+}
+
+// Route returns the service that owns path and its instances, starting with
+// the one whose turn it is; the rest follow as fallbacks for retries.
+func (b *Balancer) Route(path string) (service string, order []registry.Instance, owned bool) {
+	tbl := b.reg.Table()
+	service, owned = tbl.Owner(path)
+	if !owned {
+		return "", nil, false
+	}
+	instances := tbl.Instances(service)
+	if len(instances) == 0 {
+		return service, nil, true
+	}
+	c, _ := b.counters.LoadOrStore(service, new(atomic.Uint64))
+	start := int(c.(*atomic.Uint64).Add(1)-1) % len(instances)
+	order = make([]registry.Instance, 0, len(instances))
+	order = append(order, instances[start:]...)
+	order = append(order, instances[:start]...)
+	return service, order, true
+}

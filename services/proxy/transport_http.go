@@ -1,0 +1,244 @@
+package proxy
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	stdlog "log"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/go-kit/log"
+	"github.com/go-kit/log/level"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/ocis-runtime/ocis/pkg/auth"
+	"github.com/ocis-runtime/ocis/pkg/endpoint"
+	"github.com/ocis-runtime/ocis/pkg/registry"
+	"github.com/ocis-runtime/ocis/pkg/transport"
+)
+
+// Handler is the proxy's HTTP side: request ID, access log, authentication,
+// routing, and a streaming reverse proxy that retries another instance when
+// one refuses the connection.
+type Handler struct {
+	logger   log.Logger
+	balancer *Balancer
+	authn    transport.Authenticator
+	proxy    *httputil.ReverseProxy
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+}
+
+// NewHandler returns the proxy handler. Tokens are checked with keys on every
+// route but login; the services check them again.
+func NewHandler(logger log.Logger, balancer *Balancer, keys *auth.Keys, reg prometheus.Registerer) *Handler {
+	h := &Handler{
+		logger:   logger,
+		balancer: balancer,
+		authn:    transport.JWT(keys),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "ocis", Subsystem: "proxy", Name: "requests_total",
+			Help: "Requests through the proxy by owning service and status code.",
+		}, []string{"service", "code"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: "ocis", Subsystem: "proxy", Name: "request_duration_seconds",
+			Help:    "Time to answer through the proxy, by owning service.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 4, 9),
+		}, []string{"service"}),
+	}
+	reg.MustRegister(h.requests, h.duration)
+	h.proxy = &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.Out.URL.Scheme = "http"
+			pr.SetXForwarded()
+		},
+		Transport:    &retrying{base: newUpstreamTransport()},
+		BufferPool:   newBufferPool(),
+		ErrorHandler: h.upstreamError,
+		ErrorLog:     stdlog.New(log.NewStdlibAdapter(level.Warn(logger)), "", 0),
+	}
+	return h
+}
+
+// newUpstreamTransport is the pooled keep-alive transport to the services.
+func newUpstreamTransport() *http.Transport {
+	return &http.Transport{
+		DialContext:           (&net.Dialer{Timeout: 2 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConns:          1024,
+		MaxIdleConnsPerHost:   256,
+		IdleConnTimeout:       90 * time.Second,
+		ExpectContinueTimeout: time.Second,
+		DisableCompression:    true,
+		WriteBufferSize:       64 << 10,
+		ReadBufferSize:        64 << 10,
+	}
+}
+
+type routeKey struct{}
+
+// upstreams is what ServeHTTP hands the transport: the instances to try, in
+// order, and which one answered.
+type upstreams struct {
+	service string
+	order   []registry.Instance
+	used    string
+}
+
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	begin := time.Now()
+	id := r.Header.Get("X-Request-Id")
+	if id == "" {
+		id = newRequestID()
+		r.Header.Set("X-Request-Id", id)
+	}
+	w.Header().Set("X-Request-Id", id)
+	rec := &recorder{ResponseWriter: w, status: http.StatusOK}
+	up := &upstreams{}
+	defer func() {
+		took := time.Since(begin)
+		h.requests.WithLabelValues(up.service, strconv.Itoa(rec.status)).Inc()
+		h.duration.WithLabelValues(up.service).Observe(took.Seconds())
+		level.Info(h.logger).Log("msg", "request", "method", r.Method, "path", r.URL.Path, "status", rec.status,
+			"bytes", rec.bytes.Load(), "took", took, "request_id", id, "service", up.service,
+			"upstream", up.used, "remote", r.RemoteAddr)
+	}()
+
+	service, order, owned := h.balancer.Route(r.URL.Path)
+	if !owned {
+		transport.WriteError(h.logger, rec, fmt.Errorf("%w: no service owns %s", endpoint.ErrNotFound, r.URL.Path))
+		return
+	}
+	up.service = service
+	if !(r.Method == http.MethodPost && r.URL.Path == "/api/v1/tokens") {
+		if _, err := h.authn(r); err != nil {
+			transport.WriteError(h.logger, rec, err)
+			return
+		}
+	}
+	if len(order) == 0 {
+		transport.WriteError(h.logger, rec, fmt.Errorf("%w: no instance of %s is running", endpoint.ErrUnavailable, service))
+		return
+	}
+	up.order = order
+	if r.Body != nil && r.Body != http.NoBody {
+		// An upload may take longer than the server's read timeout; the
+		// service behind sets its own limits.
+		_ = http.NewResponseController(w).SetReadDeadline(time.Time{})
+		// The transport closes the body when a dial fails; the retry on
+		// the next instance still needs it, and the server closes it.
+		r.Body = &retryBody{ReadCloser: r.Body}
+	}
+	h.proxy.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), routeKey{}, up)))
+}
+
+// upstreamError answers when no instance could be reached or the answer
+// broke off.
+func (h *Handler) upstreamError(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
+		return // the client went away; there is no one to answer
+	}
+	up, _ := r.Context().Value(routeKey{}).(*upstreams)
+	name := "the service"
+	if up != nil {
+		name = up.service
+	}
+	level.Warn(h.logger).Log("msg", "upstream failed", "service", name, "err", err)
+	transport.WriteError(h.logger, w, fmt.Errorf("%w: %s did not answer", endpoint.ErrUnavailable, name))
+}
+
+// retrying sends a request to the first instance that accepts the
+// connection. A refused connection means nothing of the request was sent, so
+// trying the next instance is safe even for uploads.
+type retrying struct {
+	base http.RoundTripper
+}
+
+func (t *retrying) RoundTrip(r *http.Request) (*http.Response, error) {
+	up, ok := r.Context().Value(routeKey{}).(*upstreams)
+	if !ok {
+		return nil, errors.New("proxy: request without upstreams")
+	}
+	body, _ := r.Body.(*retryBody)
+	var lastErr error
+	for _, in := range up.order {
+		r.URL.Host = in.Addr
+		r.Host = in.Addr
+		resp, err := t.base.RoundTrip(r)
+		if err == nil {
+			up.used = in.Addr
+			return resp, nil
+		}
+		lastErr = err
+		if !refused(err) || (body != nil && body.read.Load()) {
+			return nil, err
+		}
+	}
+	return nil, lastErr
+}
+
+func refused(err error) bool {
+	var op *net.OpError
+	return errors.Is(err, syscall.ECONNREFUSED) || (errors.As(err, &op) && op.Op == "dial")
+}
+
+// retryBody ignores Close, so a failed attempt cannot spend the body, and
+// remembers whether any byte was read.
+type retryBody struct {
+	io.ReadCloser
+	read atomic.Bool
+}
+
+func (b *retryBody) Read(p []byte) (int, error) {
+	b.read.Store(true)
+	return b.ReadCloser.Read(p)
+}
+
+func (b *retryBody) Close() error { return nil }
+
+// recorder notes the status and size of an answer for the access log.
+type recorder struct {
+	http.ResponseWriter
+	status int
+	bytes  atomic.Int64
+}
+
+func (r *recorder) WriteHeader(code int) {
+	r.status = code
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *recorder) Write(p []byte) (int, error) {
+	n, err := r.ResponseWriter.Write(p)
+	r.bytes.Add(int64(n))
+	return n, err
+}
+
+// Unwrap lets http.ResponseController reach the connection (flushes).
+func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+func newRequestID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// bufferPool gives the reverse proxy 64 KiB copy buffers, so streaming a
+// large body costs few system calls and no garbage.
+type bufferPool struct{ pool sync.Pool }
+
+func newBufferPool() *bufferPool {
+	return &bufferPool{pool: sync.Pool{New: func() any { b := make([]byte, 64<<10); return &b }}}
+}
+
+func (p *bufferPool) Get() []byte  { return *(p.pool.Get().(*[]byte)) }
+func (p *bufferPool) Put(b []byte) { p.pool.Put(&b) }
