@@ -81,6 +81,16 @@ func serve(cat service.Catalogue, f *family, stdout, stderr io.Writer) error {
 	rtLogger := log.With(logger, "service", "runtime")
 	reg := service.NewRegistry()
 	instances := registry.NewMemory()
+	// Every service's routes are declared, enabled here or not: a route
+	// whose service is down (or runs on no node) is unavailable, not
+	// unknown.
+	for _, d := range cat {
+		if len(d.Routes) > 0 {
+			if err := instances.Declare(d.Name, d.Routes); err != nil {
+				return err
+			}
+		}
+	}
 	units := make([]Unit, 0, len(enabled))
 	for _, name := range enabled {
 		d, _ := cat.Lookup(name)

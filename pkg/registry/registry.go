@@ -27,6 +27,10 @@ func (i Instance) ID() string { return i.Service + "@" + i.Node + "/" + i.Addr }
 // one implementation today; a NATS key-value one goes behind the same
 // interface for several machines.
 type Registry interface {
+	// Declare records that service owns routes, whether or not an instance
+	// runs: a request for a declared route with no instance is
+	// "unavailable", not "not found".
+	Declare(service string, routes []string) error
 	Register(Instance) error
 	Deregister(Instance) error
 	// Table returns the current routing table. It is immutable: a change
@@ -46,10 +50,16 @@ type route struct {
 	service string
 }
 
-// NewTable builds a table from instances.
-func NewTable(instances []Instance) *Table {
+// NewTable builds a table from declared routes (service → prefixes) and
+// instances; an instance's own routes count as declared too.
+func NewTable(declared map[string][]string, instances []Instance) *Table {
 	t := &Table{instances: map[string][]Instance{}}
 	owners := map[string]string{}
+	for service, routes := range declared {
+		for _, p := range routes {
+			owners[p] = service
+		}
+	}
 	for _, in := range instances {
 		t.instances[in.Service] = append(t.instances[in.Service], in)
 		for _, p := range in.Routes {
@@ -101,16 +111,26 @@ func (t *Table) All() []Instance {
 
 // Memory is a registry in one process.
 type Memory struct {
-	mu    sync.Mutex
-	byID  map[string]Instance
-	table atomic.Pointer[Table]
+	mu       sync.Mutex
+	declared map[string][]string
+	byID     map[string]Instance
+	table    atomic.Pointer[Table]
 }
 
 // NewMemory returns an empty in-process registry.
 func NewMemory() *Memory {
-	m := &Memory{byID: map[string]Instance{}}
-	m.table.Store(NewTable(nil))
+	m := &Memory{declared: map[string][]string{}, byID: map[string]Instance{}}
+	m.table.Store(NewTable(nil, nil))
 	return m
+}
+
+// Declare implements Registry.
+func (m *Memory) Declare(service string, routes []string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.declared[service] = slices.Clone(routes)
+	m.rebuild()
+	return nil
 }
 
 // Register implements Registry.
@@ -140,5 +160,5 @@ func (m *Memory) rebuild() {
 	for _, in := range m.byID {
 		all = append(all, in)
 	}
-	m.table.Store(NewTable(all))
+	m.table.Store(NewTable(m.declared, all))
 }

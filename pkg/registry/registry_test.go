@@ -6,7 +6,7 @@ import (
 )
 
 func TestOwnerIsLongestPrefix(t *testing.T) {
-	tbl := NewTable([]Instance{
+	tbl := NewTable(nil, []Instance{
 		{Service: "users", Node: "a", Addr: "127.0.0.1:1", Routes: []string{"/api/v1/users", "/api/v1/tokens"}},
 		{Service: "storage", Node: "a", Addr: "127.0.0.1:2", Routes: []string{"/api/v1/files"}},
 		{Service: "special", Node: "a", Addr: "127.0.0.1:3", Routes: []string{"/api/v1/files/special"}},
@@ -59,7 +59,18 @@ func TestMemoryRegisterDeregister(t *testing.T) {
 	}
 	_ = m.Deregister(b)
 	if _, ok := m.Table().Owner("/api/v1/files/x"); ok {
-		t.Error("a route stays owned after its last instance left")
+		t.Error("an undeclared route stays owned after its last instance left")
+	}
+}
+
+func TestDeclaredRoutesOutliveInstances(t *testing.T) {
+	m := NewMemory()
+	if err := m.Declare("storage", []string{"/api/v1/files"}); err != nil {
+		t.Fatal(err)
+	}
+	got, ok := m.Table().Owner("/api/v1/files/a")
+	if !ok || got != "storage" || len(m.Table().Instances("storage")) != 0 {
+		t.Errorf("owner = %q, %v with %d instances; want storage with none", got, ok, len(m.Table().Instances("storage")))
 	}
 }
 
