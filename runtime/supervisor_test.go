@@ -404,3 +404,30 @@ func TestBackoffDelayGrowsAndIsCapped(t *testing.T) {
 		})
 	}
 }
+
+// TestRegistryFollowsRunning checks an instance is in the registry exactly
+// while its service is running.
+func TestRegistryFollowsRunning(t *testing.T) {
+	instances := registry.NewMemory()
+	sup := NewSupervisor(log.NewNopLogger(), testPolicy(), "node-a", prometheus.NewRegistry(), instances,
+		[]Unit{{Name: "svc", Routes: []string{"/api/v1/svc"}, Build: (&fakeSvc{}).Build}})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- sup.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	st := awaitState(t, sup, "svc", StateRunning)
+	got := instances.Table().Instances("svc")
+	if len(got) != 1 || got[0].Node != "node-a" || got[0].Addr != st.Addr {
+		t.Fatalf("registered = %+v, want one instance at %s on node-a", got, st.Addr)
+	}
+	if owner, _ := instances.Table().Owner("/api/v1/svc/x"); owner != "svc" {
+		t.Errorf("route owner = %q, want svc", owner)
+	}
+	if _, err := sup.Kill(context.Background(), "svc"); err != nil {
+		t.Fatal(err)
+	}
+	if got := instances.Table().Instances("svc"); len(got) != 0 {
+		t.Errorf("after kill: %+v still registered", got)
+	}
+}
