@@ -37,5 +37,6 @@ func NewMetrics(reg prometheus.Registerer, service string) *Metrics {
 		Requests: kitprometheus.NewCounter(requests),
 		Duration: kitprometheus.NewHistogram(duration),
 		InFlight: kitprometheus.NewGauge(inFlight),
+		vecs:     &vecs{requests: requests, duration: duration, inFlight: inFlight},
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/go-kit/kit/metrics"
 	"github.com/go-kit/log"
 	"github.com/go-kit/log/level"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Chain is the one place middleware is applied. Every endpoint of every
@@ -70,20 +71,23 @@ func Timeout(d time.Duration) endpoint.Middleware {
 
 // Logging writes one line per call at debug level, or at warn level when the
 // call failed with an internal error, the only kind that needs an operator.
+// The leveled loggers are made once per endpoint, not per call.
 func Logging(logger log.Logger) endpoint.Middleware {
+	debugLog, warnLog := level.Debug(logger), level.Warn(logger)
 	return func(next endpoint.Endpoint) endpoint.Endpoint {
 		return func(ctx context.Context, request any) (response any, err error) {
 			defer func(begin time.Time) {
-				code := outcome(err)
-				lvl := level.Debug
-				if code == string(CodeInternal) {
-					lvl = level.Warn
+				took := time.Since(begin)
+				if err == nil {
+					debugLog.Log("msg", "endpoint called", "outcome", "ok", "took", took)
+					return
 				}
-				keyvals := []any{"msg", "endpoint called", "outcome", code, "took", time.Since(begin)}
-				if err != nil {
-					keyvals = append(keyvals, "err", err)
+				code := CodeOf(err)
+				lvl := debugLog
+				if code == CodeInternal {
+					lvl = warnLog
 				}
-				lvl(logger).Log(keyvals...)
+				lvl.Log("msg", "endpoint called", "outcome", code, "took", took, "err", err)
 			}(time.Now())
 			return next(ctx, request)
 		}
@@ -96,24 +100,69 @@ type Metrics struct {
 	Requests metrics.Counter
 	Duration metrics.Histogram
 	InFlight metrics.Gauge
+
+	// vecs, set by NewMetrics, let Instrument resolve the series of an
+	// endpoint's successful calls once: go-kit's Prometheus adapter builds a
+	// label map on every observation, which cost 13 allocations and ~1.6µs
+	// per request in bench/overhead.
+	vecs *vecs
+}
+
+type vecs struct {
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+	inFlight *prometheus.GaugeVec
 }
 
 // Instrument counts and times each call under the endpoint's name.
 func Instrument(m *Metrics, name string) endpoint.Middleware {
+	var (
+		inFlight = m.InFlight.With("endpoint", name)
+		okCount  = m.Requests.With("endpoint", name, "outcome", "ok")
+		okTime   = m.Duration.With("endpoint", name, "outcome", "ok")
+	)
+	if m.vecs != nil {
+		inFlight = gauge{m.vecs.inFlight.WithLabelValues(name)}
+		okCount = counter{m.vecs.requests.WithLabelValues(name, "ok")}
+		okTime = histogram{m.vecs.duration.WithLabelValues(name, "ok")}
+	}
 	return func(next endpoint.Endpoint) endpoint.Endpoint {
-		inFlight := m.InFlight.With("endpoint", name)
 		return func(ctx context.Context, request any) (response any, err error) {
 			inFlight.Add(1)
 			defer func(begin time.Time) {
 				inFlight.Add(-1)
+				took := time.Since(begin).Seconds()
+				if err == nil {
+					okCount.Add(1)
+					okTime.Observe(took)
+					return
+				}
 				lvs := []string{"endpoint", name, "outcome", outcome(err)}
 				m.Requests.With(lvs...).Add(1)
-				m.Duration.With(lvs...).Observe(time.Since(begin).Seconds())
+				m.Duration.With(lvs...).Observe(took)
 			}(time.Now())
 			return next(ctx, request)
 		}
 	}
 }
+
+// counter, histogram and gauge adapt one resolved Prometheus series to
+// go-kit's instrument interfaces; their labels are fixed.
+type counter struct{ c prometheus.Counter }
+
+func (c counter) With(...string) metrics.Counter { return c }
+func (c counter) Add(delta float64)              { c.c.Add(delta) }
+
+type histogram struct{ h prometheus.Observer }
+
+func (h histogram) With(...string) metrics.Histogram { return h }
+func (h histogram) Observe(v float64)                { h.h.Observe(v) }
+
+type gauge struct{ g prometheus.Gauge }
+
+func (g gauge) With(...string) metrics.Gauge { return g }
+func (g gauge) Set(v float64)                { g.g.Set(v) }
+func (g gauge) Add(delta float64)            { g.g.Add(delta) }
 
 func outcome(err error) string {
 	if err == nil {
