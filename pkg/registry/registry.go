@@ -109,11 +109,14 @@ func (t *Table) All() []Instance {
 	return out
 }
 
-// Memory is a registry in one process.
+// Memory is a registry in one process. Changes only mark the table stale;
+// the next read rebuilds it once, so a burst of n registrations (a runtime
+// starting a thousand services) costs n, not n².
 type Memory struct {
 	mu       sync.Mutex
 	declared map[string][]string
 	byID     map[string]Instance
+	stale    atomic.Bool
 	table    atomic.Pointer[Table]
 }
 
@@ -153,12 +156,27 @@ func (m *Memory) Deregister(in Instance) error {
 }
 
 // Table implements Registry.
-func (m *Memory) Table() *Table { return m.table.Load() }
+func (m *Memory) Table() *Table {
+	if !m.stale.Load() {
+		return m.table.Load()
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.stale.Load() {
+		m.build()
+	}
+	return m.table.Load()
+}
 
-func (m *Memory) rebuild() {
+// rebuild marks the table stale; the caller holds m.mu.
+func (m *Memory) rebuild() { m.stale.Store(true) }
+
+// build makes the table from the current state; the caller holds m.mu.
+func (m *Memory) build() {
 	all := make([]Instance, 0, len(m.byID))
 	for _, in := range m.byID {
 		all = append(all, in)
 	}
 	m.table.Store(NewTable(m.declared, all))
+	m.stale.Store(false)
 }

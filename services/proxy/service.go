@@ -37,7 +37,10 @@ func (b *Balancer) Route(path string) (service string, order []registry.Instance
 		return service, nil, true
 	}
 	c, _ := b.counters.LoadOrStore(service, new(atomic.Uint64))
-	start := int(c.(*atomic.Uint64).Add(1)-1) % len(instances)
+	// The modulo is taken before the conversion: an int of the counter
+	// turns negative once it passes the int range (after 2^31 requests
+	// where int has 32 bits), and a negative start would panic.
+	start := int((c.(*atomic.Uint64).Add(1) - 1) % uint64(len(instances)))
 	order = make([]registry.Instance, 0, len(instances))
 	order = append(order, instances[start:]...)
 	order = append(order, instances[:start]...)

@@ -62,7 +62,13 @@ func NewHandler(logger log.Logger, balancer *Balancer, keys *auth.Keys, reg prom
 			pr.Out.URL.Scheme = "http"
 			pr.SetXForwarded()
 		},
-		Transport:    &retrying{base: newUpstreamTransport()},
+		Transport: &retrying{base: newUpstreamTransport()},
+		// The proxy already set the request's ID on the answer; one a
+		// service sets too would make the header appear twice.
+		ModifyResponse: func(resp *http.Response) error {
+			resp.Header.Del("X-Request-Id")
+			return nil
+		},
 		BufferPool:   newBufferPool(),
 		ErrorHandler: h.upstreamError,
 		ErrorLog:     stdlog.New(log.NewStdlibAdapter(level.Warn(logger)), "", 0),
@@ -134,9 +140,6 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// An upload may take longer than the server's read timeout; the
 		// service behind sets its own limits.
 		_ = http.NewResponseController(w).SetReadDeadline(time.Time{})
-		// The transport closes the body when a dial fails; the retry on
-		// the next instance still needs it, and the server closes it.
-		r.Body = &retryBody{ReadCloser: r.Body}
 	}
 	h.proxy.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), routeKey{}, up)))
 }
@@ -145,7 +148,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // broke off.
 func (h *Handler) upstreamError(w http.ResponseWriter, r *http.Request, err error) {
 	if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
-		return // the client went away; there is no one to answer
+		// The client went away; there is no one to answer. 499 is what
+		// the access log and metrics record, as nginx does.
+		if rec, ok := w.(*recorder); ok {
+			rec.status = 499
+		}
+		return
 	}
 	up, _ := r.Context().Value(routeKey{}).(*upstreams)
 	name := "the service"
@@ -168,7 +176,16 @@ func (t *retrying) RoundTrip(r *http.Request) (*http.Response, error) {
 	if !ok {
 		return nil, errors.New("proxy: request without upstreams")
 	}
-	body, _ := r.Body.(*retryBody)
+	// The transport closes the body when a dial fails; the retry on the
+	// next instance still needs it, and ReverseProxy closes it when the
+	// request ends. The wrapping is done here, not in ServeHTTP, because
+	// ReverseProxy hands the transport its own wrapper of the body, which
+	// refuses every read once closed.
+	var body *retryBody
+	if r.Body != nil && r.Body != http.NoBody {
+		body = &retryBody{ReadCloser: r.Body}
+		r.Body = body
+	}
 	var lastErr error
 	for _, in := range up.order {
 		r.URL.Host = in.Addr
