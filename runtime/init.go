@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"golang.org/x/crypto/bcrypt"
+
 	"github.com/ocis-runtime/ocis/pkg/config"
 )
 
@@ -40,20 +42,25 @@ func initConfig(path, adminPassword string, force bool, out io.Writer) error {
 		}
 		adminPassword = p + "7x"
 	}
+	// Only a hash of the admin password is kept: the password is shown
+	// once, and hashing here spares the first start the bcrypt cost.
+	hash, err := bcrypt.GenerateFromPassword([]byte(adminPassword), bcrypt.DefaultCost)
+	if err != nil {
+		return fmt.Errorf("hash admin password: %w", err)
+	}
 	body := fmt.Sprintf(`# Written by ocis init at %s.
 # Keys are environment variable names; a variable set in the environment wins.
 %s=%q
 %s=%q
 `, time.Now().UTC().Format(time.RFC3339),
 		config.EnvName("", "jwt-secret"), secret,
-		config.EnvName("users", "admin-password"), adminPassword)
+		config.EnvName("users", "admin-password-hash"), hash)
 	if err := writeFileAtomic(path, []byte(body), 0o600); err != nil {
 		return err
 	}
 	fmt.Fprintf(out, "ocis initialised: config written to %s (mode 0600)\n", path)
 	if generated {
-		fmt.Fprintf(out, "admin user: admin\nadmin password: %s\n(shown once here; it stays in the config file as %s)\n",
-			adminPassword, config.EnvName("users", "admin-password"))
+		fmt.Fprintf(out, "admin user: admin\nadmin password: %s\n(shown only this once: the config keeps just its bcrypt hash; save it now)\n", adminPassword)
 	}
 	return nil
 }

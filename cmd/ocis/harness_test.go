@@ -99,8 +99,13 @@ func newEnv(t *testing.T) *env {
 	// like any other and its default is tested by the unit tests.
 	e.vars["OCIS_USERS_BCRYPT_COST"] = "4"
 	e.vars["OCIS_LOG_LEVEL"] = "debug"
+	// ocis init stores only a hash and prints the password once; tests set
+	// it through the environment, which wins over the config file.
+	e.vars["OCIS_USERS_ADMIN_PASSWORD"] = testAdminPassword
 	return e
 }
+
+const testAdminPassword = "admin-Pass-1"
 
 func (e *env) environ() []string {
 	var out []string

@@ -16,7 +16,10 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 
+	"golang.org/x/crypto/bcrypt"
+
 	"github.com/ocis-runtime/ocis/pkg/auth"
+	"github.com/ocis-runtime/ocis/pkg/config"
 	"github.com/ocis-runtime/ocis/pkg/endpoint"
 	"github.com/ocis-runtime/ocis/pkg/transport"
 	"github.com/ocis-runtime/ocis/services"
@@ -44,7 +47,7 @@ func (e *env) usersClient() *users.Client {
 // adminCtx logs in as the admin that init created.
 func (e *env) adminCtx(c *users.Client) context.Context {
 	e.t.Helper()
-	tok, err := c.Login(context.Background(), users.LoginRequest{Username: "admin", Password: e.configValue("OCIS_USERS_ADMIN_PASSWORD")})
+	tok, err := c.Login(context.Background(), users.LoginRequest{Username: "admin", Password: e.vars["OCIS_USERS_ADMIN_PASSWORD"]})
 	if err != nil {
 		e.t.Fatalf("admin login: %v", err)
 	}
@@ -231,7 +234,7 @@ func TestServerBadInputAnswers(t *testing.T) {
 
 func bearerOf(t *testing.T, e *env, c *users.Client) string {
 	t.Helper()
-	tok, err := c.Login(context.Background(), users.LoginRequest{Username: "admin", Password: e.configValue("OCIS_USERS_ADMIN_PASSWORD")})
+	tok, err := c.Login(context.Background(), users.LoginRequest{Username: "admin", Password: e.vars["OCIS_USERS_ADMIN_PASSWORD"]})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -367,8 +370,12 @@ func TestInitRefusesOverwrite(t *testing.T) {
 	if err != nil || info.Mode().Perm() != 0o600 {
 		t.Fatalf("config file mode = %v, %v; want 0600", info.Mode().Perm(), err)
 	}
-	if got := e.configValue("OCIS_USERS_ADMIN_PASSWORD"); got != "chosen-pass-1" {
-		t.Errorf("admin password in config = %q", got)
+	hash := e.configValue("OCIS_USERS_ADMIN_PASSWORD_HASH")
+	if err := bcrypt.CompareHashAndPassword([]byte(hash), []byte("chosen-pass-1")); err != nil {
+		t.Errorf("config's admin password hash does not match the chosen password: %v", err)
+	}
+	if values, _ := config.ReadFile(e.dir + "/ocis.env"); values["OCIS_USERS_ADMIN_PASSWORD"] != "" {
+		t.Error("config file holds the admin password in plain text")
 	}
 	secret := e.configValue("OCIS_JWT_SECRET")
 	code, _, stderr = e.run("init")
@@ -402,7 +409,7 @@ func TestSIGTERMDrainsInFlight(t *testing.T) {
 	}
 	done := make(chan result, 1)
 	go func() {
-		tok, err := c.Login(context.Background(), users.LoginRequest{Username: "admin", Password: e.configValue("OCIS_USERS_ADMIN_PASSWORD")})
+		tok, err := c.Login(context.Background(), users.LoginRequest{Username: "admin", Password: e.vars["OCIS_USERS_ADMIN_PASSWORD"]})
 		done <- result{tok, err}
 	}()
 	inFlight := fmt.Sprintf(`ocis_endpoint_requests_in_flight{endpoint="login",service="users"} 1`)
@@ -421,5 +428,36 @@ func TestSIGTERMDrainsInFlight(t *testing.T) {
 	r := <-done
 	if r.err != nil || r.tok.Token == "" {
 		t.Errorf("in-flight login: %+v, %v; want a token", r.tok, r.err)
+	}
+}
+
+// TestFirstStartInitialises starts ocis server on a data dir that was never
+// initialised, as a newcomer would: it must initialise itself, print the
+// admin password once, and that password must log in.
+func TestFirstStartInitialises(t *testing.T) {
+	e := newEnv(t)
+	delete(e.vars, "OCIS_USERS_ADMIN_PASSWORD")
+	p := e.start("server")
+	waitHTTP(t, "http://"+e.vars["OCIS_USERS_DEBUG_ADDR"]+"/readyz", http.StatusOK)
+	var password string
+	for _, line := range strings.Split(p.stdout.String(), "\n") {
+		if v, ok := strings.CutPrefix(line, "admin password: "); ok {
+			password = v
+		}
+	}
+	if password == "" {
+		t.Fatalf("first start printed no admin password:\n%s", p.stdout)
+	}
+	if _, err := e.usersClient().Login(context.Background(), users.LoginRequest{Username: "admin", Password: password}); err != nil {
+		t.Errorf("login with the printed password: %v", err)
+	}
+	for _, f := range []string{"ocis.env", "runtime.token"} {
+		info, err := os.Stat(e.dir + "/" + f)
+		if err != nil || info.Mode().Perm() != 0o600 {
+			t.Errorf("%s: mode %v, %v; want 0600", f, info.Mode().Perm(), err)
+		}
+	}
+	if b, _ := os.ReadFile(e.dir + "/ocis.env"); strings.Contains(string(b), password) {
+		t.Error("config file holds the admin password in plain text")
 	}
 }

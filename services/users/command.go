@@ -41,11 +41,12 @@ func Descriptor() service.Descriptor {
 
 // Config holds the users service's settings.
 type Config struct {
-	base          service.Base
-	AdminUser     string
-	AdminPassword string
-	TokenTTL      time.Duration
-	BcryptCost    int
+	base              service.Base
+	AdminUser         string
+	AdminPassword     string
+	AdminPasswordHash string
+	TokenTTL          time.Duration
+	BcryptCost        int
 }
 
 // Base implements service.Config.
@@ -55,7 +56,8 @@ func (c *Config) Base() *service.Base { return &c.base }
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	c.base.RegisterFlags(fs)
 	fs.StringVar(&c.AdminUser, "admin-user", c.AdminUser, "name of the admin account created at first start")
-	fs.StringVar(&c.AdminPassword, "admin-password", c.AdminPassword, "password of the admin account created at first start (written by ocis init)")
+	fs.StringVar(&c.AdminPassword, "admin-password", c.AdminPassword, "password of the admin account created at first start; wins over the hash")
+	fs.StringVar(&c.AdminPasswordHash, "admin-password-hash", c.AdminPasswordHash, "bcrypt hash of the admin password (written by ocis init)")
 	config.DurationVar(fs, &c.TokenTTL, "token-ttl", c.TokenTTL, "how long a login token is accepted")
 	fs.IntVar(&c.BcryptCost, "bcrypt-cost", c.BcryptCost, "bcrypt cost of password hashes (4 to 31)")
 }
@@ -92,7 +94,12 @@ func (s *server) Run(ctx context.Context, up func(service.Addrs)) (err error) {
 	if err != nil {
 		return err
 	}
-	created, err := svc.bootstrapAdmin(s.cfg.AdminUser, s.cfg.AdminPassword)
+	var created bool
+	if s.cfg.AdminPassword == "" && s.cfg.AdminPasswordHash != "" {
+		created, err = svc.bootstrapAdminHash(s.cfg.AdminUser, s.cfg.AdminPasswordHash)
+	} else {
+		created, err = svc.bootstrapAdmin(s.cfg.AdminUser, s.cfg.AdminPassword)
+	}
 	if err != nil {
 		return fmt.Errorf("bootstrap admin: %w", err)
 	}

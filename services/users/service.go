@@ -119,6 +119,33 @@ func (a *accounts) bootstrapAdmin(username, password string) (created bool, err 
 	return err == nil, err
 }
 
+// bootstrapAdminHash creates the admin account from a bcrypt hash (what
+// `ocis init` stores) when it does not exist. Hashing happened at init, so
+// the first start pays no bcrypt cost.
+func (a *accounts) bootstrapAdminHash(username, hash string) (created bool, err error) {
+	_, found, err := a.store.get(username)
+	if err != nil || found {
+		return false, err
+	}
+	if _, err := bcrypt.Cost([]byte(hash)); err != nil {
+		return false, fmt.Errorf("admin password hash is not a bcrypt hash: %w", err)
+	}
+	r := record{
+		Username:     username,
+		DisplayName:  "Administrator",
+		Admin:        true,
+		CreatedAt:    a.now().UTC().Truncate(time.Second),
+		PasswordHash: []byte(hash),
+	}
+	switch err := a.store.create(r); {
+	case errors.Is(err, errExists):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("create admin %q: %w", username, err)
+	}
+	return true, nil
+}
+
 func (a *accounts) Login(_ context.Context, req LoginRequest) (Token, error) {
 	r, found, err := a.store.get(req.Username)
 	if err != nil {

@@ -571,3 +571,43 @@ func TestUserJSONHasNoPassword(t *testing.T) {
 		})
 	}
 }
+
+func TestBootstrapAdminHash(t *testing.T) {
+	hash, err := bcrypt.GenerateFromPassword([]byte(adminPassword), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name        string
+		hash        string
+		wantCreated bool
+		wantErr     bool
+	}{
+		{"valid hash", string(hash), true, false},
+		{"not a bcrypt hash", "plain-text", false, true},
+		{"empty", "", false, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a, _ := newTestAccounts(t)
+			created, err := a.bootstrapAdminHash(testAdminUser, tt.hash)
+			if created != tt.wantCreated || (err != nil) != tt.wantErr {
+				t.Fatalf("created = %v, err = %v; want %v, error %v", created, err, tt.wantCreated, tt.wantErr)
+			}
+			if !tt.wantCreated {
+				return
+			}
+			if _, err := a.Login(context.Background(), LoginRequest{Username: testAdminUser, Password: adminPassword}); err != nil {
+				t.Errorf("login with the hashed password: %v", err)
+			}
+			me, _ := a.get(testAdminUser)
+			if !me.Admin {
+				t.Error("bootstrapped account is not an admin")
+			}
+			again, err := a.bootstrapAdminHash(testAdminUser, tt.hash)
+			if again || err != nil {
+				t.Errorf("second bootstrap: created %v, %v; want a no-op", again, err)
+			}
+		})
+	}
+}
