@@ -24,6 +24,7 @@ test:
 ## bench: measured figures, each against a baseline run in the same invocation
 bench:
 	$(GO) run ./bench/overhead
+	$(GO) run ./bench/runtime
 
 ## lint: gofmt, go vet and staticcheck
 lint:

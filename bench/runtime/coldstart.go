@@ -1,0 +1,170 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/ocis-runtime/ocis/pkg/config"
+	"github.com/ocis-runtime/ocis/pkg/service"
+	"github.com/ocis-runtime/ocis/services"
+)
+
+// coldTarget is the ratio ocis server / floor that the issue asks for.
+const coldTarget = 3.0
+
+// startGrace bounds one start to ready, and one stop after SIGTERM.
+const startGrace = 15 * time.Second
+
+// coldSide collects the figures of one kind of cold start.
+type coldSide struct {
+	name   string
+	starts []time.Duration
+	stops  []time.Duration
+}
+
+func (s *coldSide) add(start, stop time.Duration) {
+	s.starts = append(s.starts, start)
+	s.stops = append(s.stops, stop)
+}
+
+// coldStart times exec to the first 200 from /readyz, for the real binary
+// and the floor, alternating which goes first. Each `ocis server` run gets a
+// fresh data dir, initialised by `ocis init` beforehand so that init is not
+// counted; two more runs per round show the cost of what that leaves out:
+// one where `ocis server` runs the init itself, and one on the data dir the
+// first run has just used (the admin account exists, so no bcrypt hash).
+func (b *bench) coldStart(ctx context.Context) error {
+	// The default family opens the runtime's control API and, per
+	// service, its HTTP and debug listeners.
+	listeners := 1 + 2*len(defaultFamily())
+	client := pollClient()
+	server := &coldSide{name: "ocis server"}
+	floor := &coldSide{name: "floor"}
+	withInit := &coldSide{name: "ocis server, init counted"}
+	reused := &coldSide{name: "ocis server, data dir used before"}
+
+	for i := range b.cfg.runs {
+		dir := filepath.Join(b.tmp, fmt.Sprintf("cold-%d", i))
+		initialised := filepath.Join(dir, "initialised")
+		fresh := filepath.Join(dir, "fresh")
+		if err := os.MkdirAll(fresh, 0o700); err != nil {
+			return err
+		}
+		if _, _, err := b.kids.run(ctx, "ocis init", startGrace, b.serverEnv(initialised, nil), b.ocis, "init"); err != nil {
+			return err
+		}
+		steps := []func() error{
+			func() error { return b.coldOnce(ctx, client, server, listeners, initialised) },
+			func() error { return b.floorOnce(ctx, client, floor, listeners) },
+		}
+		if i%2 == 1 {
+			steps[0], steps[1] = steps[1], steps[0]
+		}
+		steps = append(steps,
+			func() error { return b.coldOnce(ctx, client, withInit, listeners, fresh) },
+			func() error { return b.coldOnce(ctx, client, reused, listeners, initialised) },
+		)
+		for _, step := range steps {
+			if err := step(); err != nil {
+				return err
+			}
+		}
+		fmt.Fprintf(b.log, "  cold start %d/%d: ocis server %s, floor %s, init counted %s, data dir used before %s\n", i+1, b.cfg.runs,
+			ms(server.starts[i]), ms(floor.starts[i]), ms(withInit.starts[i]), ms(reused.starts[i]))
+		if err := os.RemoveAll(dir); err != nil {
+			return err
+		}
+	}
+
+	srv, fl := median(server.starts), median(floor.starts)
+	r := ratio(srv, fl)
+	fmt.Fprintf(b.out, "cold start: ocis server p50 %s, floor p50 %s, ratio %.2f (target <= %.0f)%s\n",
+		ms(srv), ms(fl), r, coldTarget, verdict(r <= coldTarget))
+	for _, s := range []*coldSide{withInit, reused} {
+		fmt.Fprintf(b.out, "cold start (%s): p50 %s, ratio to floor %.2f\n", s.name, ms(median(s.starts)), ratio(median(s.starts), fl))
+	}
+	fmt.Fprintf(b.out, "cold start: SIGTERM to exit p50: ocis server %s, floor %s (%d listeners each, %d runs, polled every %s)\n",
+		ms(median(server.stops)), ms(median(floor.stops)), listeners, b.cfg.runs, b.cfg.poll)
+	return nil
+}
+
+// serverEnv is the environment of an ocis process on data dir dir; addrs,
+// when given, are the runtime's address then each default service's HTTP
+// and debug address in catalogue order.
+func (b *bench) serverEnv(dir string, addrs []string) []string {
+	env := append(b.env[:len(b.env):len(b.env)], config.EnvName("", "base-data-path")+"="+dir)
+	if len(addrs) == 0 {
+		return env
+	}
+	env = append(env, config.EnvName("runtime", "addr")+"="+addrs[0])
+	for i, d := range defaultFamily() {
+		env = append(env,
+			config.EnvName(d.Name, "http-addr")+"="+addrs[1+2*i],
+			config.EnvName(d.Name, "debug-addr")+"="+addrs[2+2*i])
+	}
+	return env
+}
+
+// defaultFamily is what `ocis server` runs without a selection: every
+// service in the catalogue that is not optional (all of them today).
+func defaultFamily() []service.Descriptor {
+	var out []service.Descriptor
+	for _, d := range services.Catalogue() {
+		if d.Default() {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// coldOnce runs `ocis server` on dir once: exec, wait for the runtime's
+// /readyz, SIGTERM, wait for a clean exit.
+func (b *bench) coldOnce(ctx context.Context, client *http.Client, side *coldSide, listeners int, dir string) error {
+	addrs, err := freeAddrs(listeners)
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(b.ocis, "server")
+	cmd.Env = b.serverEnv(dir, addrs)
+	return b.startStop(ctx, client, side, cmd, "http://"+addrs[0]+"/readyz")
+}
+
+// floorOnce runs the floor once, on as many listeners as ocis server opens.
+func (b *bench) floorOnce(ctx context.Context, client *http.Client, side *coldSide, listeners int) error {
+	addrs, err := freeAddrs(listeners)
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(b.floor, addrs...)
+	cmd.Env = b.env
+	return b.startStop(ctx, client, side, cmd, "http://"+addrs[0]+"/readyz")
+}
+
+func (b *bench) startStop(ctx context.Context, client *http.Client, side *coldSide, cmd *exec.Cmd, readyURL string) error {
+	t0 := time.Now()
+	ch, err := b.kids.start(side.name, cmd)
+	if err != nil {
+		return err
+	}
+	if err := awaitReady(ctx, client, readyURL, b.cfg.poll, startGrace, ch.done); err != nil {
+		_ = ch.cmd.Process.Kill()
+		<-ch.done
+		if ctx.Err() != nil {
+			return err
+		}
+		return fmt.Errorf("%s: %w; output:\n%s", side.name, err, ch.out)
+	}
+	started := time.Since(t0)
+	stopped, err := ch.stop(syscall.SIGTERM, startGrace)
+	if err != nil {
+		return err
+	}
+	side.add(started, stopped)
+	return nil
+}
