@@ -4,7 +4,7 @@ BIN     := bin/ocis
 COMMIT  := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 VERSION := $(shell git describe --tags --always 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/ocis-runtime/ocis/runtime.Version=$(VERSION) -X github.com/ocis-runtime/ocis/runtime.Commit=$(COMMIT)
-STATICCHECK := $(GO) run honnef.co/go/tools/cmd/staticcheck@2025.1.1
+STATICCHECK := $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 .PHONY: build run test bench lint
 

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -412,7 +411,7 @@ func TestSIGTERMDrainsInFlight(t *testing.T) {
 		tok, err := c.Login(context.Background(), users.LoginRequest{Username: "admin", Password: e.vars["OCIS_USERS_ADMIN_PASSWORD"]})
 		done <- result{tok, err}
 	}()
-	inFlight := fmt.Sprintf(`ocis_endpoint_requests_in_flight{endpoint="login",service="users"} 1`)
+	inFlight := `ocis_endpoint_requests_in_flight{endpoint="login",service="users"} 1`
 	waitFor(t, "login in flight", 10*time.Second, func() bool {
 		resp, err := http.Get("http://" + e.vars["OCIS_USERS_DEBUG_ADDR"] + "/metrics")
 		if err != nil {
