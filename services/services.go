@@ -4,6 +4,7 @@ package services
 import (
 	"github.com/ocis-runtime/ocis/pkg/service"
 	"github.com/ocis-runtime/ocis/services/proxy"
+	"github.com/ocis-runtime/ocis/services/storage"
 	"github.com/ocis-runtime/ocis/services/users"
 )
 
@@ -13,5 +14,6 @@ func Catalogue() service.Catalogue {
 	return service.Catalogue{
 		proxy.Descriptor(),
 		users.Descriptor(),
+		storage.Descriptor(),
 	}
 }

@@ -25,12 +25,13 @@ import (
 	"github.com/ocis-runtime/ocis/services/users"
 )
 
-// startFamily starts `ocis server` and waits until users answers.
+// startFamily starts `ocis server` and waits until the runtime reports
+// every service running (and so registered with the proxy).
 func startFamily(t *testing.T) (*env, *proc) {
 	t.Helper()
 	e := newEnv(t)
 	p := e.start("server")
-	waitHTTP(t, "http://"+e.vars["OCIS_USERS_DEBUG_ADDR"]+"/readyz", http.StatusOK)
+	waitHTTP(t, "http://"+e.vars["OCIS_RUNTIME_ADDR"]+"/readyz", http.StatusOK)
 	return e, p
 }
 

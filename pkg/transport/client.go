@@ -24,6 +24,13 @@ func WithBearer(ctx context.Context, token string) context.Context {
 	return context.WithValue(ctx, bearerKey{}, token)
 }
 
+// BearerFrom returns the token WithBearer put in ctx, for clients that build
+// their own requests (streaming uploads and downloads).
+func BearerFrom(ctx context.Context) (string, bool) {
+	token, ok := ctx.Value(bearerKey{}).(string)
+	return token, ok
+}
+
 // ClientRoute builds the caller's side of one route: an endpoint that sends a
 // Req to base+path(req) and decodes a Resp, or the wire error. Requests of
 // methods that carry a body are sent as JSON.

@@ -1,0 +1,102 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+
+	"github.com/go-kit/log"
+	"github.com/go-kit/log/level"
+
+	"github.com/ocis-runtime/ocis/pkg/auth"
+	"github.com/ocis-runtime/ocis/pkg/service"
+)
+
+// Name is the service's name in the catalogue, on the CLI and in env vars.
+const Name = "storage"
+
+// Descriptor describes the storage service to the runtime.
+func Descriptor() service.Descriptor {
+	d := service.Descriptor{
+		Name:      Name,
+		Summary:   "per-user files: streamed uploads, downloads with Range and ETag",
+		HTTPAddr:  "127.0.0.1:9150",
+		DebugAddr: "127.0.0.1:9155",
+		Routes:    []string{"/api/v1/files"},
+	}
+	d.NewConfig = func() service.Config {
+		return &Config{base: service.NewBase(d, true)}
+	}
+	return d
+}
+
+// Config holds the storage service's settings.
+type Config struct {
+	base service.Base
+	// Quota is the bytes each user may store; 0 means no limit.
+	Quota int64
+}
+
+// Base implements service.Config.
+func (c *Config) Base() *service.Base { return &c.base }
+
+// RegisterFlags implements service.Config.
+func (c *Config) RegisterFlags(fs *flag.FlagSet) {
+	c.base.RegisterFlags(fs)
+	fs.Int64Var(&c.Quota, "quota", c.Quota, "bytes each user may store (0: no limit)")
+}
+
+// Build implements service.Config.
+func (c *Config) Build(env service.Env) (service.Service, error) {
+	if c.Quota < 0 {
+		return nil, fmt.Errorf("quota %d is negative; 0 means no limit", c.Quota)
+	}
+	keys, err := auth.NewKeys(env.Shared.JWTSecret)
+	if err != nil {
+		return nil, fmt.Errorf("%w: run `ocis init` or set OCIS_JWT_SECRET", err)
+	}
+	return &server{cfg: *c, env: env, keys: keys}, nil
+}
+
+// server is one started instance of the storage service.
+type server struct {
+	cfg  Config
+	env  service.Env
+	keys *auth.Keys
+}
+
+// Run opens the metadata and the data dir, repairs what the last run left
+// behind, and serves until ctx is done.
+func (s *server) Run(ctx context.Context, up func(service.Addrs)) (err error) {
+	logger := s.env.Logger
+	dir := s.cfg.base.DataPath(s.env.Shared, Name)
+	st, err := openStore(dir)
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, st.close()) }()
+	d, err := openDisk(dir)
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, d.close()) }()
+
+	svc := newFiles(st, d, s.cfg.Quota)
+	// Before the listeners open: no request may see the metadata before
+	// it agrees with the files again.
+	rep, err := svc.recover()
+	if err != nil {
+		return fmt.Errorf("recover %s: %w", dir, err)
+	}
+	level.Info(logger).Log("msg", "files checked", "leftover_uploads", rep.Uploads, "repaired", rep.Repaired, "dropped", rep.Dropped)
+
+	reg := service.NewRegistry()
+	endpoints := MakeEndpoints(svc, service.Chain(logger, reg, Name, &s.cfg.base))
+	return service.Serve(ctx, up, service.Parts{
+		Logger:   logger,
+		Base:     &s.cfg.base,
+		Handler:  NewHTTPHandler(endpoints, log.With(logger, "transport", "http"), s.keys),
+		Registry: reg,
+	})
+}

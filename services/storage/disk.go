@@ -1,0 +1,309 @@
+package storage
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"io/fs"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// disk is the data dir on the file system: each user's tree under files/,
+// uploads under way in tmp/. Everything below a user's root is reached
+// through an os.Root of that root, so a link planted in the tree can never
+// lead out of it, to the system or to another user.
+type disk struct {
+	tmp   *os.Root // <data-dir>/tmp
+	files *os.Root // <data-dir>/files
+}
+
+// errNoTree means a user has no root yet: they never uploaded.
+var errNoTree = errors.New("user has no files yet")
+
+// openDisk opens the data dir at dir, creating what is missing. tmp/ sits
+// beside files/ so that a finished upload is renamed, never copied, into
+// place: both are on the same file system.
+func openDisk(dir string) (*disk, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data dir %s: %w", dir, err)
+	}
+	data, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, fmt.Errorf("open data dir %s: %w", dir, err)
+	}
+	defer data.Close()
+	for _, sub := range []string{"tmp", "files"} {
+		if err := data.Mkdir(sub, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+			return nil, fmt.Errorf("create %s: %w", filepath.Join(dir, sub), err)
+		}
+	}
+	if err := syncDir(data, "."); err != nil {
+		return nil, err
+	}
+	tmp, err := data.OpenRoot("tmp")
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", filepath.Join(dir, "tmp"), err)
+	}
+	files, err := data.OpenRoot("files")
+	if err != nil {
+		_ = tmp.Close()
+		return nil, fmt.Errorf("open %s: %w", filepath.Join(dir, "files"), err)
+	}
+	return &disk{tmp: tmp, files: files}, nil
+}
+
+func (d *disk) close() error {
+	return errors.Join(d.tmp.Close(), d.files.Close())
+}
+
+// userRoot opens the root of user's tree, creating it when create is set;
+// without create, a missing tree is errNoTree. The caller closes the root.
+func (d *disk) userRoot(user string, create bool) (*os.Root, error) {
+	if create {
+		err := d.files.Mkdir(user, 0o700)
+		switch {
+		case err == nil:
+			if err := syncDir(d.files, "."); err != nil {
+				return nil, err
+			}
+		case !errors.Is(err, fs.ErrExist):
+			return nil, fmt.Errorf("create the tree of %s: %w", quote(user), err)
+		}
+	}
+	fi, err := d.files.Lstat(user)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, errNoTree
+	}
+	if err != nil {
+		return nil, fmt.Errorf("look up the tree of %s: %w", quote(user), err)
+	}
+	if !fi.IsDir() {
+		// A link here would hand this user another tree.
+		return nil, fmt.Errorf("the tree of %s is not a directory", quote(user))
+	}
+	root, err := d.files.OpenRoot(user)
+	if err != nil {
+		return nil, fmt.Errorf("open the tree of %s: %w", quote(user), err)
+	}
+	return root, nil
+}
+
+// users lists the users that have a tree.
+func (d *disk) users() ([]string, error) {
+	dir, err := d.files.Open(".")
+	if err != nil {
+		return nil, fmt.Errorf("open files dir: %w", err)
+	}
+	defer dir.Close()
+	entries, err := dir.ReadDir(-1)
+	if err != nil {
+		return nil, fmt.Errorf("read files dir: %w", err)
+	}
+	var out []string
+	for _, e := range entries {
+		if e.IsDir() && checkSegment(e.Name()) == nil {
+			out = append(out, e.Name())
+		}
+	}
+	return out, nil
+}
+
+// mkdirs creates the directory dir below root and each missing parent,
+// syncing the directory that holds each one it creates, so that a file
+// renamed into dir survives a crash together with its path. Every
+// existing parent must be a real directory, not a link to one.
+func mkdirs(root *os.Root, dir string) error {
+	if dir == "." {
+		return nil
+	}
+	segs := strings.Split(dir, "/")
+	for i := range segs {
+		p := strings.Join(segs[:i+1], "/")
+		err := root.Mkdir(p, 0o700)
+		if err == nil {
+			if err := syncDir(root, parentOf(p)); err != nil {
+				return err
+			}
+			continue
+		}
+		if !errors.Is(err, fs.ErrExist) {
+			return writeErr(err, p)
+		}
+		fi, err := root.Lstat(p)
+		switch {
+		case err != nil:
+			return writeErr(err, p)
+		case fi.Mode()&fs.ModeSymlink != 0:
+			// Even a link that stays in the tree is refused: a file
+			// written through it would have two names, one of which
+			// recovery never sees.
+			return fmt.Errorf("%w: %s is a link the service did not make", ErrInvalidPath, quote(p))
+		case !fi.IsDir():
+			return fmt.Errorf("%w: %s is a file", ErrPathInUse, quote(p))
+		}
+	}
+	return nil
+}
+
+// writeErr maps an error of creating p below a user's root. A name that
+// leads out of the root through a link (os.Root's refusal carries no
+// errno) is refused like any other invalid path.
+func writeErr(err error, p string) error {
+	var errno syscall.Errno
+	switch {
+	case errors.Is(err, syscall.ENOTDIR):
+		return fmt.Errorf("%w: a file is in the way of %s", ErrPathInUse, quote(p))
+	case errors.Is(err, syscall.ELOOP) || !errors.As(err, &errno):
+		return fmt.Errorf("%w: %s leads out of your tree through a link", ErrInvalidPath, quote(p))
+	case errors.Is(err, syscall.ENOSPC):
+		return fmt.Errorf("%w: disk full", ErrQuotaExceeded)
+	}
+	return fmt.Errorf("create %s: %w", quote(p), err)
+}
+
+// syncDir makes the entries of the directory name below root durable.
+func syncDir(root *os.Root, name string) error {
+	d, err := root.Open(name)
+	if err != nil {
+		return fmt.Errorf("open directory %s: %w", quote(name), err)
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("sync directory %s: %w", quote(name), err)
+	}
+	return nil
+}
+
+// upload is a complete, synced upload waiting in tmp/.
+type upload struct {
+	name  string
+	size  int64
+	sum   string // hex SHA-256
+	mtime time.Time
+}
+
+// overLimitError means an upload passed its limit after read bytes.
+type overLimitError struct{ read int64 }
+
+func (e *overLimitError) Error() string {
+	return fmt.Sprintf("upload passed its limit after %d bytes", e.read)
+}
+
+// copyBuffer is what one upload holds in memory, whatever its size.
+const copyBuffer = 128 << 10
+
+// receive streams body into a new file in tmp/, hashing it on the way, and
+// syncs it. limit (-1 for none) bounds the bytes: one byte more aborts the
+// upload with an *overLimitError. The upload's name is set even on error;
+// the caller discards it.
+func (d *disk) receive(body io.Reader, limit int64) (upload, error) {
+	up := upload{name: "upload-" + rand.Text()}
+	f, err := d.tmp.OpenFile(up.name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return up, fmt.Errorf("create upload file: %w", err)
+	}
+	defer f.Close()
+
+	src := body
+	if limit >= 0 && limit < math.MaxInt64 {
+		src = io.LimitReader(body, limit+1)
+	}
+	sink := &hashingWriter{f: f, h: sha256.New()}
+	n, err := io.CopyBuffer(sink, src, make([]byte, copyBuffer))
+	switch {
+	case sink.err != nil:
+		if errors.Is(sink.err, syscall.ENOSPC) {
+			return up, fmt.Errorf("%w: disk full", ErrQuotaExceeded)
+		}
+		return up, fmt.Errorf("write upload: %w", sink.err)
+	case err != nil:
+		// The sender broke off (or the transport gave up on it).
+		return up, fmt.Errorf("%w: after %d bytes: %v", ErrIncomplete, n, err)
+	case limit >= 0 && n > limit:
+		return up, &overLimitError{read: n}
+	}
+	if err := f.Sync(); err != nil {
+		return up, fmt.Errorf("sync upload: %w", err)
+	}
+	st, err := f.Stat()
+	if err != nil {
+		return up, fmt.Errorf("stat upload: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return up, fmt.Errorf("close upload: %w", err)
+	}
+	up.size, up.sum, up.mtime = n, hex.EncodeToString(sink.h.Sum(nil)), st.ModTime()
+	return up, nil
+}
+
+// discard removes what is left of an upload in tmp/: nothing once it was
+// moved into place.
+func (d *disk) discard(name string) {
+	if name != "" {
+		_ = d.tmp.Remove(name)
+	}
+}
+
+// clearTmp removes every upload a previous run left behind and reports how
+// many there were.
+func (d *disk) clearTmp() (int, error) {
+	dir, err := d.tmp.Open(".")
+	if err != nil {
+		return 0, fmt.Errorf("open upload dir: %w", err)
+	}
+	names, err := dir.Readdirnames(-1)
+	_ = dir.Close()
+	if err != nil {
+		return 0, fmt.Errorf("read upload dir: %w", err)
+	}
+	for _, name := range names {
+		if err := d.tmp.RemoveAll(name); err != nil {
+			return 0, fmt.Errorf("remove leftover upload %s: %w", quote(name), err)
+		}
+	}
+	return len(names), nil
+}
+
+// hashingWriter writes to a file and a hash, and remembers a write error so
+// that receive can tell a full disk from a broken-off sender.
+type hashingWriter struct {
+	f   *os.File
+	h   hash.Hash
+	err error
+}
+
+func (w *hashingWriter) Write(p []byte) (int, error) {
+	n, err := w.f.Write(p)
+	w.h.Write(p[:n])
+	if err != nil {
+		w.err = err
+	}
+	return n, err
+}
+
+// hashFile returns the hex SHA-256 of an open file and rewinds it.
+func hashFile(f *os.File) (string, error) {
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return "", err
+	}
+	h := sha256.New()
+	if _, err := io.CopyBuffer(h, f, make([]byte, copyBuffer)); err != nil {
+		return "", err
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}

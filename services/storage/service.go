@@ -1,0 +1,591 @@
+// Package storage keeps each user's files on disk: streamed uploads that are
+// never seen half-written, downloads with Range and ETag, listings and
+// deletes, with the metadata kept consistent with the files across crashes.
+package storage
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/ocis-runtime/ocis/pkg/auth"
+	"github.com/ocis-runtime/ocis/pkg/endpoint"
+)
+
+// Service is the business of per-user files, free of HTTP. No method takes
+// a user: every call acts on the files of its caller (auth.FromContext), so
+// no caller can even name another user's files.
+type Service interface {
+	Put(ctx context.Context, req PutRequest) (PutResult, error)
+	Get(ctx context.Context, req GetRequest) (Download, error)
+	List(ctx context.Context, req ListRequest) (Listing, error)
+	Delete(ctx context.Context, req DeleteRequest) (endpoint.Empty, error)
+}
+
+// PutRequest stores Body at Path, creating or replacing the file.
+type PutRequest struct {
+	Path string
+	Body io.Reader
+	// Size is the length of Body, or -1 when it is not known up front.
+	Size int64
+	// IfMatch, when set, is a list of entity tags or "*": the file must
+	// exist with one of them.
+	IfMatch string
+	// IfNoneMatch, when set, is "*" (the file must not exist) or a list
+	// of entity tags the file must not have.
+	IfNoneMatch string
+}
+
+// PutResult is the file as stored and whether the upload created it.
+type PutResult struct {
+	File    FileInfo
+	Created bool
+}
+
+// GetRequest names a file to download.
+type GetRequest struct {
+	Path string
+}
+
+// Download is an open file and what it is. The receiver closes Content.
+type Download struct {
+	File    FileInfo
+	Content io.ReadSeekCloser
+}
+
+// ListRequest names a directory: "" is the user's root.
+type ListRequest struct {
+	Path string
+}
+
+// Listing is the content of one directory, sorted by path.
+type Listing struct {
+	// Path is the directory with a trailing "/", or "" for the root.
+	Path    string  `json:"path"`
+	Entries []Entry `json:"entries"`
+}
+
+// DeleteRequest names a file, or a directory that must be empty. A trailing
+// "/" insists on a directory.
+type DeleteRequest struct {
+	Path string
+}
+
+// FileInfo describes one stored file.
+type FileInfo struct {
+	Path string `json:"path"`
+	Size int64  `json:"size"`
+	// ETag is the hex SHA-256 of the content as a strong HTTP entity tag,
+	// double quotes included.
+	ETag  string    `json:"etag"`
+	MTime time.Time `json:"mtime"`
+}
+
+// Entry is one file or directory of a listing. A directory's path ends in
+// "/" and carries nothing else.
+type Entry struct {
+	FileInfo
+	Dir bool
+}
+
+// MarshalJSON writes a file as a file object and a directory as
+// {"path","dir":true}.
+func (e Entry) MarshalJSON() ([]byte, error) {
+	if e.Dir {
+		return json.Marshal(struct {
+			Path string `json:"path"`
+			Dir  bool   `json:"dir"`
+		}{e.Path, true})
+	}
+	return json.Marshal(e.FileInfo)
+}
+
+// UnmarshalJSON reads either shape MarshalJSON writes.
+func (e *Entry) UnmarshalJSON(b []byte) error {
+	var v struct {
+		FileInfo
+		Dir bool `json:"dir"`
+	}
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	*e = Entry{FileInfo: v.FileInfo, Dir: v.Dir}
+	return nil
+}
+
+// The errors of the storage service; clients match them with errors.Is.
+var (
+	ErrInvalidPath   = endpoint.New(endpoint.CodeInvalidArgument, "invalid path")
+	ErrBadRange      = endpoint.New(endpoint.CodeInvalidArgument, "range not satisfiable")
+	ErrIncomplete    = endpoint.New(endpoint.CodeInvalidArgument, "upload incomplete")
+	ErrFileNotFound  = endpoint.New(endpoint.CodeNotFound, "file not found")
+	ErrDirNotFound   = endpoint.New(endpoint.CodeNotFound, "directory not found")
+	ErrPathInUse     = endpoint.New(endpoint.CodeConflict, "path in use")
+	ErrDirNotEmpty   = endpoint.New(endpoint.CodeConflict, "directory not empty")
+	ErrPrecondition  = endpoint.New(endpoint.CodePreconditionFailed, "precondition failed")
+	ErrFileTooLarge  = endpoint.New(endpoint.CodeTooLarge, "file larger than the quota")
+	ErrQuotaExceeded = endpoint.New(endpoint.CodeInsufficientSpace, "quota exceeded")
+	ErrNoAccount     = endpoint.New(endpoint.CodePermissionDenied, "account cannot own files")
+)
+
+// files implements Service over a disk and a metadata store.
+type files struct {
+	store *store
+	disk  *disk
+	// quota bounds the bytes of each user; 0 means no bound.
+	quota int64
+	// trees is held shared by every commit into a user's tree and
+	// exclusively by a delete, so that a directory is never removed
+	// between an upload creating it and the upload moving in.
+	trees stripes
+	// paths serialises the writers of one path and keeps readers from
+	// seeing a file with another file's metadata.
+	paths stripes
+}
+
+func newFiles(st *store, d *disk, quota int64) *files {
+	return &files{store: st, disk: d, quota: quota}
+}
+
+// caller is the user a call acts for; the name comes from the verified
+// token only, and must itself be a valid directory name.
+func caller(ctx context.Context) (string, error) {
+	claims, err := auth.FromContext(ctx)
+	if err != nil {
+		return "", err
+	}
+	user := claims.Username()
+	if err := checkSegment(user); err != nil {
+		return "", fmt.Errorf("%w: %s", ErrNoAccount, quote(user))
+	}
+	return user, nil
+}
+
+func (f *files) Put(ctx context.Context, req PutRequest) (PutResult, error) {
+	user, err := caller(ctx)
+	if err != nil {
+		return PutResult{}, err
+	}
+	if err := checkPath(req.Path); err != nil {
+		return PutResult{}, err
+	}
+	if req.Body == nil {
+		req.Body = strings.NewReader("")
+	}
+	// Fail before a byte is read when the answer is already known: the
+	// metadata says the precondition fails, or the announced size cannot
+	// fit. The commit checks both again, authoritatively.
+	cur, exists, err := f.store.get(user, req.Path)
+	if err != nil {
+		return PutResult{}, err
+	}
+	if err := preconditions(req, cur.info(req.Path), exists); err != nil {
+		return PutResult{}, err
+	}
+	limit, err := f.room(user, cur.Size, req.Size)
+	if err != nil {
+		return PutResult{}, err
+	}
+
+	up, err := f.disk.receive(req.Body, limit)
+	defer f.disk.discard(up.name)
+	var over *overLimitError
+	switch {
+	case errors.As(err, &over):
+		return PutResult{}, f.overQuota(over.read)
+	case err != nil:
+		return PutResult{}, err
+	case req.Size >= 0 && up.size != req.Size:
+		return PutResult{}, fmt.Errorf("%w: got %d of %d bytes", ErrIncomplete, up.size, req.Size)
+	}
+	return f.commit(user, req, up)
+}
+
+// room is how many bytes an upload of size (-1 unknown) replacing a file of
+// oldSize may write, or -1 for no bound.
+func (f *files) room(user string, oldSize, size int64) (int64, error) {
+	if f.quota <= 0 {
+		return -1, nil
+	}
+	if size > f.quota {
+		return 0, f.overQuota(size)
+	}
+	used, err := f.store.usage(user)
+	if err != nil {
+		return 0, err
+	}
+	room := max(f.quota-(used-oldSize), 0)
+	if size > room {
+		return 0, fmt.Errorf("%w: %d bytes announced, %d free of %d", ErrQuotaExceeded, size, room, f.quota)
+	}
+	return room, nil
+}
+
+// overQuota is the error for an upload of at least n bytes that does not
+// fit: too large when it could never fit, out of space when the user's
+// other files are in the way.
+func (f *files) overQuota(n int64) error {
+	if n > f.quota {
+		return fmt.Errorf("%w: the upload is over the quota of %d bytes", ErrFileTooLarge, f.quota)
+	}
+	return fmt.Errorf("%w: the upload does not fit in what is left of the %d bytes", ErrQuotaExceeded, f.quota)
+}
+
+// commit moves a received upload into place: under the path's lock, it
+// checks the preconditions against the file as it is now, then renames the
+// upload over it and records the metadata in one transaction, so that the
+// check, the rename and the metadata are atomic together.
+func (f *files) commit(user string, req PutRequest, up upload) (PutResult, error) {
+	tree := f.trees.of(user)
+	tree.RLock()
+	defer tree.RUnlock()
+	lock := f.paths.of(string(key(user, req.Path)))
+	lock.Lock()
+	defer lock.Unlock()
+
+	root, err := f.disk.userRoot(user, true)
+	if err != nil {
+		return PutResult{}, err
+	}
+	defer root.Close()
+	dirName := parentOf(req.Path)
+	if err := mkdirs(root, dirName); err != nil {
+		return PutResult{}, err
+	}
+	cur, exists, err := f.current(root, user, req.Path)
+	if err != nil {
+		return PutResult{}, err
+	}
+	if err := preconditions(req, cur, exists); err != nil {
+		return PutResult{}, err
+	}
+
+	parent, err := root.Open(dirName)
+	if err != nil {
+		return PutResult{}, fmt.Errorf("open directory of %s: %w", quote(req.Path), err)
+	}
+	defer parent.Close()
+	tmp, err := f.disk.tmp.Open(".")
+	if err != nil {
+		return PutResult{}, fmt.Errorf("open upload directory: %w", err)
+	}
+	defer tmp.Close()
+
+	rec := record{Size: up.size, SHA256: up.sum, MTime: up.mtime.UnixNano()}
+	err = f.store.put(user, req.Path, rec, f.quota, func() error {
+		if err := renameAt(tmp, up.name, parent, path.Base(req.Path)); err != nil {
+			return fmt.Errorf("move upload into place: %w", err)
+		}
+		// The rename is durable only once the directory is.
+		if err := parent.Sync(); err != nil {
+			return fmt.Errorf("sync directory of %s: %w", quote(req.Path), err)
+		}
+		return nil
+	})
+	if errors.Is(err, errOverQuota) {
+		return PutResult{}, f.overQuota(up.size)
+	}
+	if err != nil {
+		return PutResult{}, err
+	}
+	return PutResult{File: rec.info(req.Path), Created: !exists}, nil
+}
+
+// current describes the file at p as it is on disk now; exists is false
+// when there is none. Something other than a file there is in the way.
+func (f *files) current(root *os.Root, user, p string) (FileInfo, bool, error) {
+	fi, err := root.Lstat(p)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return FileInfo{}, false, nil
+	case err != nil:
+		return FileInfo{}, false, err
+	case fi.IsDir():
+		return FileInfo{}, false, fmt.Errorf("%w: %s is a directory", ErrPathInUse, quote(p))
+	case !fi.Mode().IsRegular():
+		return FileInfo{}, false, fmt.Errorf("%w: %s is a link or special file the service did not make", ErrInvalidPath, quote(p))
+	}
+	info, file, err := f.open(root, user, p)
+	if err != nil {
+		return FileInfo{}, false, err
+	}
+	return info, true, file.Close()
+}
+
+// preconditions checks If-Match and If-None-Match against the current file.
+func preconditions(req PutRequest, cur FileInfo, exists bool) error {
+	if req.IfMatch != "" && (!exists || !etagMatches(req.IfMatch, cur.ETag, false)) {
+		if !exists {
+			return fmt.Errorf("%w: If-Match, but %s does not exist", ErrPrecondition, quote(req.Path))
+		}
+		return fmt.Errorf("%w: If-Match, but %s has etag %s", ErrPrecondition, quote(req.Path), cur.ETag)
+	}
+	if req.IfNoneMatch != "" && exists && etagMatches(req.IfNoneMatch, cur.ETag, true) {
+		return fmt.Errorf("%w: If-None-Match, but %s exists with etag %s", ErrPrecondition, quote(req.Path), cur.ETag)
+	}
+	return nil
+}
+
+// etagMatches reports whether the list of entity tags in header holds etag
+// or "*". Weak comparison ignores the W/ prefix, as If-None-Match wants;
+// strong comparison, for If-Match, never matches a weak tag.
+func etagMatches(header, etag string, weak bool) bool {
+	for tag := range strings.SplitSeq(header, ",") {
+		tag = strings.TrimSpace(tag)
+		if weak {
+			tag = strings.TrimPrefix(tag, "W/")
+		}
+		if tag == "*" || tag == etag {
+			return true
+		}
+	}
+	return false
+}
+
+func (f *files) Get(ctx context.Context, req GetRequest) (Download, error) {
+	user, err := caller(ctx)
+	if err != nil {
+		return Download{}, err
+	}
+	if err := checkPath(req.Path); err != nil {
+		return Download{}, err
+	}
+	lock := f.paths.of(string(key(user, req.Path)))
+	lock.RLock()
+	defer lock.RUnlock()
+	root, err := f.disk.userRoot(user, false)
+	if errors.Is(err, errNoTree) {
+		return Download{}, fmt.Errorf("%w: %s", ErrFileNotFound, quote(req.Path))
+	}
+	if err != nil {
+		return Download{}, err
+	}
+	defer root.Close()
+	info, file, err := f.open(root, user, req.Path)
+	if err != nil {
+		return Download{}, err
+	}
+	return Download{File: info, Content: file}, nil
+}
+
+// open opens the regular file at p and describes it. A directory, a link
+// or a name that does not resolve inside the root is not found; a link
+// among the parents that stays inside the root is followed, which can only
+// lead to the user's own files. The caller holds the path's lock.
+func (f *files) open(root *os.Root, user, p string) (FileInfo, *os.File, error) {
+	fi, err := root.Lstat(p)
+	if err != nil {
+		return FileInfo{}, nil, missing(err, ErrFileNotFound, p)
+	}
+	if fi.IsDir() {
+		return FileInfo{}, nil, fmt.Errorf("%w: %s is a directory; list it as %s", ErrFileNotFound, quote(p), quote(p+"/"))
+	}
+	if !fi.Mode().IsRegular() {
+		return FileInfo{}, nil, fmt.Errorf("%w: %s", ErrFileNotFound, quote(p))
+	}
+	file, err := root.Open(p)
+	if err != nil {
+		return FileInfo{}, nil, missing(err, ErrFileNotFound, p)
+	}
+	st, err := file.Stat()
+	if err == nil && !os.SameFile(fi, st) {
+		// Swapped for a link between the two looks: serve nothing.
+		err = fmt.Errorf("%w: %s", ErrFileNotFound, quote(p))
+	}
+	if err != nil {
+		_ = file.Close()
+		return FileInfo{}, nil, err
+	}
+	info, err := f.describe(user, p, file, st)
+	if err != nil {
+		_ = file.Close()
+		return FileInfo{}, nil, err
+	}
+	return info, file, nil
+}
+
+// describe returns the metadata of an open file. When the record is
+// missing or its size and mtime disagree with the file, the file changed
+// behind the service's back: its hash is computed afresh and recorded.
+func (f *files) describe(user, p string, file *os.File, st fs.FileInfo) (FileInfo, error) {
+	rec, found, err := f.store.get(user, p)
+	if err != nil {
+		return FileInfo{}, err
+	}
+	if found && rec.matches(st) {
+		return rec.info(p), nil
+	}
+	sum, err := hashFile(file)
+	if err != nil {
+		return FileInfo{}, fmt.Errorf("hash %s: %w", quote(p), err)
+	}
+	rec = record{Size: st.Size(), SHA256: sum, MTime: st.ModTime().UnixNano()}
+	if err := f.store.put(user, p, rec, 0, nil); err != nil {
+		return FileInfo{}, err
+	}
+	return rec.info(p), nil
+}
+
+func (f *files) List(ctx context.Context, req ListRequest) (Listing, error) {
+	user, err := caller(ctx)
+	if err != nil {
+		return Listing{}, err
+	}
+	dir, err := checkDir(req.Path)
+	if err != nil {
+		return Listing{}, err
+	}
+	listing := Listing{Path: dir, Entries: []Entry{}}
+	name := "."
+	if dir != "" {
+		listing.Path, name = dir+"/", dir
+	}
+	root, err := f.disk.userRoot(user, false)
+	switch {
+	case errors.Is(err, errNoTree) && dir == "":
+		return listing, nil // a user who never uploaded has an empty root
+	case errors.Is(err, errNoTree):
+		return Listing{}, fmt.Errorf("%w: %s", ErrDirNotFound, quote(listing.Path))
+	case err != nil:
+		return Listing{}, err
+	}
+	defer root.Close()
+
+	fi, err := root.Lstat(name)
+	if err != nil {
+		return Listing{}, missing(err, ErrDirNotFound, listing.Path)
+	}
+	if !fi.IsDir() {
+		return Listing{}, fmt.Errorf("%w: %s is not a directory", ErrDirNotFound, quote(listing.Path))
+	}
+	d, err := root.Open(name)
+	if err != nil {
+		return Listing{}, missing(err, ErrDirNotFound, listing.Path)
+	}
+	entries, err := d.ReadDir(-1)
+	_ = d.Close()
+	if err != nil {
+		return Listing{}, fmt.Errorf("read directory %s: %w", quote(listing.Path), err)
+	}
+	for _, e := range entries {
+		p := join(dir, e.Name())
+		if checkPath(p) != nil {
+			continue // put there behind the service's back; no client could name it
+		}
+		switch {
+		case e.IsDir():
+			listing.Entries = append(listing.Entries, Entry{FileInfo: FileInfo{Path: p + "/"}, Dir: true})
+		case e.Type().IsRegular():
+			info, err := f.entry(root, user, p, e)
+			if errors.Is(err, ErrFileNotFound) {
+				continue // deleted while listing
+			}
+			if err != nil {
+				return Listing{}, err
+			}
+			listing.Entries = append(listing.Entries, Entry{FileInfo: info})
+		}
+		// Links and special files are not the service's: never listed.
+	}
+	slices.SortFunc(listing.Entries, func(a, b Entry) int { return strings.Compare(a.Path, b.Path) })
+	return listing, nil
+}
+
+// entry describes one file of a listing from its metadata, or, when that
+// disagrees with the file, by opening it under its lock.
+func (f *files) entry(root *os.Root, user, p string, e fs.DirEntry) (FileInfo, error) {
+	st, err := e.Info()
+	if err != nil {
+		return FileInfo{}, missing(err, ErrFileNotFound, p)
+	}
+	rec, found, err := f.store.get(user, p)
+	if err != nil {
+		return FileInfo{}, err
+	}
+	if found && rec.matches(st) {
+		return rec.info(p), nil
+	}
+	lock := f.paths.of(string(key(user, p)))
+	lock.RLock()
+	defer lock.RUnlock()
+	info, file, err := f.open(root, user, p)
+	if err != nil {
+		return FileInfo{}, err
+	}
+	return info, file.Close()
+}
+
+func (f *files) Delete(ctx context.Context, req DeleteRequest) (endpoint.Empty, error) {
+	user, err := caller(ctx)
+	if err != nil {
+		return endpoint.Empty{}, err
+	}
+	p, wantDir := strings.CutSuffix(req.Path, "/")
+	if p == "" {
+		return endpoint.Empty{}, fmt.Errorf("%w: the root cannot be deleted", ErrInvalidPath)
+	}
+	if err := checkPath(p); err != nil {
+		return endpoint.Empty{}, err
+	}
+	tree := f.trees.of(user)
+	tree.Lock()
+	defer tree.Unlock()
+	lock := f.paths.of(string(key(user, p)))
+	lock.Lock()
+	defer lock.Unlock()
+
+	root, err := f.disk.userRoot(user, false)
+	if errors.Is(err, errNoTree) {
+		return endpoint.Empty{}, fmt.Errorf("%w: %s", ErrFileNotFound, quote(req.Path))
+	}
+	if err != nil {
+		return endpoint.Empty{}, err
+	}
+	defer root.Close()
+	fi, err := root.Lstat(p)
+	if err != nil {
+		return endpoint.Empty{}, missing(err, ErrFileNotFound, req.Path)
+	}
+	switch {
+	case fi.IsDir():
+		err := root.Remove(p)
+		if errors.Is(err, syscall.ENOTEMPTY) || errors.Is(err, fs.ErrExist) {
+			return endpoint.Empty{}, fmt.Errorf("%w: %s", ErrDirNotEmpty, quote(req.Path))
+		}
+		if err != nil {
+			return endpoint.Empty{}, fmt.Errorf("remove directory %s: %w", quote(req.Path), err)
+		}
+		return endpoint.Empty{}, syncDir(root, parentOf(p))
+	case fi.Mode().IsRegular() && !wantDir:
+		return endpoint.Empty{}, f.store.remove(user, p, func() error {
+			if err := root.Remove(p); err != nil {
+				return fmt.Errorf("remove %s: %w", quote(p), err)
+			}
+			return syncDir(root, parentOf(p))
+		})
+	default:
+		// A file asked for as a directory, or a link the service did
+		// not make and so will not touch.
+		return endpoint.Empty{}, fmt.Errorf("%w: %s", ErrFileNotFound, quote(req.Path))
+	}
+}
+
+// missing maps an error of looking p up below a user's root: a name that
+// does not exist, runs through a file, loops, or leads out of the root
+// through a link (os.Root's refusal carries no errno) is simply not found.
+func missing(err error, notFound error, p string) error {
+	var errno syscall.Errno
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) || errors.Is(err, syscall.ELOOP) || !errors.As(err, &errno) {
+		return fmt.Errorf("%w: %s", notFound, quote(p))
+	}
+	return fmt.Errorf("look up %s: %w", quote(p), err)
+}

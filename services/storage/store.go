@@ -1,0 +1,262 @@
+package storage
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+var (
+	// bucketFiles maps user + "\x00" + path to a record.
+	bucketFiles = []byte("files")
+	// bucketUsage maps a user to the bytes of their files, big-endian.
+	bucketUsage = []byte("usage")
+)
+
+// record is what the service knows of a file beyond the file itself. Size
+// and MTime are the file's fingerprint: when they disagree with the file,
+// the file changed behind the service's back and the hash is redone.
+type record struct {
+	Size   int64  `json:"size"`
+	SHA256 string `json:"sha256"`
+	MTime  int64  `json:"mtime_ns"`
+}
+
+func (r record) info(p string) FileInfo {
+	return FileInfo{Path: p, Size: r.Size, ETag: `"` + r.SHA256 + `"`, MTime: time.Unix(0, r.MTime).UTC()}
+}
+
+// matches reports whether r still describes the file st.
+func (r record) matches(st fs.FileInfo) bool {
+	return r.Size == st.Size() && r.MTime == st.ModTime().UnixNano()
+}
+
+// key is the record key of p in user's tree. Neither a user nor a path can
+// hold a NUL, so keys never collide and a user's keys share a prefix.
+func key(user, p string) []byte {
+	return []byte(user + "\x00" + p)
+}
+
+// store keeps the metadata in a bbolt file.
+type store struct {
+	db *bolt.DB
+}
+
+// errOverQuota means a put would take its user past the quota.
+var errOverQuota = errors.New("over quota")
+
+func openStore(dir string) (*store, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data dir %s: %w", dir, err)
+	}
+	path := filepath.Join(dir, "meta.db")
+	// The timeout turns a file still locked by a previous instance into an
+	// error the supervisor retries, instead of a hang.
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+	if err != nil {
+		return nil, fmt.Errorf("open metadata %s: %w", path, err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, b := range [][]byte{bucketFiles, bucketUsage} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("init metadata %s: %w", path, err)
+	}
+	return &store{db: db}, nil
+}
+
+func (s *store) close() error { return s.db.Close() }
+
+func (s *store) get(user, p string) (record, bool, error) {
+	var (
+		r     record
+		found bool
+		err   error
+	)
+	err = s.db.View(func(tx *bolt.Tx) error {
+		r, found, err = getRecord(tx, key(user, p))
+		return err
+	})
+	if err != nil {
+		return record{}, false, fmt.Errorf("read metadata of %s: %w", quote(p), err)
+	}
+	return r, found, nil
+}
+
+// usage returns the bytes of user's files.
+func (s *store) usage(user string) (int64, error) {
+	var n int64
+	err := s.db.View(func(tx *bolt.Tx) error {
+		n = getUsage(tx, user)
+		return nil
+	})
+	return n, err
+}
+
+// put records r for p in user's tree. When quota is positive, the user's
+// files may not pass it: errOverQuota. place, when given, is the change on
+// disk that the record describes; it runs inside the transaction, after
+// the quota check, so either both happen or neither.
+func (s *store) put(user, p string, r record, quota int64, place func() error) error {
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		k := key(user, p)
+		old, _, err := getRecord(tx, k)
+		if err != nil {
+			return err
+		}
+		used := getUsage(tx, user) - old.Size + r.Size
+		if quota > 0 && used > quota {
+			return errOverQuota
+		}
+		if place != nil {
+			if err := place(); err != nil {
+				return err
+			}
+		}
+		v, err := json.Marshal(r)
+		if err != nil {
+			return err
+		}
+		if err := tx.Bucket(bucketFiles).Put(k, v); err != nil {
+			return err
+		}
+		return putUsage(tx, user, used)
+	})
+	if err != nil && !errors.Is(err, errOverQuota) {
+		return fmt.Errorf("record %s: %w", quote(p), err)
+	}
+	return err
+}
+
+// remove drops the record of p in user's tree together with unlink, the
+// change on disk, which runs inside the transaction.
+func (s *store) remove(user, p string, unlink func() error) error {
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		k := key(user, p)
+		old, found, err := getRecord(tx, k)
+		if err != nil {
+			return err
+		}
+		if err := unlink(); err != nil {
+			return err
+		}
+		if !found {
+			return nil
+		}
+		if err := tx.Bucket(bucketFiles).Delete(k); err != nil {
+			return err
+		}
+		return putUsage(tx, user, getUsage(tx, user)-old.Size)
+	})
+	if err != nil {
+		return fmt.Errorf("delete %s: %w", quote(p), err)
+	}
+	return nil
+}
+
+// reconcile makes the metadata agree with what recovery found on disk:
+// fixed holds the records to write, found the key of every file there is.
+// Every other record is dropped and the usage of every user recounted. It
+// returns how many records it dropped.
+func (s *store) reconcile(fixed map[string]record, found map[string]bool) (int, error) {
+	var dropped int
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketFiles)
+		var stale [][]byte
+		err := b.ForEach(func(k, _ []byte) error {
+			if !found[string(k)] {
+				stale = append(stale, bytes.Clone(k))
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, k := range stale {
+			if err := b.Delete(k); err != nil {
+				return err
+			}
+		}
+		dropped = len(stale)
+		for k, r := range fixed {
+			v, err := json.Marshal(r)
+			if err != nil {
+				return err
+			}
+			if err := b.Put([]byte(k), v); err != nil {
+				return err
+			}
+		}
+
+		usage := map[string]int64{}
+		err = b.ForEach(func(k, v []byte) error {
+			user, _, ok := bytes.Cut(k, []byte{0})
+			if !ok {
+				return fmt.Errorf("metadata key %q has no user", k)
+			}
+			var r record
+			if err := json.Unmarshal(v, &r); err != nil {
+				return fmt.Errorf("metadata of %q: %w", k, err)
+			}
+			usage[string(user)] += r.Size
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if err := tx.DeleteBucket(bucketUsage); err != nil {
+			return err
+		}
+		if _, err := tx.CreateBucket(bucketUsage); err != nil {
+			return err
+		}
+		for user, n := range usage {
+			if err := putUsage(tx, user, n); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("reconcile metadata: %w", err)
+	}
+	return dropped, nil
+}
+
+func getRecord(tx *bolt.Tx, k []byte) (record, bool, error) {
+	v := tx.Bucket(bucketFiles).Get(k)
+	if v == nil {
+		return record{}, false, nil
+	}
+	var r record
+	if err := json.Unmarshal(v, &r); err != nil {
+		return record{}, false, err
+	}
+	return r, true, nil
+}
+
+func getUsage(tx *bolt.Tx, user string) int64 {
+	v := tx.Bucket(bucketUsage).Get([]byte(user))
+	if len(v) != 8 {
+		return 0
+	}
+	return int64(binary.BigEndian.Uint64(v))
+}
+
+func putUsage(tx *bolt.Tx, user string, n int64) error {
+	return tx.Bucket(bucketUsage).Put([]byte(user), binary.BigEndian.AppendUint64(nil, uint64(n)))
+}
