@@ -292,11 +292,12 @@ func (u *unit) setState(st State, cause error) {
 	if cause != nil {
 		u.lastErr = cause.Error()
 	}
+	// The gauge changes with the state, before anyone is told of it.
+	s.metrics.set(u.Name, st)
 	close(s.changed)
 	s.changed = make(chan struct{})
 	s.mu.Unlock()
 
-	s.metrics.set(u.Name, st)
 	keyvals := []any{"msg", "state changed", "from", prev, "to", st}
 	lvl := level.Info
 	if cause != nil {

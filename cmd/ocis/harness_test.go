@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -41,15 +42,42 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// freeAddr returns a loopback address with a port nobody listens on.
+// Ports handed to ocis come from below the kernel's ephemeral range
+// (32768-60999 on Linux): a port found free there cannot be taken in the
+// meantime as the local port of some outgoing connection, which is what a
+// port from 127.0.0.1:0 risks between the check and ocis binding it.
+const (
+	portLow  = 20000
+	portHigh = 32000
+)
+
+var (
+	portsMu sync.Mutex
+	handed  = map[int]bool{}
+)
+
+// freeAddr returns a loopback address with a port nobody listens on and no
+// other test of this binary was given.
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	portsMu.Lock()
+	defer portsMu.Unlock()
+	for range 1000 {
+		port := portLow + rand.IntN(portHigh-portLow)
+		if handed[port] {
+			continue
+		}
+		addr := fmt.Sprintf("127.0.0.1:%d", port)
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			continue
+		}
+		ln.Close()
+		handed[port] = true
+		return addr
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	t.Fatal("no free port found below the ephemeral range")
+	return ""
 }
 
 // syncBuffer collects a process's output for assertions and failure logs.
