@@ -3,6 +3,7 @@ package main_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -262,4 +263,34 @@ func (e *env) configValue(key string) string {
 		e.t.Fatalf("config file has no %s", key)
 	}
 	return v
+}
+
+// expectError sends a request (token "" sends none) and checks the answer
+// is wantStatus with a JSON error of wantCode and a message. It returns the
+// answer's headers for further checks.
+func expectError(t *testing.T, method, url, token, body string, wantStatus int, wantCode string) http.Header {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var got wireError
+	if err := json.NewDecoder(resp.Body).Decode(&got); err != nil {
+		t.Errorf("%s %s: error body is not JSON: %v", method, url, err)
+	}
+	if resp.StatusCode != wantStatus || got.Error.Code != wantCode || got.Error.Message == "" {
+		t.Errorf("%s %s: got %d %+v, want %d %s with a message", method, url, resp.StatusCode, got.Error, wantStatus, wantCode)
+	}
+	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+		t.Errorf("%s %s: content type %q, want JSON", method, url, ct)
+	}
+	return resp.Header
 }

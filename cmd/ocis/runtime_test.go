@@ -151,20 +151,7 @@ func TestControlAPIAnswers(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			req, _ := http.NewRequest(tt.method, base+tt.path, nil)
-			if tt.token != "" {
-				req.Header.Set("Authorization", "Bearer "+tt.token)
-			}
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer resp.Body.Close()
-			var got wireError
-			_ = json.NewDecoder(resp.Body).Decode(&got)
-			if resp.StatusCode != tt.wantStatus || got.Error.Code != tt.wantCode {
-				t.Errorf("got %d %+v, want %d %s", resp.StatusCode, got.Error, tt.wantStatus, tt.wantCode)
-			}
+			expectError(t, tt.method, base+tt.path, tt.token, "", tt.wantStatus, tt.wantCode)
 			if st := e.status("users").State; st != runtime.StateRunning {
 				t.Errorf("users is %s after a refused call, want running", st)
 			}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -157,23 +156,11 @@ func TestFilesThroughProxy(t *testing.T) {
 		}
 		for _, tt := range tests {
 			t.Run(target+" "+tt.name, func(t *testing.T) {
-				req, err := http.NewRequest(tt.method, base+tt.path, strings.NewReader("data"))
-				if err != nil {
-					t.Fatal(err)
-				}
+				token := ""
 				if tt.token {
-					req.Header.Set("Authorization", "Bearer "+tok)
+					token = tok
 				}
-				resp, err := http.DefaultClient.Do(req)
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer resp.Body.Close()
-				var got wireError
-				_ = json.NewDecoder(resp.Body).Decode(&got)
-				if resp.StatusCode != tt.wantStatus || got.Error.Code != tt.wantCode {
-					t.Errorf("got %d %+v, want %d %s", resp.StatusCode, got.Error, tt.wantStatus, tt.wantCode)
-				}
+				expectError(t, tt.method, base+tt.path, token, "data", tt.wantStatus, tt.wantCode)
 			})
 		}
 	}

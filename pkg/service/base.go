@@ -2,10 +2,12 @@ package service
 
 import (
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"time"
 
+	"github.com/ocis-runtime/ocis/pkg/auth"
 	"github.com/ocis-runtime/ocis/pkg/config"
 	"github.com/ocis-runtime/ocis/pkg/logging"
 )
@@ -81,6 +83,16 @@ func (s *Shared) RegisterFlags(fs *flag.FlagSet) {
 	config.EnumVar(fs, &s.LogLevel, "log-level", s.LogLevel, "lowest level logged", logging.Levels...)
 	config.EnumVar(fs, &s.LogFormat, "log-format", s.LogFormat, "log line format", logging.Formats...)
 	fs.StringVar(&s.JWTSecret, "jwt-secret", s.JWTSecret, "shared secret that signs tokens (written by ocis init)")
+}
+
+// Keys returns the token keys of the shared JWT secret; the error tells an
+// operator how to get one.
+func (s *Shared) Keys() (*auth.Keys, error) {
+	keys, err := auth.NewKeys(s.JWTSecret)
+	if err != nil {
+		return nil, fmt.Errorf("%w: run `ocis init` or set OCIS_JWT_SECRET", err)
+	}
+	return keys, nil
 }
 
 // ConfigPath is the config file in use.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"flag"
-	"fmt"
 
 	"github.com/go-kit/log"
 
@@ -40,9 +39,9 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) { c.base.RegisterFlags(fs) }
 
 // Build implements service.Config.
 func (c *Config) Build(env service.Env) (service.Service, error) {
-	keys, err := auth.NewKeys(env.Shared.JWTSecret)
+	keys, err := env.Shared.Keys()
 	if err != nil {
-		return nil, fmt.Errorf("%w: run `ocis init` or set OCIS_JWT_SECRET", err)
+		return nil, err
 	}
 	if env.Registry == nil {
 		return nil, errors.New("proxy needs a registry of instances")

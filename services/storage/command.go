@@ -52,9 +52,9 @@ func (c *Config) Build(env service.Env) (service.Service, error) {
 	if c.Quota < 0 {
 		return nil, fmt.Errorf("quota %d is negative; 0 means no limit", c.Quota)
 	}
-	keys, err := auth.NewKeys(env.Shared.JWTSecret)
+	keys, err := env.Shared.Keys()
 	if err != nil {
-		return nil, fmt.Errorf("%w: run `ocis init` or set OCIS_JWT_SECRET", err)
+		return nil, err
 	}
 	return &server{cfg: *c, env: env, keys: keys}, nil
 }

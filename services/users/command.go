@@ -67,9 +67,9 @@ func (c *Config) Build(env service.Env) (service.Service, error) {
 	if c.BcryptCost < bcrypt.MinCost || c.BcryptCost > bcrypt.MaxCost {
 		return nil, fmt.Errorf("bcrypt cost %d is outside %d to %d", c.BcryptCost, bcrypt.MinCost, bcrypt.MaxCost)
 	}
-	keys, err := auth.NewKeys(env.Shared.JWTSecret)
+	keys, err := env.Shared.Keys()
 	if err != nil {
-		return nil, fmt.Errorf("%w: run `ocis init` or set OCIS_JWT_SECRET", err)
+		return nil, err
 	}
 	return &server{cfg: *c, env: env, keys: keys}, nil
 }
