@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -368,24 +369,25 @@ func TestInitRefusesOverwrite(t *testing.T) {
 	}
 }
 
-// TestSIGTERMDrainsInFlight sends SIGTERM while a login is being computed
-// (a costly bcrypt makes it last) and checks the login still succeeds and
-// the process exits 0.
-func TestSIGTERMDrainsInFlight(t *testing.T) {
+type loginResult struct {
+	tok users.Token
+	err error
+}
+
+// slowLogin starts ocis server with a costly bcrypt and a login under way
+// (its in-flight gauge reads 1) and returns the process and the login's
+// outcome to come.
+func slowLogin(t *testing.T) (*proc, <-chan loginResult) {
+	t.Helper()
 	e := newEnv(t)
 	e.vars["OCIS_USERS_BCRYPT_COST"] = "14"
 	p := e.start("server")
 	waitHTTP(t, "http://"+e.vars["OCIS_USERS_DEBUG_ADDR"]+"/readyz", http.StatusOK)
 	c := e.usersClient()
-
-	type result struct {
-		tok users.Token
-		err error
-	}
-	done := make(chan result, 1)
+	done := make(chan loginResult, 1)
 	go func() {
 		tok, err := c.Login(context.Background(), users.LoginRequest{Username: "admin", Password: e.vars["OCIS_USERS_ADMIN_PASSWORD"]})
-		done <- result{tok, err}
+		done <- loginResult{tok, err}
 	}()
 	inFlight := `ocis_endpoint_requests_in_flight{endpoint="login",service="users"} 1`
 	waitFor(t, "login in flight", 10*time.Second, func() bool {
@@ -397,12 +399,48 @@ func TestSIGTERMDrainsInFlight(t *testing.T) {
 		body, _ := io.ReadAll(resp.Body)
 		return bytes.Contains(body, []byte(inFlight))
 	})
+	return p, done
+}
+
+// TestSIGTERMDrainsInFlight sends SIGTERM while a login is being computed
+// and checks the login still succeeds and the process exits 0.
+func TestSIGTERMDrainsInFlight(t *testing.T) {
+	p, done := slowLogin(t)
 	if code := p.stop(t, 30*time.Second); code != 0 {
 		t.Errorf("exit code = %d, want 0", code)
 	}
 	r := <-done
 	if r.err != nil || r.tok.Token == "" {
 		t.Errorf("in-flight login: %+v, %v; want a token", r.tok, r.err)
+	}
+}
+
+// TestSecondSignalExitsAtOnce sends a second SIGTERM during the graceful
+// stop: the process must exit non-zero without waiting for the drain, so
+// the in-flight login is cut off.
+func TestSecondSignalExitsAtOnce(t *testing.T) {
+	p, done := slowLogin(t)
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	// Pending signals of one kind merge in the kernel: the second is sent
+	// once the first has been taken, as an operator's second Ctrl-C is.
+	waitFor(t, "the first signal taken", 10*time.Second, func() bool {
+		return strings.Contains(p.stderr.String(), "signal received")
+	})
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-p.done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no exit within 10s of the second signal")
+	}
+	if code := p.exitCode(); code != 1 {
+		t.Errorf("exit code = %d, want 1", code)
+	}
+	if r := <-done; r.err == nil {
+		t.Error("the in-flight login succeeded; the second signal should have cut it off")
 	}
 }
 
