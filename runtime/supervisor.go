@@ -484,7 +484,7 @@ func (u *unit) runOnce(ctx context.Context) exit {
 			}
 			running = true
 			startTimer.Stop()
-			in := registry.Instance{Service: u.Name, Node: u.sup.node, Addr: dialable(addrs.HTTP), Routes: u.Routes}
+			in := registry.Instance{Service: u.Name, Node: u.sup.node, Addr: dialable(addrs.HTTP), Routes: u.Routes, Local: addrs.Handler}
 			if err := u.sup.registry.Register(in); err != nil {
 				_ = stop()
 				return exit{exitFailed, fmt.Errorf("register instance: %w", err)}

@@ -5,6 +5,7 @@
 package registry
 
 import (
+	"net/http"
 	"slices"
 	"sort"
 	"strings"
@@ -18,6 +19,9 @@ type Instance struct {
 	Node    string   `json:"node"`
 	Addr    string   `json:"addr"`
 	Routes  []string `json:"routes"`
+	// Local serves the instance's API without the network when it runs in
+	// this process; it is never sent to another node.
+	Local http.Handler `json:"-"`
 }
 
 // ID identifies an instance among all nodes.

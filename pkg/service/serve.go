@@ -2,7 +2,9 @@ package service
 
 import (
 	"context"
+	"fmt"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -82,7 +84,63 @@ func Serve(ctx context.Context, up func(Addrs), p Parts) error {
 		cancel()
 	})
 
+	local := &colocated{logger: p.Logger, h: p.Handler}
 	listening.Store(true)
-	up(Addrs{HTTP: api.Addr(), Debug: debug.Addr()})
-	return g.Run()
+	up(Addrs{HTTP: api.Addr(), Debug: debug.Addr(), Handler: local})
+	err = g.Run()
+	// In-process calls are drained like the listener's requests, so the
+	// service never closes its stores under one.
+	local.drain(p.Base.ShutdownTimeout)
+	return err
+}
+
+// colocated is a service's handler as handed to callers in the same process.
+// It counts the calls under way so that a stop can wait for them, and
+// refuses new ones once the stop began.
+type colocated struct {
+	logger log.Logger
+	h      http.Handler
+
+	mu      sync.Mutex
+	closed  bool
+	active  int
+	drained chan struct{}
+}
+
+func (c *colocated) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		transport.WriteError(c.logger, w, fmt.Errorf("%w: service is stopping", endpoint.ErrUnavailable))
+		return
+	}
+	c.active++
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		c.active--
+		if c.closed && c.active == 0 && c.drained != nil {
+			close(c.drained)
+			c.drained = nil
+		}
+		c.mu.Unlock()
+	}()
+	c.h.ServeHTTP(w, r)
+}
+
+// drain refuses new calls and waits up to timeout for those under way.
+func (c *colocated) drain(timeout time.Duration) {
+	c.mu.Lock()
+	c.closed = true
+	if c.active == 0 {
+		c.mu.Unlock()
+		return
+	}
+	done := make(chan struct{})
+	c.drained = done
+	c.mu.Unlock()
+	select {
+	case <-done:
+	case <-time.After(timeout):
+	}
 }

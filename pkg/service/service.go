@@ -6,6 +6,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"net/http"
 	"slices"
 	"strings"
 
@@ -26,6 +27,10 @@ type Service interface {
 type Addrs struct {
 	HTTP  string
 	Debug string
+	// Handler serves the HTTP API in this process, for callers in the same
+	// process (the proxy) that can skip the network. It drains like the
+	// listener when the service stops.
+	Handler http.Handler
 }
 
 // Descriptor describes one member of the family to the runtime and the CLI.

@@ -136,6 +136,16 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	up.order = order
+	// An instance in this process gets the request handed to its handler,
+	// with its own auth and middleware, and no network hop: the colocated
+	// call. Remote instances are balanced only when none is local.
+	for _, in := range order {
+		if in.Local != nil {
+			up.used = "in-process"
+			in.Local.ServeHTTP(rec, r)
+			return
+		}
+	}
 	if r.Body != nil && r.Body != http.NoBody {
 		// An upload may take longer than the server's read timeout; the
 		// service behind sets its own limits.
