@@ -25,6 +25,7 @@ test:
 bench:
 	$(GO) run ./bench/overhead
 	$(GO) run ./bench/runtime
+	$(GO) run ./bench/proxy
 
 ## lint: gofmt, go vet and staticcheck
 lint:

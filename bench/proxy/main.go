@@ -1,0 +1,262 @@
+// Command proxy measures the storage/proxy issue's figures, each beside a
+// baseline taken in the same invocation, against the real binary:
+//
+//  1. small GETs: wrk fetches a 1 KiB file (a) from the storage service
+//     directly, (b) through the ocis proxy and (c) through nginx configured
+//     as a reverse proxy in front of the same storage instance; the figures
+//     are requests/s and p99 latency, and the targets proxy/nginx >= 1.0
+//     and proxy/direct >= 0.6;
+//  2. large transfers: a file of -size bytes uploaded and downloaded with
+//     storage.Client, directly and through the proxy; the target is
+//     proxy/direct >= 0.8 for each direction.
+//
+// Usage (from the module root, as it builds ./cmd/ocis):
+//
+//	go run ./bench/proxy             # 3 rounds of 10s per target, 1 GiB transfers
+//	go run ./bench/proxy -short      # 1 round of 3s per target, 128 MiB transfers
+//	go run ./bench/proxy -pprof /tmp/prof   # and CPU profiles of the direct and proxy runs
+//
+// It needs nginx and wrk; when either is missing from PATH it installs the
+// Debian packages nginx-light and wrk with apt-get (root only).
+//
+// The machine the figures come from is small and noisy, so the targets are
+// measured in interleaved rounds (a, b, c, a, b, c, ...) and the figures are
+// medians. Everything listens on 127.0.0.1 only. The run is bounded by
+// -timeout; it kills every child process (ocis, nginx and its workers, wrk)
+// and removes its temporary directory when it ends, on failure and on
+// SIGINT/SIGTERM too (a second signal exits at once).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	goruntime "runtime"
+	"strings"
+	"syscall"
+	"time"
+)
+
+func main() {
+	os.Exit(benchmark(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// options holds the flags of one run.
+type options struct {
+	short        bool
+	duration     time.Duration
+	conns        int
+	threads      int
+	rounds       int
+	size         byteSize
+	timeout      time.Duration
+	nginxWorkers int
+	only         string
+	pprofDir     string
+	keep         bool
+}
+
+func parseFlags(args []string, stderr io.Writer) (options, error) {
+	cfg := options{size: 1 << 30}
+	fs := flag.NewFlagSet("proxy", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.BoolVar(&cfg.short, "short", false, "smoke run: 1 round of 3s per target, 128MiB transfers")
+	fs.DurationVar(&cfg.duration, "d", 10*time.Second, "duration of one wrk run (whole seconds)")
+	fs.IntVar(&cfg.conns, "c", 32, "wrk connections (fixed concurrency)")
+	fs.IntVar(&cfg.threads, "t", 2, "wrk threads")
+	fs.IntVar(&cfg.rounds, "rounds", 3, "interleaved rounds per target, for small GETs and for transfers")
+	fs.Var(&cfg.size, "size", "bytes of the large transfer (suffixes KiB, MiB, GiB, KB, MB, GB)")
+	fs.DurationVar(&cfg.timeout, "timeout", 10*time.Minute, "bound of the whole run")
+	fs.IntVar(&cfg.nginxWorkers, "nginx-workers", 2, "nginx worker_processes")
+	fs.StringVar(&cfg.only, "only", "", "comma list of benchmarks to run: small, transfer (default all)")
+	fs.StringVar(&cfg.pprofDir, "pprof", "", "write 5s CPU profiles of ocis during an extra direct and an extra proxy wrk run to `dir`")
+	fs.BoolVar(&cfg.keep, "keep", false, "keep the temporary directory (binary, data dir, logs, nginx.conf)")
+	if err := fs.Parse(args); err != nil {
+		return options{}, err
+	}
+	if fs.NArg() > 0 {
+		return options{}, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if cfg.short {
+		// -short sets what the caller did not set.
+		set := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		if !set["rounds"] {
+			cfg.rounds = 1
+		}
+		if !set["d"] {
+			cfg.duration = 3 * time.Second
+		}
+		if !set["size"] {
+			cfg.size = 128 << 20
+		}
+	}
+	switch {
+	case cfg.duration < time.Second || cfg.duration > 5*time.Minute || cfg.duration%time.Second != 0:
+		return options{}, fmt.Errorf("-d %s: want whole seconds from 1s to 5m", cfg.duration)
+	case cfg.conns < 1 || cfg.conns > 10000:
+		return options{}, fmt.Errorf("-c %d: want 1 to 10000", cfg.conns)
+	case cfg.threads < 1 || cfg.threads > cfg.conns:
+		return options{}, fmt.Errorf("-t %d: want 1 to -c (%d)", cfg.threads, cfg.conns)
+	case cfg.rounds < 1 || cfg.rounds > 100:
+		return options{}, fmt.Errorf("-rounds %d: want 1 to 100", cfg.rounds)
+	case cfg.size < 1<<20:
+		return options{}, fmt.Errorf("-size %s: want at least 1MiB", cfg.size)
+	case cfg.timeout <= 0 || cfg.timeout > 2*time.Hour:
+		return options{}, fmt.Errorf("-timeout %s: want more than 0 and at most 2h", cfg.timeout)
+	case cfg.nginxWorkers < 1 || cfg.nginxWorkers > 64:
+		return options{}, fmt.Errorf("-nginx-workers %d: want 1 to 64", cfg.nginxWorkers)
+	}
+	for _, name := range strings.Split(cfg.only, ",") {
+		switch name {
+		case "", "small", "transfer":
+		default:
+			return options{}, fmt.Errorf("-only %q: unknown benchmark %q; known: small, transfer", cfg.only, name)
+		}
+	}
+	return cfg, nil
+}
+
+// wants reports whether the benchmark named name is to run.
+func (c options) wants(name string) bool {
+	if c.only == "" {
+		return true
+	}
+	for _, n := range strings.Split(c.only, ",") {
+		if n == name {
+			return true
+		}
+	}
+	return false
+}
+
+// bench is what the benchmarks share: the temporary directory, the built
+// binary, the child processes and where figures go.
+type bench struct {
+	cfg  options
+	tmp  string
+	ocis string // the real binary, built from ./cmd/ocis
+	kids *children
+	env  []string // the environment of every child: ours without OCIS_*
+	out  io.Writer
+	log  io.Writer
+}
+
+func benchmark(args []string, stdout, stderr io.Writer) int {
+	cfg, err := parseFlags(args, stderr)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		fmt.Fprintln(stderr, "proxy bench:", err)
+		return 2
+	}
+	b := &bench{cfg: cfg, kids: newChildren(), env: childEnv(), out: stdout, log: stderr}
+	b.tmp, err = os.MkdirTemp("", "ocis-bench-proxy-")
+	if err != nil {
+		fmt.Fprintln(stderr, "proxy bench:", err)
+		return 1
+	}
+	cleanup := func() {
+		b.kids.killAll()
+		if cfg.keep {
+			fmt.Fprintln(stderr, "proxy bench: kept", b.tmp)
+			return
+		}
+		_ = os.RemoveAll(b.tmp)
+	}
+	defer cleanup()
+
+	ctx, cancel := context.WithTimeout(context.Background(), cfg.timeout)
+	defer cancel()
+	// A first signal ends the run through ctx, so every deferred clean-up
+	// runs; a second one, or a run stuck past its bound, cleans up here and
+	// exits at once.
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	go func() {
+		select {
+		case sig := <-sigs:
+			fmt.Fprintf(stderr, "proxy bench: %s, stopping; send another to exit at once\n", sig)
+			cancel()
+		case <-ctx.Done():
+		}
+		select {
+		case <-sigs:
+		case <-time.After(time.Minute):
+		}
+		fmt.Fprintln(stderr, "proxy bench: not stopped in time, killing children and exiting")
+		cleanup()
+		os.Exit(1)
+	}()
+
+	fmt.Fprintf(stdout, "proxy bench: %d CPUs, GOMAXPROCS=%d, %s %s/%s, short=%t\n",
+		goruntime.NumCPU(), goruntime.GOMAXPROCS(0), goruntime.Version(), goruntime.GOOS, goruntime.GOARCH, cfg.short)
+	err = b.measure(ctx)
+	fmt.Fprintf(stdout, "command: go run ./bench/proxy %s\n", strings.Join(args, " "))
+	if err != nil {
+		if ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
+			err = fmt.Errorf("%w (%v)", err, context.Cause(ctx))
+		}
+		fmt.Fprintln(stderr, "proxy bench:", err)
+		return 1
+	}
+	return 0
+}
+
+// measure builds and starts ocis, then runs the benchmarks asked for, and
+// repeats their headline figures at the end.
+func (b *bench) measure(ctx context.Context) error {
+	if b.cfg.wants("small") {
+		if err := ensureTools(ctx, b.log); err != nil {
+			return err
+		}
+	}
+	if err := b.build(ctx); err != nil {
+		return err
+	}
+	addrs, err := newOcisAddrs()
+	if err != nil {
+		return err
+	}
+	srv, err := b.startOcis(ctx, addrs, "warn", b.cfg.pprofDir != "")
+	if err != nil {
+		return err
+	}
+	defer srv.stop()
+	fmt.Fprintln(b.out, "ocis server: OCIS_LOG_LEVEL=warn, so the proxy's access log (one line per request, at info) is off; its log goes to a file")
+
+	var summary []string
+	var small *smallResult
+	if b.cfg.wants("small") {
+		if small, err = b.smallGETs(ctx, srv); err != nil {
+			return fmt.Errorf("small GETs: %w", err)
+		}
+		summary = append(summary, small.line)
+	}
+	if b.cfg.wants("transfer") {
+		lines, err := b.transfers(ctx, srv)
+		if err != nil {
+			return fmt.Errorf("large transfers: %w", err)
+		}
+		summary = append(summary, lines...)
+	}
+	if small != nil {
+		// Last, as it restarts ocis with another log level.
+		line, err := b.infoLevel(ctx, srv, small)
+		if err != nil {
+			return fmt.Errorf("small GETs at log level info: %w", err)
+		}
+		summary = append(summary, line)
+	}
+	fmt.Fprintln(b.out, "summary:")
+	for _, l := range summary {
+		fmt.Fprintln(b.out, "  "+l)
+	}
+	return nil
+}

@@ -1,0 +1,187 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/ocis-runtime/ocis/pkg/config"
+	"github.com/ocis-runtime/ocis/pkg/transport"
+	"github.com/ocis-runtime/ocis/services"
+	"github.com/ocis-runtime/ocis/services/proxy"
+	"github.com/ocis-runtime/ocis/services/storage"
+	"github.com/ocis-runtime/ocis/services/users"
+)
+
+// Admin account of the benchmark's ocis; the users service requires
+// letters and digits.
+const (
+	adminUser     = "admin"
+	adminPassword = "bench-Pass-1"
+)
+
+// startGrace bounds one start to ready, and one stop after SIGTERM (a
+// service drains for up to its shutdown timeout, 30s by default).
+const startGrace = 40 * time.Second
+
+// build builds the real binary with the go command that runs this
+// benchmark, from the module root, into the temporary directory.
+func (b *bench) build(ctx context.Context) error {
+	root, err := moduleRoot(ctx)
+	if err != nil {
+		return err
+	}
+	b.ocis = filepath.Join(b.tmp, "ocis")
+	t0 := time.Now()
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", b.ocis, "./cmd/ocis")
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("go build ./cmd/ocis: %w\n%s", err, out)
+	}
+	fmt.Fprintf(b.log, "built ./cmd/ocis in %s\n", time.Since(t0).Round(time.Millisecond))
+	return nil
+}
+
+func moduleRoot(ctx context.Context) (string, error) {
+	out, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
+	if err != nil {
+		return "", fmt.Errorf("go env GOMOD: %w", err)
+	}
+	gomod := strings.TrimSpace(string(out))
+	if gomod == "" || gomod == os.DevNull {
+		return "", errors.New("not inside the ocis module; run from its root: go run ./bench/proxy")
+	}
+	return filepath.Dir(gomod), nil
+}
+
+// ocisAddrs are the listeners of one `ocis server`: the runtime's control
+// API and, per service of the catalogue, its HTTP and debug address.
+type ocisAddrs struct {
+	runtime string
+	http    map[string]string
+	debug   map[string]string
+}
+
+// newOcisAddrs picks free 127.0.0.1 ports for every listener.
+func newOcisAddrs() (ocisAddrs, error) {
+	cat := services.Catalogue()
+	free, err := freeAddrs(1 + 2*len(cat))
+	if err != nil {
+		return ocisAddrs{}, err
+	}
+	a := ocisAddrs{runtime: free[0], http: map[string]string{}, debug: map[string]string{}}
+	for i, d := range cat {
+		a.http[d.Name] = free[1+2*i]
+		a.debug[d.Name] = free[2+2*i]
+	}
+	for _, name := range []string{proxy.Name, users.Name, storage.Name} {
+		if a.http[name] == "" {
+			return ocisAddrs{}, fmt.Errorf("service %s is not in the catalogue", name)
+		}
+	}
+	return a, nil
+}
+
+// ocisServer is one running `ocis server`.
+type ocisServer struct {
+	addrs   ocisAddrs
+	level   string
+	logPath string
+	ch      *child
+	once    sync.Once
+	stopErr error
+}
+
+// startOcis starts `ocis server` on the benchmark's data dir with every
+// listener on addrs, logging at level to a file, and waits for the
+// runtime's /readyz. The first start on the data dir runs `ocis init`
+// itself; the admin password of the environment wins over the one init
+// generates.
+func (b *bench) startOcis(ctx context.Context, addrs ocisAddrs, level string, pprof bool) (*ocisServer, error) {
+	env := append(b.env[:len(b.env):len(b.env)],
+		config.EnvName("", "base-data-path")+"="+filepath.Join(b.tmp, "data"),
+		config.EnvName("", "log-level")+"="+level,
+		config.EnvName(users.Name, "admin-password")+"="+adminPassword,
+		config.EnvName(users.Name, "bcrypt-cost")+"=4",
+		config.EnvName("runtime", "addr")+"="+addrs.runtime,
+	)
+	for _, d := range services.Catalogue() {
+		env = append(env,
+			config.EnvName(d.Name, "http-addr")+"="+addrs.http[d.Name],
+			config.EnvName(d.Name, "debug-addr")+"="+addrs.debug[d.Name])
+	}
+	if pprof {
+		// The profile of one process covers every service in it; the
+		// proxy's debug address is just where it is fetched.
+		env = append(env, config.EnvName(proxy.Name, "debug.pprof")+"=true")
+	}
+	logPath := filepath.Join(b.tmp, "ocis-"+level+".log")
+	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open ocis log: %w", err)
+	}
+	// The child writes its log straight to the file: through a pipe, this
+	// process would copy every line and its CPU would count against ocis.
+	defer logFile.Close()
+	cmd := exec.Command(b.ocis, "server")
+	cmd.Env = env
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	ch, err := b.kids.start("ocis server", cmd)
+	if err != nil {
+		return nil, err
+	}
+	s := &ocisServer{addrs: addrs, level: level, logPath: logPath, ch: ch}
+	t0 := time.Now()
+	client := newHTTPClient()
+	defer client.CloseIdleConnections()
+	if err := awaitStatus(ctx, client, "http://"+addrs.runtime+"/readyz", nil, 20*time.Millisecond, startGrace, ch.done); err != nil {
+		ch.kill()
+		<-ch.done
+		if ctx.Err() != nil {
+			return nil, err
+		}
+		return nil, fmt.Errorf("ocis server: %w; log:\n%s", err, fileTail(logPath))
+	}
+	fmt.Fprintf(b.log, "ocis server (log level %s) ready in %s\n", level, time.Since(t0).Round(time.Millisecond))
+	return s, nil
+}
+
+// url is the base URL of service name.
+func (s *ocisServer) url(name string) string { return "http://" + s.addrs.http[name] }
+
+// stop stops the server with SIGTERM, once; later calls return the first
+// one's result.
+func (s *ocisServer) stop() error {
+	s.once.Do(func() {
+		if err := s.ch.stop(syscall.SIGTERM, startGrace); err != nil {
+			s.stopErr = fmt.Errorf("%w; log:\n%s", err, fileTail(s.logPath))
+		}
+	})
+	return s.stopErr
+}
+
+// login returns a bearer token of the admin, from the users service.
+func (s *ocisServer) login(ctx context.Context, hc *http.Client) (string, error) {
+	c, err := users.NewClient(s.url(users.Name), hc)
+	if err != nil {
+		return "", err
+	}
+	tok, err := c.Login(ctx, users.LoginRequest{Username: adminUser, Password: adminPassword})
+	if err != nil {
+		return "", fmt.Errorf("log in as %s: %w", adminUser, err)
+	}
+	return tok.Token, nil
+}
+
+// withToken is ctx carrying token for the clients.
+func withToken(ctx context.Context, token string) context.Context {
+	return transport.WithBearer(ctx, token)
+}

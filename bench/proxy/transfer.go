@@ -1,0 +1,162 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/ocis-runtime/ocis/pkg/endpoint"
+	"github.com/ocis-runtime/ocis/services/proxy"
+	"github.com/ocis-runtime/ocis/services/storage"
+)
+
+// transferTarget is the issue's target for proxy/direct of large uploads
+// and downloads.
+const transferTarget = 0.8
+
+// side is one way to the storage service for the large transfers.
+type side struct {
+	name   string
+	client *storage.Client
+	path   string
+	up     []float64 // MB/s per round
+	down   []float64
+}
+
+// transfers uploads and downloads a file of -size bytes, made by a
+// deterministic reader, directly to the storage service and through the
+// proxy, in interleaved rounds, and checks every download's SHA-256.
+func (b *bench) transfers(ctx context.Context, srv *ocisServer) ([]string, error) {
+	size := int64(b.cfg.size)
+	dataDir := filepath.Join(b.tmp, "data")
+	// The file, its upload in the storage's tmp/ next to the previous
+	// version while it is replaced, and some room besides.
+	if free, err := freeBytes(dataDir); err != nil {
+		return nil, err
+	} else if need := 3 * size; free < need {
+		line := fmt.Sprintf("large transfers: skipped: %s free on the file system of %s, need about %s (3 x -size %s); pass a smaller -size",
+			byteSize(free), dataDir, byteSize(need), b.cfg.size)
+		fmt.Fprintln(b.out, line)
+		return []string{line}, nil
+	}
+
+	// The reader is deterministic, so the hash the downloads must match is
+	// known before any is timed.
+	h := sha256.New()
+	if _, err := io.Copy(h, newPattern(size)); err != nil {
+		return nil, err
+	}
+	want := hex.EncodeToString(h.Sum(nil))
+
+	hc := newHTTPClient()
+	defer hc.CloseIdleConnections()
+	token, err := srv.login(ctx, hc)
+	if err != nil {
+		return nil, err
+	}
+	ctx = withToken(ctx, token)
+	var sides []*side
+	for _, s := range []struct{ name, base string }{{"direct", srv.url(storage.Name)}, {"proxy", srv.url(proxy.Name)}} {
+		c, err := storage.NewClient(s.base, hc)
+		if err != nil {
+			return nil, err
+		}
+		sides = append(sides, &side{name: s.name, client: c, path: "bench/large-" + s.name + ".bin"})
+	}
+	// Whatever a failed round left behind goes too; the data dir is in
+	// the temporary directory, but a -keep run keeps it.
+	defer func() {
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		for _, s := range sides {
+			if err := s.client.Delete(dctx, s.path); err != nil && !errors.Is(err, endpoint.ErrNotFound) {
+				fmt.Fprintf(b.log, "delete %s: %v\n", s.path, err)
+			}
+		}
+	}()
+
+	fmt.Fprintf(b.out, "large transfers: %s per file, storage.Client Upload and Download, %d round(s) alternating direct and proxy; MB = 10^6 bytes; downloads hashed inline, sha256 %s…\n",
+		b.cfg.size, b.cfg.rounds, want[:16])
+	for i := range b.cfg.rounds {
+		order := []*side{sides[0], sides[1]}
+		if i%2 == 1 {
+			order[0], order[1] = order[1], order[0]
+		}
+		for _, s := range order {
+			up, down, err := transferOnce(ctx, s, size, want)
+			if err != nil {
+				return nil, fmt.Errorf("round %d, %s: %w", i+1, s.name, err)
+			}
+			s.up, s.down = append(s.up, up), append(s.down, down)
+			fmt.Fprintf(b.out, "  round %d %-6s upload %7.1f MB/s  download %7.1f MB/s\n", i+1, s.name, up, down)
+		}
+	}
+
+	direct, prox := sides[0], sides[1]
+	upR := median(prox.up) / median(direct.up)
+	downR := median(prox.down) / median(direct.down)
+	lines := []string{
+		fmt.Sprintf("large upload (%s): direct %.1f MB/s, proxy %.1f MB/s; proxy/direct %.2f (target >= %.1f)%s",
+			b.cfg.size, median(direct.up), median(prox.up), upR, transferTarget, verdict(upR >= transferTarget)),
+		fmt.Sprintf("large download (%s): direct %.1f MB/s, proxy %.1f MB/s; proxy/direct %.2f (target >= %.1f)%s; every download's sha256 matched the upload's",
+			b.cfg.size, median(direct.down), median(prox.down), downR, transferTarget, verdict(downR >= transferTarget)),
+	}
+	for _, l := range lines {
+		fmt.Fprintln(b.out, l)
+	}
+	return lines, nil
+}
+
+// transferOnce uploads the pattern to s.path, downloads it, checks size and
+// SHA-256 (the storage's etag is the SHA-256 it computed while receiving),
+// and deletes the file. It returns the upload's and the download's MB/s.
+func transferOnce(ctx context.Context, s *side, size int64, want string) (up, down float64, err error) {
+	t0 := time.Now()
+	fi, _, err := s.client.Upload(ctx, s.path, newPattern(size), size, storage.UploadOptions{})
+	if err != nil {
+		return 0, 0, fmt.Errorf("upload: %w", err)
+	}
+	upTook := time.Since(t0)
+	if fi.Size != size || fi.ETag != `"`+want+`"` {
+		return 0, 0, fmt.Errorf("upload: storage recorded %d bytes with etag %s, want %d bytes with sha256 %s", fi.Size, fi.ETag, size, want)
+	}
+
+	t0 = time.Now()
+	body, _, err := s.client.Download(ctx, s.path, "")
+	if err != nil {
+		return 0, 0, fmt.Errorf("download: %w", err)
+	}
+	h := sha256.New()
+	n, err := io.Copy(h, body)
+	body.Close()
+	downTook := time.Since(t0)
+	if err != nil {
+		return 0, 0, fmt.Errorf("download: after %d bytes: %w", n, err)
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); n != size || got != want {
+		return 0, 0, fmt.Errorf("download: %d bytes with sha256 %s, want %d bytes with sha256 %s", n, got, size, want)
+	}
+
+	if err := s.client.Delete(ctx, s.path); err != nil {
+		return 0, 0, fmt.Errorf("delete: %w", err)
+	}
+	return mbps(size, upTook), mbps(size, downTook), nil
+}
+
+func mbps(n int64, d time.Duration) float64 { return float64(n) / 1e6 / d.Seconds() }
+
+// freeBytes is the space an unprivileged writer may still use on the file
+// system of dir.
+func freeBytes(dir string) (int64, error) {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err != nil {
+		return 0, fmt.Errorf("statfs %s: %w", dir, err)
+	}
+	return int64(st.Bavail) * st.Bsize, nil
+}
