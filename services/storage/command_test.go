@@ -14,6 +14,7 @@ import (
 	"github.com/go-kit/log"
 
 	"github.com/ocis-runtime/ocis/pkg/service"
+	"github.com/ocis-runtime/ocis/pkg/service/servicetest"
 	"github.com/ocis-runtime/ocis/pkg/transport"
 )
 
@@ -118,60 +119,10 @@ func testRunConfig(dir string, logger log.Logger) (*Config, service.Env) {
 	return cfg, service.Env{Logger: logger, Shared: shared}
 }
 
-// started is a service running in the background.
-type started struct {
-	addrs  service.Addrs
-	cancel context.CancelFunc
-	done   chan struct{} // closed when Run has returned
-	err    error         // what Run returned, once done is closed
-}
-
-// startRun builds cfg and runs it until the test stops it; it fails the
-// test when Run returns before calling up.
-func startRun(t *testing.T, cfg *Config, env service.Env) *started {
-	t.Helper()
-	svc, err := cfg.Build(env)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	s := &started{cancel: cancel, done: make(chan struct{})}
-	ups := make(chan service.Addrs, 1)
-	go func() {
-		defer close(s.done)
-		s.err = svc.Run(ctx, func(a service.Addrs) { ups <- a })
-	}()
-	t.Cleanup(func() {
-		cancel()
-		<-s.done
-	})
-	select {
-	case s.addrs = <-ups:
-	case <-s.done:
-		t.Fatalf("run returned %v before it was up", s.err)
-	case <-time.After(10 * time.Second):
-		t.Fatal("timed out waiting for the service to be up")
-	}
-	return s
-}
-
-// stop cancels the run and returns its result.
-func (s *started) stop(t *testing.T) error {
-	t.Helper()
-	s.cancel()
-	select {
-	case <-s.done:
-		return s.err
-	case <-time.After(10 * time.Second):
-		t.Fatal("run did not return after cancel")
-		return nil
-	}
-}
-
 // runClient is a client of a started service acting for user.
-func runClient(t *testing.T, s *started, user string) (*Client, context.Context) {
+func runClient(t *testing.T, s *servicetest.Running, user string) (*Client, context.Context) {
 	t.Helper()
-	c, err := NewClient("http://"+s.addrs.HTTP, &http.Client{Timeout: 30 * time.Second})
+	c, err := NewClient("http://"+s.Addrs.HTTP, &http.Client{Timeout: 30 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,10 +137,10 @@ func runClient(t *testing.T, s *started, user string) (*Client, context.Context)
 func TestRun(t *testing.T) {
 	dir := t.TempDir()
 	cfg, env := testRunConfig(dir, log.NewNopLogger())
-	s := startRun(t, cfg, env)
+	s := servicetest.Start(t, cfg, env)
 
 	for _, path := range []string{"/healthz", "/readyz", "/metrics"} {
-		resp, err := http.Get("http://" + s.addrs.Debug + path)
+		resp, err := http.Get("http://" + s.Addrs.Debug + path)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -208,7 +159,7 @@ func TestRun(t *testing.T) {
 	if fi, _, err := c.Upload(alice, "big.bin", gen, -1, UploadOptions{}); err != nil || fi.Size != 8<<20 {
 		t.Fatalf("streamed upload = (%+v, %v)", fi, err)
 	}
-	if err := s.stop(t); err != nil {
+	if err := s.Stop(t); err != nil {
 		t.Fatalf("run returned %v after cancel, want nil", err)
 	}
 

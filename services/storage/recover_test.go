@@ -13,6 +13,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/ocis-runtime/ocis/pkg/auth"
+	"github.com/ocis-runtime/ocis/pkg/service/servicetest"
 )
 
 func newTestKeys(t *testing.T) *auth.Keys {
@@ -27,7 +28,7 @@ func newTestKeys(t *testing.T) *auth.Keys {
 func TestRunRecoversAfterACrash(t *testing.T) {
 	dir := t.TempDir()
 	cfg, env := testRunConfig(dir, log.NewNopLogger())
-	s := startRun(t, cfg, env)
+	s := servicetest.Start(t, cfg, env)
 	c, alice := runClient(t, s, "alice")
 	for p, data := range map[string]string{
 		"keep.txt":     "kept as it is",
@@ -40,7 +41,7 @@ func TestRunRecoversAfterACrash(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := s.stop(t); err != nil {
+	if err := s.Stop(t); err != nil {
 		t.Fatal(err)
 	}
 
@@ -86,7 +87,7 @@ func TestRunRecoversAfterACrash(t *testing.T) {
 	// A fresh run repairs it all before it serves.
 	var logs lockedBuffer
 	cfg, env = testRunConfig(dir, log.NewLogfmtLogger(&logs))
-	s = startRun(t, cfg, env)
+	s = servicetest.Start(t, cfg, env)
 	if got := dirNames(t, filepath.Join(dir, "tmp")); len(got) != 0 {
 		t.Errorf("tmp/ holds %v after the start", got)
 	}
@@ -135,7 +136,7 @@ func TestRunRecoversAfterACrash(t *testing.T) {
 	if _, _, err := c.Download(alice, "gone.txt", ""); err == nil {
 		t.Error("gone.txt is still served")
 	}
-	if err := s.stop(t); err != nil {
+	if err := s.Stop(t); err != nil {
 		t.Fatal(err)
 	}
 

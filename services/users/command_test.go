@@ -17,6 +17,7 @@ import (
 
 	"github.com/ocis-runtime/ocis/pkg/endpoint"
 	"github.com/ocis-runtime/ocis/pkg/service"
+	"github.com/ocis-runtime/ocis/pkg/service/servicetest"
 )
 
 func TestDescriptor(t *testing.T) {
@@ -153,56 +154,6 @@ func testRunConfig(dir, adminPass string) (*Config, service.Env) {
 	return cfg, service.Env{Logger: log.NewNopLogger(), Shared: shared}
 }
 
-// started is a service running in the background.
-type started struct {
-	addrs  service.Addrs
-	cancel context.CancelFunc
-	done   chan struct{} // closed when Run has returned
-	err    error         // what Run returned, once done is closed
-}
-
-// startRun builds cfg and runs it until the test stops it; it fails the
-// test when Run returns before calling up.
-func startRun(t *testing.T, cfg *Config, env service.Env) *started {
-	t.Helper()
-	svc, err := cfg.Build(env)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	s := &started{cancel: cancel, done: make(chan struct{})}
-	ups := make(chan service.Addrs, 1)
-	go func() {
-		defer close(s.done)
-		s.err = svc.Run(ctx, func(a service.Addrs) { ups <- a })
-	}()
-	t.Cleanup(func() {
-		cancel()
-		<-s.done
-	})
-	select {
-	case s.addrs = <-ups:
-	case <-s.done:
-		t.Fatalf("run returned %v before it was up", s.err)
-	case <-time.After(10 * time.Second):
-		t.Fatal("timed out waiting for the service to be up")
-	}
-	return s
-}
-
-// stop cancels the run and returns its result.
-func (s *started) stop(t *testing.T) error {
-	t.Helper()
-	s.cancel()
-	select {
-	case <-s.done:
-		return s.err
-	case <-time.After(10 * time.Second):
-		t.Fatal("run did not return after cancel")
-		return nil
-	}
-}
-
 func getStatus(t *testing.T, url string) int {
 	t.Helper()
 	hc := &http.Client{Timeout: 10 * time.Second}
@@ -219,26 +170,26 @@ func getStatus(t *testing.T, url string) int {
 func TestRun(t *testing.T) {
 	dir := t.TempDir()
 	cfg, env := testRunConfig(dir, adminPassword)
-	s := startRun(t, cfg, env)
+	s := servicetest.Start(t, cfg, env)
 
-	for _, addr := range []string{s.addrs.HTTP, s.addrs.Debug} {
+	for _, addr := range []string{s.Addrs.HTTP, s.Addrs.Debug} {
 		host, port, err := net.SplitHostPort(addr)
 		if err != nil || host != "127.0.0.1" || port == "0" || port == "" {
 			t.Errorf("up got address %q, want 127.0.0.1 with a real port", addr)
 		}
 	}
-	if s.addrs.HTTP == s.addrs.Debug {
-		t.Errorf("http and debug share %s", s.addrs.HTTP)
+	if s.Addrs.HTTP == s.Addrs.Debug {
+		t.Errorf("http and debug share %s", s.Addrs.HTTP)
 	}
 
 	for _, path := range []string{"/healthz", "/readyz", "/metrics"} {
-		if got := getStatus(t, "http://"+s.addrs.Debug+path); got != http.StatusOK {
+		if got := getStatus(t, "http://"+s.Addrs.Debug+path); got != http.StatusOK {
 			t.Errorf("GET %s = %d, want 200", path, got)
 		}
 	}
 
 	// The admin was bootstrapped and the API answers on the real address.
-	c, err := NewClient("http://"+s.addrs.HTTP, nil)
+	c, err := NewClient("http://"+s.Addrs.HTTP, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -251,7 +202,7 @@ func TestRun(t *testing.T) {
 		t.Fatalf("create: %v", err)
 	}
 
-	if err := s.stop(t); err != nil {
+	if err := s.Stop(t); err != nil {
 		t.Fatalf("run returned %v after cancel, want nil", err)
 	}
 
@@ -269,7 +220,7 @@ func TestRun(t *testing.T) {
 func TestRunRestartKeepsAccounts(t *testing.T) {
 	dir := t.TempDir()
 	cfg, env := testRunConfig(dir, adminPassword)
-	if err := startRun(t, cfg, env).stop(t); err != nil {
+	if err := servicetest.Start(t, cfg, env).Stop(t); err != nil {
 		t.Fatal(err)
 	}
 
@@ -284,13 +235,13 @@ func TestRunRestartKeepsAccounts(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg, env := testRunConfig(dir, tc.password)
-			s := startRun(t, cfg, env)
-			c, err := NewClient("http://"+s.addrs.HTTP, nil)
+			s := servicetest.Start(t, cfg, env)
+			c, err := NewClient("http://"+s.Addrs.HTTP, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
 			login(t, c, testAdminUser, adminPassword)
-			if err := s.stop(t); err != nil {
+			if err := s.Stop(t); err != nil {
 				t.Fatal(err)
 			}
 		})
