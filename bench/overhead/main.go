@@ -23,8 +23,9 @@ import (
 	"os"
 	"runtime"
 	"runtime/pprof"
-	"slices"
 	"time"
+
+	"github.com/ocis-runtime/ocis/bench/internal/benchkit"
 )
 
 // target is the ratio framework/plain that issue 2 asks for.
@@ -140,7 +141,7 @@ func measure(args []string, out io.Writer) (err error) {
 				return fmt.Errorf("round %d, %s: %w", i+1, s.name, err)
 			}
 			s.results = append(s.results, r)
-			fmt.Fprintf(out, "  round %d %-15s %8.0f req/s  p99 %s  (%d requests)\n", i+1, s.name, r.rate(), ms(r.p99), r.requests)
+			fmt.Fprintf(out, "  round %d %-15s %8.0f req/s  p99 %s  (%d requests)\n", i+1, s.name, r.rate(), benchkit.Millis(r.p99), r.requests)
 		}
 		// The ratio of one round's pair, measured seconds apart, shows how
 		// much of the spread between rounds is the machine and not the code.
@@ -154,7 +155,7 @@ func measure(args []string, out io.Writer) (err error) {
 		verdict = " BELOW TARGET"
 	}
 	fmt.Fprintf(out, "overhead: framework %.0f req/s (p99 %s), plain net/http %.0f req/s (p99 %s), ratio %.2f (target >= %.2f)%s\n",
-		fw.rate, ms(fw.p99), plain.rate, ms(plain.p99), ratio, target, verdict)
+		fw.rate, benchkit.Millis(fw.p99), plain.rate, benchkit.Millis(plain.p99), ratio, target, verdict)
 	return nil
 }
 
@@ -170,18 +171,5 @@ func summarise(rs []result) summary {
 	for i, r := range rs {
 		rates[i], p99s[i] = r.rate(), r.p99
 	}
-	return summary{rate: median(rates), p99: median(p99s)}
+	return summary{rate: benchkit.Median(rates), p99: benchkit.Median(p99s)}
 }
-
-// median of a non-empty slice; of an even count, the mean of the middle two.
-func median[T ~float64 | ~int64](xs []T) T {
-	s := slices.Clone(xs)
-	slices.Sort(s)
-	n := len(s)
-	if n%2 == 1 {
-		return s[n/2]
-	}
-	return (s[n/2-1] + s[n/2]) / 2
-}
-
-func ms(d time.Duration) string { return fmt.Sprintf("%.2fms", float64(d)/float64(time.Millisecond)) }

@@ -39,6 +39,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/ocis-runtime/ocis/bench/internal/benchkit"
 )
 
 func main() {
@@ -140,7 +142,7 @@ type bench struct {
 	cfg  options
 	tmp  string
 	ocis string // the real binary, built from ./cmd/ocis
-	kids *children
+	kids *benchkit.Children
 	env  []string // the environment of every child: ours without OCIS_*
 	out  io.Writer
 	log  io.Writer
@@ -155,14 +157,14 @@ func benchmark(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "proxy bench:", err)
 		return 2
 	}
-	b := &bench{cfg: cfg, kids: newChildren(), env: childEnv(), out: stdout, log: stderr}
+	b := &bench{cfg: cfg, kids: benchkit.NewChildren(), env: benchkit.ChildEnv(), out: stdout, log: stderr}
 	b.tmp, err = os.MkdirTemp("", "ocis-bench-proxy-")
 	if err != nil {
 		fmt.Fprintln(stderr, "proxy bench:", err)
 		return 1
 	}
 	cleanup := func() {
-		b.kids.killAll()
+		b.kids.KillAll()
 		if cfg.keep {
 			fmt.Fprintln(stderr, "proxy bench: kept", b.tmp)
 			return

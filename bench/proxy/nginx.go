@@ -12,6 +12,8 @@ import (
 	"strings"
 	"text/template"
 	"time"
+
+	"github.com/ocis-runtime/ocis/bench/internal/benchkit"
 )
 
 // nginxPackages are the Debian packages that bring the tools the small GET
@@ -126,7 +128,7 @@ type nginxSetup struct {
 
 // startNginx writes the configuration into its own directory and starts
 // nginx in the foreground on listen, in front of upstream.
-func (b *bench) startNginx(listen, upstream string) (*child, error) {
+func (b *bench) startNginx(listen, upstream string) (*benchkit.Child, error) {
 	dir := filepath.Join(b.tmp, "nginx")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
@@ -148,5 +150,5 @@ func (b *bench) startNginx(listen, upstream string) (*child, error) {
 	// to the directory too, not to /var/log/nginx.
 	cmd := exec.Command(bin, "-e", filepath.Join(dir, "error.log"), "-p", dir+"/", "-c", confPath)
 	cmd.Env = b.env
-	return b.kids.start("nginx", cmd)
+	return b.kids.Start("nginx", cmd)
 }

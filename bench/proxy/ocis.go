@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ocis-runtime/ocis/bench/internal/benchkit"
 	"github.com/ocis-runtime/ocis/pkg/config"
 	"github.com/ocis-runtime/ocis/pkg/transport"
 	"github.com/ocis-runtime/ocis/services"
@@ -73,7 +74,7 @@ type ocisAddrs struct {
 // newOcisAddrs picks free 127.0.0.1 ports for every listener.
 func newOcisAddrs() (ocisAddrs, error) {
 	cat := services.Catalogue()
-	free, err := freeAddrs(1 + 2*len(cat))
+	free, err := benchkit.FreeAddrs(1 + 2*len(cat))
 	if err != nil {
 		return ocisAddrs{}, err
 	}
@@ -95,7 +96,7 @@ type ocisServer struct {
 	addrs   ocisAddrs
 	level   string
 	logPath string
-	ch      *child
+	ch      *benchkit.Child
 	once    sync.Once
 	stopErr error
 }
@@ -134,7 +135,7 @@ func (b *bench) startOcis(ctx context.Context, addrs ocisAddrs, level string, pp
 	cmd := exec.Command(b.ocis, "server")
 	cmd.Env = env
 	cmd.Stdout, cmd.Stderr = logFile, logFile
-	ch, err := b.kids.start("ocis server", cmd)
+	ch, err := b.kids.Start("ocis server", cmd)
 	if err != nil {
 		return nil, err
 	}
@@ -142,13 +143,13 @@ func (b *bench) startOcis(ctx context.Context, addrs ocisAddrs, level string, pp
 	t0 := time.Now()
 	client := newHTTPClient()
 	defer client.CloseIdleConnections()
-	if err := awaitStatus(ctx, client, "http://"+addrs.runtime+"/readyz", nil, 20*time.Millisecond, startGrace, ch.done); err != nil {
-		ch.kill()
-		<-ch.done
+	if err := benchkit.AwaitStatus(ctx, client, "http://"+addrs.runtime+"/readyz", nil, http.StatusOK, 20*time.Millisecond, startGrace, ch.Done()); err != nil {
+		ch.Kill()
+		<-ch.Done()
 		if ctx.Err() != nil {
 			return nil, err
 		}
-		return nil, fmt.Errorf("ocis server: %w; log:\n%s", err, fileTail(logPath))
+		return nil, fmt.Errorf("ocis server: %w; log:\n%s", err, benchkit.FileTail(logPath))
 	}
 	fmt.Fprintf(b.log, "ocis server (log level %s) ready in %s\n", level, time.Since(t0).Round(time.Millisecond))
 	return s, nil
@@ -161,8 +162,8 @@ func (s *ocisServer) url(name string) string { return "http://" + s.addrs.http[n
 // one's result.
 func (s *ocisServer) stop() error {
 	s.once.Do(func() {
-		if err := s.ch.stop(syscall.SIGTERM, startGrace); err != nil {
-			s.stopErr = fmt.Errorf("%w; log:\n%s", err, fileTail(s.logPath))
+		if _, err := s.ch.Stop(syscall.SIGTERM, startGrace); err != nil {
+			s.stopErr = fmt.Errorf("%w; log:\n%s", err, benchkit.FileTail(s.logPath))
 		}
 	})
 	return s.stopErr

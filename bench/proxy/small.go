@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ocis-runtime/ocis/bench/internal/benchkit"
 	"github.com/ocis-runtime/ocis/services/proxy"
 	"github.com/ocis-runtime/ocis/services/storage"
 )
@@ -69,7 +70,7 @@ func (b *bench) smallGETs(ctx context.Context, srv *ocisServer) (*smallResult, e
 		return nil, fmt.Errorf("upload %s: %w", smallPath, err)
 	}
 
-	free, err := freeAddrs(1)
+	free, err := benchkit.FreeAddrs(1)
 	if err != nil {
 		return nil, err
 	}
@@ -80,11 +81,11 @@ func (b *bench) smallGETs(ctx context.Context, srv *ocisServer) (*smallResult, e
 	defer func() {
 		// SIGQUIT is nginx's graceful stop; the group is killed after it
 		// in any case.
-		_ = nginx.stop(syscall.SIGQUIT, 10*time.Second)
+		_, _ = nginx.Stop(syscall.SIGQUIT, 10*time.Second)
 	}()
 	auth := http.Header{"Authorization": {"Bearer " + token}}
-	if err := awaitStatus(ctx, hc, "http://"+free[0]+filesPrefix+smallPath, auth, 20*time.Millisecond, 10*time.Second, nginx.done); err != nil {
-		return nil, fmt.Errorf("nginx: %w; output:\n%s\nerror.log:\n%s", err, nginx.out, fileTail(filepath.Join(b.tmp, "nginx", "error.log")))
+	if err := benchkit.AwaitStatus(ctx, hc, "http://"+free[0]+filesPrefix+smallPath, auth, http.StatusOK, 20*time.Millisecond, 10*time.Second, nginx.Done()); err != nil {
+		return nil, fmt.Errorf("nginx: %w; output:\n%s\nerror.log:\n%s", err, nginx.Output(), benchkit.FileTail(filepath.Join(b.tmp, "nginx", "error.log")))
 	}
 
 	targets := []*target{
@@ -121,7 +122,7 @@ func (b *bench) smallGETs(ctx context.Context, srv *ocisServer) (*smallResult, e
 				return nil, fmt.Errorf("round %d, %s: %w", i+1, t.name, err)
 			}
 			t.results = append(t.results, r)
-			fmt.Fprintf(b.out, "  round %d %-10s %8.0f req/s  p99 %s%s\n", i+1, t.name, r.rps, ms(r.p99), socketNote(r))
+			fmt.Fprintf(b.out, "  round %d %-10s %8.0f req/s  p99 %s%s\n", i+1, t.name, r.rps, benchkit.Millis(r.p99), socketNote(r))
 		}
 	}
 	if b.cfg.pprofDir != "" {
@@ -133,8 +134,8 @@ func (b *bench) smallGETs(ctx context.Context, srv *ocisServer) (*smallResult, e
 	direct, prox, ngx := summarise(targets[0]), summarise(targets[1]), summarise(targets[2])
 	vsNginx, vsDirect := prox.rps/ngx.rps, prox.rps/direct.rps
 	line := fmt.Sprintf("small GETs: direct %.0f req/s (p99 %s), ocis proxy %.0f req/s (p99 %s), nginx %.0f req/s (p99 %s); proxy/nginx %.2f (target >= %.1f)%s, proxy/direct %.2f (target >= %.1f)%s",
-		direct.rps, ms(direct.p99), prox.rps, ms(prox.p99), ngx.rps, ms(ngx.p99),
-		vsNginx, smallVsNginx, verdict(vsNginx >= smallVsNginx), vsDirect, smallVsDirect, verdict(vsDirect >= smallVsDirect))
+		direct.rps, benchkit.Millis(direct.p99), prox.rps, benchkit.Millis(prox.p99), ngx.rps, benchkit.Millis(ngx.p99),
+		vsNginx, smallVsNginx, benchkit.Verdict(vsNginx >= smallVsNginx), vsDirect, smallVsDirect, benchkit.Verdict(vsDirect >= smallVsDirect))
 	fmt.Fprintln(b.out, line)
 	return &smallResult{line: line, token: token, body: body, proxyRPS: prox.rps}, nil
 }
@@ -172,7 +173,7 @@ func (b *bench) infoLevel(ctx context.Context, warn *ocisServer, small *smallRes
 		}
 	}
 	line := fmt.Sprintf("small GETs at OCIS_LOG_LEVEL=info (access log on, %.1f MB written to a file in the run): ocis proxy %.0f req/s (p99 %s), 1 run; %.2f of the proxy at warn%s",
-		float64(logged)/1e6, r.rps, ms(r.p99), r.rps/small.proxyRPS, socketNote(r))
+		float64(logged)/1e6, r.rps, benchkit.Millis(r.p99), r.rps/small.proxyRPS, socketNote(r))
 	fmt.Fprintln(b.out, line)
 	if err := srv.stop(); err != nil {
 		return "", fmt.Errorf("stop ocis at log level info: %w", err)

@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ocis-runtime/ocis/bench/internal/benchkit"
 	"github.com/ocis-runtime/ocis/pkg/endpoint"
 	"github.com/ocis-runtime/ocis/services/proxy"
 	"github.com/ocis-runtime/ocis/services/storage"
@@ -99,13 +100,13 @@ func (b *bench) transfers(ctx context.Context, srv *ocisServer) ([]string, error
 	}
 
 	direct, prox := sides[0], sides[1]
-	upR := median(prox.up) / median(direct.up)
-	downR := median(prox.down) / median(direct.down)
+	upR := benchkit.Median(prox.up) / benchkit.Median(direct.up)
+	downR := benchkit.Median(prox.down) / benchkit.Median(direct.down)
 	lines := []string{
 		fmt.Sprintf("large upload (%s): direct %.1f MB/s, proxy %.1f MB/s; proxy/direct %.2f (target >= %.1f)%s",
-			b.cfg.size, median(direct.up), median(prox.up), upR, transferTarget, verdict(upR >= transferTarget)),
+			b.cfg.size, benchkit.Median(direct.up), benchkit.Median(prox.up), upR, transferTarget, benchkit.Verdict(upR >= transferTarget)),
 		fmt.Sprintf("large download (%s): direct %.1f MB/s, proxy %.1f MB/s; proxy/direct %.2f (target >= %.1f)%s; every download's sha256 matched the upload's",
-			b.cfg.size, median(direct.down), median(prox.down), downR, transferTarget, verdict(downR >= transferTarget)),
+			b.cfg.size, benchkit.Median(direct.down), benchkit.Median(prox.down), downR, transferTarget, benchkit.Verdict(downR >= transferTarget)),
 	}
 	for _, l := range lines {
 		fmt.Fprintln(b.out, l)

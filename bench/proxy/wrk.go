@@ -33,7 +33,7 @@ func (b *bench) wrk(ctx context.Context, url, token string, d time.Duration) (wr
 		"-H", "Authorization: Bearer " + token,
 		url,
 	}
-	out, err := b.kids.run(ctx, "wrk", d+30*time.Second, b.env, argv...)
+	_, out, err := b.kids.Run(ctx, "wrk", d+30*time.Second, b.env, argv...)
 	if err != nil {
 		return wrkResult{}, err
 	}

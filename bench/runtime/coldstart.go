@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ocis-runtime/ocis/bench/internal/benchkit"
 	"github.com/ocis-runtime/ocis/pkg/config"
 	"github.com/ocis-runtime/ocis/pkg/service"
 	"github.com/ocis-runtime/ocis/services"
@@ -56,7 +57,7 @@ func (b *bench) coldStart(ctx context.Context) error {
 		if err := os.MkdirAll(fresh, 0o700); err != nil {
 			return err
 		}
-		if _, _, err := b.kids.run(ctx, "ocis init", startGrace, b.serverEnv(initialised, nil), b.ocis, "init"); err != nil {
+		if _, _, err := b.kids.Run(ctx, "ocis init", startGrace, b.serverEnv(initialised, nil), b.ocis, "init"); err != nil {
 			return err
 		}
 		steps := []func() error{
@@ -76,21 +77,21 @@ func (b *bench) coldStart(ctx context.Context) error {
 			}
 		}
 		fmt.Fprintf(b.log, "  cold start %d/%d: ocis server %s, floor %s, init counted %s, data dir used before %s\n", i+1, b.cfg.runs,
-			ms(server.starts[i]), ms(floor.starts[i]), ms(withInit.starts[i]), ms(reused.starts[i]))
+			benchkit.CoarseMillis(server.starts[i]), benchkit.CoarseMillis(floor.starts[i]), benchkit.CoarseMillis(withInit.starts[i]), benchkit.CoarseMillis(reused.starts[i]))
 		if err := os.RemoveAll(dir); err != nil {
 			return err
 		}
 	}
 
-	srv, fl := median(server.starts), median(floor.starts)
+	srv, fl := benchkit.Median(server.starts), benchkit.Median(floor.starts)
 	r := ratio(srv, fl)
 	fmt.Fprintf(b.out, "cold start: ocis server p50 %s, floor p50 %s, ratio %.2f (target <= %.0f)%s\n",
-		ms(srv), ms(fl), r, coldTarget, verdict(r <= coldTarget))
+		benchkit.CoarseMillis(srv), benchkit.CoarseMillis(fl), r, coldTarget, benchkit.Verdict(r <= coldTarget))
 	for _, s := range []*coldSide{withInit, reused} {
-		fmt.Fprintf(b.out, "cold start (%s): p50 %s, ratio to floor %.2f\n", s.name, ms(median(s.starts)), ratio(median(s.starts), fl))
+		fmt.Fprintf(b.out, "cold start (%s): p50 %s, ratio to floor %.2f\n", s.name, benchkit.CoarseMillis(benchkit.Median(s.starts)), ratio(benchkit.Median(s.starts), fl))
 	}
 	fmt.Fprintf(b.out, "cold start: SIGTERM to exit p50: ocis server %s, floor %s (%d listeners each, %d runs, polled every %s)\n",
-		ms(median(server.stops)), ms(median(floor.stops)), listeners, b.cfg.runs, b.cfg.poll)
+		benchkit.CoarseMillis(benchkit.Median(server.stops)), benchkit.CoarseMillis(benchkit.Median(floor.stops)), listeners, b.cfg.runs, b.cfg.poll)
 	return nil
 }
 
@@ -126,7 +127,7 @@ func defaultFamily() []service.Descriptor {
 // coldOnce runs `ocis server` on dir once: exec, wait for the runtime's
 // /readyz, SIGTERM, wait for a clean exit.
 func (b *bench) coldOnce(ctx context.Context, client *http.Client, side *coldSide, listeners int, dir string) error {
-	addrs, err := freeAddrs(listeners)
+	addrs, err := benchkit.FreeAddrs(listeners)
 	if err != nil {
 		return err
 	}
@@ -137,7 +138,7 @@ func (b *bench) coldOnce(ctx context.Context, client *http.Client, side *coldSid
 
 // floorOnce runs the floor once, on as many listeners as ocis server opens.
 func (b *bench) floorOnce(ctx context.Context, client *http.Client, side *coldSide, listeners int) error {
-	addrs, err := freeAddrs(listeners)
+	addrs, err := benchkit.FreeAddrs(listeners)
 	if err != nil {
 		return err
 	}
@@ -148,23 +149,32 @@ func (b *bench) floorOnce(ctx context.Context, client *http.Client, side *coldSi
 
 func (b *bench) startStop(ctx context.Context, client *http.Client, side *coldSide, cmd *exec.Cmd, readyURL string) error {
 	t0 := time.Now()
-	ch, err := b.kids.start(side.name, cmd)
+	ch, err := b.kids.Start(side.name, cmd)
 	if err != nil {
 		return err
 	}
-	if err := awaitReady(ctx, client, readyURL, b.cfg.poll, startGrace, ch.done); err != nil {
-		_ = ch.cmd.Process.Kill()
-		<-ch.done
+	if err := benchkit.AwaitStatus(ctx, client, readyURL, nil, http.StatusOK, b.cfg.poll, startGrace, ch.Done()); err != nil {
+		ch.Kill()
+		<-ch.Done()
 		if ctx.Err() != nil {
 			return err
 		}
-		return fmt.Errorf("%s: %w; output:\n%s", side.name, err, ch.out)
+		return fmt.Errorf("%s: %w; output:\n%s", side.name, err, ch.Output())
 	}
 	started := time.Since(t0)
-	stopped, err := ch.stop(syscall.SIGTERM, startGrace)
+	stopped, err := ch.Stop(syscall.SIGTERM, startGrace)
 	if err != nil {
 		return err
 	}
 	side.add(started, stopped)
 	return nil
+}
+
+// pollClient is the client of the cold start probes: no keep-alive, since
+// every probe meets a new process, and no proxy from the environment.
+func pollClient() *http.Client {
+	return &http.Client{
+		Transport: &http.Transport{DisableKeepAlives: true},
+		Timeout:   time.Second,
+	}
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/go-kit/log"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/ocis-runtime/ocis/bench/internal/benchkit"
 	"github.com/ocis-runtime/ocis/pkg/registry"
 	"github.com/ocis-runtime/ocis/pkg/service"
 	ocisrt "github.com/ocis-runtime/ocis/runtime"
@@ -173,14 +174,14 @@ func (b *bench) crashRecovery(ctx context.Context) error {
 		backoff = append(backoff, r.backoff)
 		toRunning = append(toRunning, r.toRunning)
 	}
-	p50, p99 := median(totals), percentile(totals, 99)
-	d50, d99 := median(directs), percentile(directs, 99)
+	p50, p99 := benchkit.Median(totals), benchkit.Percentile(totals, 99)
+	d50, d99 := benchkit.Median(directs), benchkit.Percentile(directs, 99)
 	fmt.Fprintf(b.out, "crash recovery: p50 %s p99 %s over %d crashes; direct start p50 %s p99 %s; ratio %.1f (target p50 < %s)%s\n",
-		ms(p50), ms(p99), len(recs), ms(d50), ms(d99), ratio(p50, d50), ms(crashTarget), verdict(p50 < crashTarget))
+		benchkit.CoarseMillis(p50), benchkit.CoarseMillis(p99), len(recs), benchkit.CoarseMillis(d50), benchkit.CoarseMillis(d99), ratio(p50, d50), benchkit.CoarseMillis(crashTarget), benchkit.Verdict(p50 < crashTarget))
 	fmt.Fprintf(b.out, "crash recovery: p50 of its parts: crash to backoff %s, backoff %s, starting to running %s\n",
-		ms(median(toBackoff)), ms(median(backoff)), ms(median(toRunning)))
+		benchkit.CoarseMillis(benchkit.Median(toBackoff)), benchkit.CoarseMillis(benchkit.Median(backoff)), benchkit.CoarseMillis(benchkit.Median(toRunning)))
 	fmt.Fprintf(b.out, "crash recovery: not counted: first direct start on an empty data dir %s (it creates the admin account, a bcrypt hash at cost %d), %.1fx a later one\n",
-		ms(first), users.Descriptor().NewConfig().(*users.Config).BcryptCost, ratio(first, d50))
+		benchkit.CoarseMillis(first), users.Descriptor().NewConfig().(*users.Config).BcryptCost, ratio(first, d50))
 	fmt.Fprintf(b.out, "crash recovery: policy BackoffMin %s (default), BackoffMax %s (pinned: every crash waits the first backoff), MaxFailures %d (no give-up); real users service, bbolt store on %s\n",
 		policy.BackoffMin, policy.BackoffMax, policy.MaxFailures, b.tmp)
 	return nil
@@ -257,7 +258,7 @@ func directStart(ctx context.Context, build func() (service.Service, error), pro
 	case <-time.After(startGrace):
 		return 0, fmt.Errorf("not listening within %s", startGrace)
 	}
-	if err := awaitReady(ctx, probe, "http://"+addrs.Debug+"/readyz", time.Millisecond, startGrace, stopped); err != nil {
+	if err := benchkit.AwaitStatus(ctx, probe, "http://"+addrs.Debug+"/readyz", nil, http.StatusOK, time.Millisecond, startGrace, stopped); err != nil {
 		return 0, err
 	}
 	took := time.Since(t0)

@@ -40,6 +40,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/ocis-runtime/ocis/bench/internal/benchkit"
 )
 
 func main() {
@@ -153,7 +155,7 @@ type bench struct {
 	tmp   string
 	ocis  string // the real binary, built from ./cmd/ocis
 	floor string // the floor binary, built from ./bench/runtime/floor
-	kids  *children
+	kids  *benchkit.Children
 	env   []string // the environment of every child: ours without OCIS_*
 	out   io.Writer
 	log   io.Writer
@@ -185,14 +187,14 @@ func benchmark(args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 
-	b := &bench{cfg: cfg, kids: newChildren(), env: childEnv(), out: stdout, log: stderr}
+	b := &bench{cfg: cfg, kids: benchkit.NewChildren(), env: benchkit.ChildEnv(), out: stdout, log: stderr}
 	b.tmp, err = os.MkdirTemp("", "ocis-bench-runtime-")
 	if err != nil {
 		fmt.Fprintln(stderr, "runtime bench:", err)
 		return 1
 	}
 	cleanup := func() {
-		b.kids.killAll()
+		b.kids.KillAll()
 		if cfg.keep {
 			fmt.Fprintln(stderr, "runtime bench: kept", b.tmp)
 			return

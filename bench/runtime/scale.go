@@ -23,6 +23,7 @@ import (
 	"github.com/oklog/run"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/ocis-runtime/ocis/bench/internal/benchkit"
 	"github.com/ocis-runtime/ocis/pkg/config"
 	"github.com/ocis-runtime/ocis/pkg/endpoint"
 	"github.com/ocis-runtime/ocis/pkg/registry"
@@ -87,7 +88,7 @@ func (b *bench) scale(ctx context.Context) error {
 			modes[0], modes[1] = modes[1], modes[0]
 		}
 		for _, mode := range modes {
-			_, out, err := b.kids.run(ctx, "scale child "+mode, 2*time.Minute, b.env, self,
+			_, out, err := b.kids.Run(ctx, "scale child "+mode, 2*time.Minute, b.env, self,
 				"-scale-child", mode, "-services", strconv.Itoa(b.cfg.services))
 			if err != nil {
 				return err
@@ -98,19 +99,19 @@ func (b *bench) scale(ctx context.Context) error {
 			}
 			rounds[mode] = append(rounds[mode], r)
 			fmt.Fprintf(b.log, "  scale round %d %-16s all ready %s, RSS %s (before %s, heap %s, stacks %s), %d goroutines, stop %s\n",
-				i+1, mode, ms(r.Ready), mb(r.RSSKB), mb(r.RSSBeforeKB), mb(r.HeapKB), mb(r.StackKB), r.Goroutines, ms(r.Stop))
+				i+1, mode, benchkit.CoarseMillis(r.Ready), mb(r.RSSKB), mb(r.RSSBeforeKB), mb(r.HeapKB), mb(r.StackKB), r.Goroutines, benchkit.CoarseMillis(r.Stop))
 		}
 	}
 	sup, dir := summariseRounds(rounds[modeSupervised]), summariseRounds(rounds[modeDirect])
 	fmt.Fprintf(b.out, "scale: %d services all running in p50 %s under the supervisor, %s started directly; ratio %.2f (target < %s)%s\n",
-		b.cfg.services, ms(sup.ready), ms(dir.ready), ratio(sup.ready, dir.ready), scaleReadyTarget, verdict(sup.ready < scaleReadyTarget))
+		b.cfg.services, benchkit.CoarseMillis(sup.ready), benchkit.CoarseMillis(dir.ready), ratio(sup.ready, dir.ready), scaleReadyTarget, benchkit.Verdict(sup.ready < scaleReadyTarget))
 	fmt.Fprintf(b.out, "scale: RSS after GC with %d services p50 %s under the supervisor, %s started directly (process before start %s); ratio %.2f (target < %s)%s\n",
-		b.cfg.services, mb(sup.rss), mb(dir.rss), mb(sup.rssBefore), float64(sup.rss)/float64(dir.rss), mb(scaleRSSTargetKB), verdict(sup.rss < scaleRSSTargetKB))
+		b.cfg.services, mb(sup.rss), mb(dir.rss), mb(sup.rssBefore), float64(sup.rss)/float64(dir.rss), mb(scaleRSSTargetKB), benchkit.Verdict(sup.rss < scaleRSSTargetKB))
 	fmt.Fprintf(b.out, "scale: stop of all %d p50 %s under the supervisor, %s direct; %d goroutines supervised, %d direct (%d rounds each, fresh process per round)\n",
-		b.cfg.services, ms(sup.stop), ms(dir.stop), sup.goroutines, dir.goroutines, b.cfg.scaleRounds)
+		b.cfg.services, benchkit.CoarseMillis(sup.stop), benchkit.CoarseMillis(dir.stop), sup.goroutines, dir.goroutines, b.cfg.scaleRounds)
 	noreg := summariseRounds(rounds[modeNoRegistry])
 	fmt.Fprintf(b.out, "scale: the same supervisor with a no-op registry instead of registry.Memory: all running p50 %s, stop p50 %s, RSS %s (the difference is the registry's)\n",
-		ms(noreg.ready), ms(noreg.stop), mb(noreg.rss))
+		benchkit.CoarseMillis(noreg.ready), benchkit.CoarseMillis(noreg.stop), mb(noreg.rss))
 	return b.scaleList(ctx)
 }
 
@@ -134,8 +135,8 @@ func summariseRounds(rs []scaleRound) roundSummary {
 		goroutines = append(goroutines, r.Goroutines)
 	}
 	return roundSummary{
-		ready: median(ready), stop: median(stop),
-		rss: median(rss), rssBefore: median(before), goroutines: median(goroutines),
+		ready: benchkit.Median(ready), stop: benchkit.Median(stop),
+		rss: benchkit.Median(rss), rssBefore: benchkit.Median(before), goroutines: benchkit.Median(goroutines),
 	}
 }
 
@@ -269,7 +270,7 @@ func directRound(ctx context.Context, n int) (scaleRound, error) {
 			defer ready.Done()
 			select {
 			case a := <-up:
-				if err := awaitReady(ctx, probe, "http://"+a.Debug+"/readyz", time.Millisecond, 30*time.Second, stopped); err != nil {
+				if err := benchkit.AwaitStatus(ctx, probe, "http://"+a.Debug+"/readyz", nil, http.StatusOK, time.Millisecond, 30*time.Second, stopped); err != nil {
 					fail(fmt.Errorf("service %d: %w", i, err))
 				}
 			case <-stopped:
@@ -372,7 +373,7 @@ func (b *bench) scaleList(ctx context.Context) error {
 		config.EnvName("runtime", "token")+"="+token)
 	var lists, versions []time.Duration
 	listOnce := func() error {
-		d, out, err := b.kids.run(ctx, "ocis list --json", 30*time.Second, env, b.ocis, "list", "--json")
+		d, out, err := b.kids.Run(ctx, "ocis list --json", 30*time.Second, env, b.ocis, "list", "--json")
 		if err != nil {
 			return err
 		}
@@ -387,7 +388,7 @@ func (b *bench) scaleList(ctx context.Context) error {
 		return nil
 	}
 	versionOnce := func() error {
-		d, _, err := b.kids.run(ctx, "ocis version", 30*time.Second, env, b.ocis, "version")
+		d, _, err := b.kids.Run(ctx, "ocis version", 30*time.Second, env, b.ocis, "version")
 		if err != nil {
 			return err
 		}
@@ -405,9 +406,9 @@ func (b *bench) scaleList(ctx context.Context) error {
 			}
 		}
 	}
-	l, v := median(lists), median(versions)
+	l, v := benchkit.Median(lists), benchkit.Median(versions)
 	fmt.Fprintf(b.out, "scale: ocis list --json of %d services p50 %s over %d runs, ocis version p50 %s; ratio %.2f\n",
-		n, ms(l), len(lists), ms(v), ratio(l, v))
+		n, benchkit.CoarseMillis(l), len(lists), benchkit.CoarseMillis(v), ratio(l, v))
 	return nil
 }
 
