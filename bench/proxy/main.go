@@ -34,10 +34,8 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	goruntime "runtime"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/ocis-runtime/ocis/bench/internal/benchkit"
@@ -175,27 +173,7 @@ func benchmark(args []string, stdout, stderr io.Writer) int {
 
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.timeout)
 	defer cancel()
-	// A first signal ends the run through ctx, so every deferred clean-up
-	// runs; a second one, or a run stuck past its bound, cleans up here and
-	// exits at once.
-	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
-	defer signal.Stop(sigs)
-	go func() {
-		select {
-		case sig := <-sigs:
-			fmt.Fprintf(stderr, "proxy bench: %s, stopping; send another to exit at once\n", sig)
-			cancel()
-		case <-ctx.Done():
-		}
-		select {
-		case <-sigs:
-		case <-time.After(time.Minute):
-		}
-		fmt.Fprintln(stderr, "proxy bench: not stopped in time, killing children and exiting")
-		cleanup()
-		os.Exit(1)
-	}()
+	defer benchkit.WatchSignals(ctx, cancel, "proxy bench", stderr, cleanup)()
 
 	fmt.Fprintf(stdout, "proxy bench: %d CPUs, GOMAXPROCS=%d, %s %s/%s, short=%t\n",
 		goruntime.NumCPU(), goruntime.GOMAXPROCS(0), goruntime.Version(), goruntime.GOOS, goruntime.GOARCH, cfg.short)

@@ -2,13 +2,11 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -36,31 +34,8 @@ const startGrace = 40 * time.Second
 // build builds the real binary with the go command that runs this
 // benchmark, from the module root, into the temporary directory.
 func (b *bench) build(ctx context.Context) error {
-	root, err := moduleRoot(ctx)
-	if err != nil {
-		return err
-	}
 	b.ocis = filepath.Join(b.tmp, "ocis")
-	t0 := time.Now()
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", b.ocis, "./cmd/ocis")
-	cmd.Dir = root
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build ./cmd/ocis: %w\n%s", err, out)
-	}
-	fmt.Fprintf(b.log, "built ./cmd/ocis in %s\n", time.Since(t0).Round(time.Millisecond))
-	return nil
-}
-
-func moduleRoot(ctx context.Context) (string, error) {
-	out, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
-	if err != nil {
-		return "", fmt.Errorf("go env GOMOD: %w", err)
-	}
-	gomod := strings.TrimSpace(string(out))
-	if gomod == "" || gomod == os.DevNull {
-		return "", errors.New("not inside the ocis module; run from its root: go run ./bench/proxy")
-	}
-	return filepath.Dir(gomod), nil
+	return benchkit.Build(ctx, b.log, b.ocis, "./cmd/ocis")
 }
 
 // ocisAddrs are the listeners of one `ocis server`: the runtime's control

@@ -32,8 +32,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
-	"os/signal"
 	"path/filepath"
 	goruntime "runtime"
 	"runtime/pprof"
@@ -205,27 +203,7 @@ func benchmark(args []string, stdout, stderr io.Writer) int {
 
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.timeout)
 	defer cancel()
-	// A first signal ends the run through ctx, so every deferred clean-up
-	// runs; a second one, or a run stuck past its bound, cleans up here and
-	// exits at once.
-	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
-	defer signal.Stop(sigs)
-	go func() {
-		select {
-		case sig := <-sigs:
-			fmt.Fprintf(stderr, "runtime bench: %s, stopping; send another to exit at once\n", sig)
-			cancel()
-		case <-ctx.Done():
-		}
-		select {
-		case <-sigs:
-		case <-time.After(time.Minute):
-		}
-		fmt.Fprintln(stderr, "runtime bench: not stopped in time, killing children and exiting")
-		cleanup()
-		os.Exit(1)
-	}()
+	defer benchkit.WatchSignals(ctx, cancel, "runtime bench", stderr, cleanup)()
 
 	fmt.Fprintf(stdout, "runtime bench: GOMAXPROCS=%d %s %s/%s, RLIMIT_NOFILE %d, short=%t\n",
 		goruntime.GOMAXPROCS(0), goruntime.Version(), goruntime.GOOS, goruntime.GOARCH, limit, cfg.short)
@@ -272,34 +250,12 @@ func (b *bench) measure(ctx context.Context, limit uint64) error {
 // build builds the real binary and the floor with the go command that runs
 // this benchmark, from the module root.
 func (b *bench) build(ctx context.Context) error {
-	root, err := moduleRoot(ctx)
-	if err != nil {
-		return err
-	}
 	b.ocis = filepath.Join(b.tmp, "ocis")
 	b.floor = filepath.Join(b.tmp, "floor")
-	for _, t := range []struct{ out, pkg string }{{b.ocis, "./cmd/ocis"}, {b.floor, "./bench/runtime/floor"}} {
-		t0 := time.Now()
-		cmd := exec.CommandContext(ctx, "go", "build", "-o", t.out, t.pkg)
-		cmd.Dir = root
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("go build %s: %w\n%s", t.pkg, err, out)
-		}
-		fmt.Fprintf(b.log, "built %s in %s\n", t.pkg, time.Since(t0).Round(time.Millisecond))
+	if err := benchkit.Build(ctx, b.log, b.ocis, "./cmd/ocis"); err != nil {
+		return err
 	}
-	return nil
-}
-
-func moduleRoot(ctx context.Context) (string, error) {
-	out, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
-	if err != nil {
-		return "", fmt.Errorf("go env GOMOD: %w", err)
-	}
-	gomod := strings.TrimSpace(string(out))
-	if gomod == "" || gomod == os.DevNull {
-		return "", errors.New("not inside the ocis module; run from its root: go run ./bench/runtime")
-	}
-	return filepath.Dir(gomod), nil
+	return benchkit.Build(ctx, b.log, b.floor, "./bench/runtime/floor")
 }
 
 // startCPUProfile profiles this process into path until stop is called.
