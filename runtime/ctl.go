@@ -7,11 +7,13 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
 	"github.com/peterbourgon/ff/v3/ffcli"
 
+	"github.com/ocis-runtime/ocis/pkg/apierr"
 	"github.com/ocis-runtime/ocis/pkg/config"
 	"github.com/ocis-runtime/ocis/pkg/endpoint"
 	"github.com/ocis-runtime/ocis/pkg/service"
@@ -47,9 +49,9 @@ func (c *ctlFlags) client() (*Client, error) {
 // do.
 func (c *ctlFlags) explain(err error) error {
 	switch {
-	case errors.Is(err, endpoint.ErrUnavailable) && strings.Contains(err.Error(), "connect"):
+	case errors.Is(err, syscall.ECONNREFUSED):
 		return fmt.Errorf("no runtime answers at %s; start one with `ocis server` (or point --runtime.addr / OCIS_RUNTIME_ADDR at it)", c.settings.Addr)
-	case errors.Is(err, endpoint.ErrUnauthenticated):
+	case errors.Is(err, apierr.ErrUnauthenticated):
 		return fmt.Errorf("the runtime at %s refused the token: %v; set OCIS_RUNTIME_TOKEN or use the base data path of that runtime (its token is in %s)", c.settings.Addr, err, tokenPath(c.shared))
 	}
 	return err

@@ -15,7 +15,7 @@ import (
 	"github.com/go-kit/log/level"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/ocis-runtime/ocis/pkg/endpoint"
+	"github.com/ocis-runtime/ocis/pkg/apierr"
 	"github.com/ocis-runtime/ocis/pkg/registry"
 	"github.com/ocis-runtime/ocis/pkg/service"
 )
@@ -167,9 +167,9 @@ func (s *Supervisor) Changed() <-chan struct{} {
 
 // The errors of the control API.
 var (
-	ErrUnknownService = endpoint.New(endpoint.CodeNotFound, "unknown service")
-	ErrWrongState     = endpoint.New(endpoint.CodeConflict, "service is")
-	ErrShuttingDown   = endpoint.New(endpoint.CodeUnavailable, "runtime is shutting down")
+	ErrUnknownService = apierr.New(apierr.CodeNotFound, "runtime.unknown_service", "unknown service")
+	ErrWrongState     = apierr.New(apierr.CodeConflict, "runtime.wrong_state", "service is")
+	ErrShuttingDown   = apierr.New(apierr.CodeUnavailable, "runtime.shutting_down", "runtime is shutting down")
 )
 
 func (s *Supervisor) unit(name string) (*unit, error) {
@@ -207,13 +207,13 @@ func (s *Supervisor) command(ctx context.Context, name string, kind cmdKind) (St
 	case <-u.exited:
 		return Status{}, ErrShuttingDown
 	case <-ctx.Done():
-		return Status{}, fmt.Errorf("%w: %v", endpoint.ErrUnavailable, ctx.Err())
+		return Status{}, fmt.Errorf("%w: %v", apierr.ErrUnavailable, ctx.Err())
 	}
 	// The unit accepted the command; wait for its verdict before settling.
 	select {
 	case err = <-c.reply:
 	case <-ctx.Done():
-		return Status{}, fmt.Errorf("%w: %v", endpoint.ErrUnavailable, ctx.Err())
+		return Status{}, fmt.Errorf("%w: %v", apierr.ErrUnavailable, ctx.Err())
 	}
 	if err != nil {
 		return Status{}, err
@@ -240,7 +240,7 @@ func (s *Supervisor) awaitSettled(ctx context.Context, u *unit) error {
 		case <-u.exited:
 			return nil
 		case <-ctx.Done():
-			return fmt.Errorf("%w: %v", endpoint.ErrUnavailable, ctx.Err())
+			return fmt.Errorf("%w: %v", apierr.ErrUnavailable, ctx.Err())
 		}
 	}
 }

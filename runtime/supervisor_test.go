@@ -15,7 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"github.com/ocis-runtime/ocis/pkg/endpoint"
+	"github.com/ocis-runtime/ocis/pkg/apierr"
 	"github.com/ocis-runtime/ocis/pkg/registry"
 	"github.com/ocis-runtime/ocis/pkg/service"
 )
@@ -331,7 +331,7 @@ func TestControlConflictsAndUnknown(t *testing.T) {
 		t.Errorf("restart of stopped: %+v, %v; want running", st, err)
 	}
 	_, err := sup.Kill(ctx, "nosuch")
-	if !errors.Is(err, ErrUnknownService) || endpoint.CodeOf(err) != endpoint.CodeNotFound || !strings.Contains(err.Error(), "svc") {
+	if !errors.Is(err, ErrUnknownService) || apierr.CodeOf(err) != apierr.CodeNotFound || !strings.Contains(err.Error(), "svc") {
 		t.Errorf("kill unknown: %v, want not_found naming the known services", err)
 	}
 }

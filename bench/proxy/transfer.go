@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/ocis-runtime/ocis/bench/internal/benchkit"
-	"github.com/ocis-runtime/ocis/pkg/endpoint"
+	"github.com/ocis-runtime/ocis/pkg/apierr"
 	"github.com/ocis-runtime/ocis/services/proxy"
 	"github.com/ocis-runtime/ocis/services/storage"
 )
@@ -76,7 +76,7 @@ func (b *bench) transfers(ctx context.Context, srv *ocisServer) ([]string, error
 		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
 		for _, s := range sides {
-			if err := s.client.Delete(dctx, s.path); err != nil && !errors.Is(err, endpoint.ErrNotFound) {
+			if err := s.client.Delete(dctx, s.path); err != nil && !errors.Is(err, apierr.ErrNotFound) {
 				fmt.Fprintf(b.log, "delete %s: %v\n", s.path, err)
 			}
 		}

@@ -286,8 +286,8 @@ func expectError(t *testing.T, method, url, token, body string, wantStatus int, 
 	if err := json.NewDecoder(resp.Body).Decode(&got); err != nil {
 		t.Errorf("%s %s: error body is not JSON: %v", method, url, err)
 	}
-	if resp.StatusCode != wantStatus || got.Error.Code != wantCode || got.Error.Message == "" {
-		t.Errorf("%s %s: got %d %+v, want %d %s with a message", method, url, resp.StatusCode, got.Error, wantStatus, wantCode)
+	if resp.StatusCode != wantStatus || got.Error.Code != wantCode || got.Error.Reason == "" || got.Error.Message == "" {
+		t.Errorf("%s %s: got %d %+v, want %d %s with a reason and a message", method, url, resp.StatusCode, got.Error, wantStatus, wantCode)
 	}
 	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
 		t.Errorf("%s %s: content type %q, want JSON", method, url, ct)

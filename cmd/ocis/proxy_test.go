@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ocis-runtime/ocis/pkg/apierr"
 	"github.com/ocis-runtime/ocis/pkg/endpoint"
 	"github.com/ocis-runtime/ocis/services/users"
 )
@@ -64,7 +65,7 @@ func TestProxyRoutesToUsers(t *testing.T) {
 		ctx, cancel := context.WithTimeout(admin, time.Second)
 		defer cancel()
 		_, err := c.Me(ctx, endpoint.Empty{})
-		if !errors.Is(err, endpoint.ErrUnavailable) {
+		if !errors.Is(err, apierr.ErrUnavailable) {
 			t.Errorf("me with users killed: %v, want unavailable (503)", err)
 		}
 		if code, _, stderr := e.run("run", "users"); code != 0 {

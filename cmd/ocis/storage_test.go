@@ -18,7 +18,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ocis-runtime/ocis/pkg/endpoint"
+	"github.com/ocis-runtime/ocis/pkg/apierr"
 	"github.com/ocis-runtime/ocis/pkg/transport"
 	"github.com/ocis-runtime/ocis/services/storage"
 	"github.com/ocis-runtime/ocis/services/users"
@@ -95,11 +95,11 @@ func TestFilesThroughProxy(t *testing.T) {
 	})
 	t.Run("conditional uploads", func(t *testing.T) {
 		_, _, err := c.Upload(alice, "docs/hello.txt", strings.NewReader("x"), 1, storage.UploadOptions{IfNoneMatch: "*"})
-		if !errors.Is(err, endpoint.ErrPreconditionFailed) {
+		if !errors.Is(err, apierr.ErrPreconditionFailed) {
 			t.Errorf("If-None-Match * on existing: %v, want precondition_failed", err)
 		}
 		_, _, err = c.Upload(alice, "docs/hello.txt", strings.NewReader("x"), 1, storage.UploadOptions{IfMatch: `"not-the-etag"`})
-		if !errors.Is(err, endpoint.ErrPreconditionFailed) {
+		if !errors.Is(err, apierr.ErrPreconditionFailed) {
 			t.Errorf("If-Match mismatch: %v, want precondition_failed", err)
 		}
 		replaced, created, err := c.Upload(alice, "docs/hello.txt", strings.NewReader("v2"), 2, storage.UploadOptions{IfMatch: info.ETag})
@@ -108,10 +108,10 @@ func TestFilesThroughProxy(t *testing.T) {
 		}
 	})
 	t.Run("users are isolated", func(t *testing.T) {
-		if _, _, err := download(t, c, bob, "docs/hello.txt", ""); !errors.Is(err, endpoint.ErrNotFound) {
+		if _, _, err := download(t, c, bob, "docs/hello.txt", ""); !errors.Is(err, apierr.ErrNotFound) {
 			t.Errorf("bob reads alice's path: %v, want not_found", err)
 		}
-		if err := c.Delete(bob, "docs/hello.txt"); !errors.Is(err, endpoint.ErrNotFound) {
+		if err := c.Delete(bob, "docs/hello.txt"); !errors.Is(err, apierr.ErrNotFound) {
 			t.Errorf("bob deletes alice's path: %v, want not_found", err)
 		}
 		if _, _, err := c.Upload(bob, "docs/hello.txt", strings.NewReader("bob's"), 5, storage.UploadOptions{}); err != nil {
@@ -130,7 +130,7 @@ func TestFilesThroughProxy(t *testing.T) {
 		if err := c.Delete(alice, "docs/hello.txt"); err != nil {
 			t.Errorf("delete: %v", err)
 		}
-		if err := c.Delete(alice, "docs/hello.txt"); !errors.Is(err, endpoint.ErrNotFound) {
+		if err := c.Delete(alice, "docs/hello.txt"); !errors.Is(err, apierr.ErrNotFound) {
 			t.Errorf("second delete: %v, want not_found", err)
 		}
 	})
@@ -172,7 +172,7 @@ func TestFilesThroughProxy(t *testing.T) {
 		ctx, cancel := context.WithTimeout(alice, time.Second)
 		defer cancel()
 		_, _, err := c.Upload(ctx, "while-down.txt", strings.NewReader("x"), 1, storage.UploadOptions{})
-		if !errors.Is(err, endpoint.ErrUnavailable) {
+		if !errors.Is(err, apierr.ErrUnavailable) {
 			t.Errorf("upload with storage killed: %v, want unavailable (503)", err)
 		}
 		if code, _, stderr := e.run("run", "storage"); code != 0 {
@@ -193,14 +193,14 @@ func TestQuota(t *testing.T) {
 	c := e.storageVia("proxy")
 
 	big := bytes.Repeat([]byte("b"), 2<<20)
-	if _, _, err := c.Upload(alice, "big", bytes.NewReader(big), int64(len(big)), storage.UploadOptions{}); !errors.Is(err, endpoint.ErrTooLarge) {
+	if _, _, err := c.Upload(alice, "big", bytes.NewReader(big), int64(len(big)), storage.UploadOptions{}); !errors.Is(err, apierr.ErrTooLarge) {
 		t.Errorf("upload over the whole quota: %v, want too_large (413)", err)
 	}
 	part := bytes.Repeat([]byte("p"), 600<<10)
 	if _, _, err := c.Upload(alice, "one", bytes.NewReader(part), int64(len(part)), storage.UploadOptions{}); err != nil {
 		t.Fatalf("first part: %v", err)
 	}
-	if _, _, err := c.Upload(alice, "two", bytes.NewReader(part), int64(len(part)), storage.UploadOptions{}); !errors.Is(err, endpoint.ErrInsufficientSpace) {
+	if _, _, err := c.Upload(alice, "two", bytes.NewReader(part), int64(len(part)), storage.UploadOptions{}); !errors.Is(err, apierr.ErrInsufficientSpace) {
 		t.Errorf("upload past the quota: %v, want insufficient_storage (507)", err)
 	}
 	l, err := c.List(alice, "")
@@ -358,7 +358,7 @@ func TestSIGKILLKeepsAcknowledgedUploads(t *testing.T) {
 	visible := 0
 	for w := range 6 {
 		l, err := c.List(alice, fmt.Sprintf("w%d/", w))
-		if errors.Is(err, endpoint.ErrNotFound) {
+		if errors.Is(err, apierr.ErrNotFound) {
 			continue
 		}
 		if err != nil {

@@ -17,6 +17,7 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/ocis-runtime/ocis/pkg/apierr"
 	"github.com/ocis-runtime/ocis/pkg/auth"
 	"github.com/ocis-runtime/ocis/pkg/config"
 	"github.com/ocis-runtime/ocis/pkg/endpoint"
@@ -75,40 +76,40 @@ func TestServerUsersThroughClient(t *testing.T) {
 		name string
 		call func() error
 		want error
-		code endpoint.Code
+		code apierr.Code
 	}{
 		{"wrong password", func() error {
 			_, err := c.Login(context.Background(), users.LoginRequest{Username: "alice", Password: "not-her-password1"})
 			return err
-		}, users.ErrBadCredentials, endpoint.CodeUnauthenticated},
+		}, users.ErrBadCredentials, apierr.CodeUnauthenticated},
 		{"unknown user login", func() error {
 			_, err := c.Login(context.Background(), users.LoginRequest{Username: "nobody", Password: "wonder1and"})
 			return err
-		}, users.ErrBadCredentials, endpoint.CodeUnauthenticated},
+		}, users.ErrBadCredentials, apierr.CodeUnauthenticated},
 		{"duplicate user", func() error {
 			_, err := c.CreateUser(admin, users.CreateUserRequest{Username: "alice", Password: "wonder1and"})
 			return err
-		}, users.ErrUserExists, endpoint.CodeConflict},
+		}, users.ErrUserExists, apierr.CodeConflict},
 		{"empty name", func() error {
 			_, err := c.CreateUser(admin, users.CreateUserRequest{Username: "", Password: "wonder1and"})
 			return err
-		}, users.ErrInvalidName, endpoint.CodeInvalidArgument},
+		}, users.ErrInvalidName, apierr.CodeInvalidArgument},
 		{"over-long name", func() error {
 			_, err := c.CreateUser(admin, users.CreateUserRequest{Username: strings.Repeat("a", users.MaxUsernameLen+1), Password: "wonder1and"})
 			return err
-		}, users.ErrInvalidName, endpoint.CodeInvalidArgument},
+		}, users.ErrInvalidName, apierr.CodeInvalidArgument},
 		{"weak password", func() error {
 			_, err := c.CreateUser(admin, users.CreateUserRequest{Username: "bob", Password: "short"})
 			return err
-		}, users.ErrWeakPassword, endpoint.CodeInvalidArgument},
+		}, users.ErrWeakPassword, apierr.CodeInvalidArgument},
 		{"delete unknown", func() error {
 			_, err := c.DeleteUser(admin, users.DeleteUserRequest{Username: "nobody"})
 			return err
-		}, users.ErrUserNotFound, endpoint.CodeNotFound},
+		}, users.ErrUserNotFound, apierr.CodeNotFound},
 		{"no token", func() error {
 			_, err := c.Me(context.Background(), endpoint.Empty{})
 			return err
-		}, endpoint.ErrUnauthenticated, endpoint.CodeUnauthenticated},
+		}, apierr.ErrUnauthenticated, apierr.CodeUnauthenticated},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -116,7 +117,7 @@ func TestServerUsersThroughClient(t *testing.T) {
 			if !errors.Is(err, tt.want) {
 				t.Fatalf("err = %v, want %v", err, tt.want)
 			}
-			if got := endpoint.CodeOf(err); got != tt.code {
+			if got := apierr.CodeOf(err); got != tt.code {
 				t.Errorf("code = %s, want %s", got, tt.code)
 			}
 		})
@@ -128,13 +129,13 @@ func TestServerUsersThroughClient(t *testing.T) {
 			t.Fatal(err)
 		}
 		alice := transport.WithBearer(context.Background(), tok.Token)
-		if _, err := c.ListUsers(alice, endpoint.Empty{}); !errors.Is(err, endpoint.ErrPermissionDenied) {
+		if _, err := c.ListUsers(alice, endpoint.Empty{}); !errors.Is(err, apierr.ErrPermissionDenied) {
 			t.Errorf("list as alice: %v, want permission_denied", err)
 		}
-		if _, err := c.CreateUser(alice, users.CreateUserRequest{Username: "mallory", Password: "wonder1and"}); !errors.Is(err, endpoint.ErrPermissionDenied) {
+		if _, err := c.CreateUser(alice, users.CreateUserRequest{Username: "mallory", Password: "wonder1and"}); !errors.Is(err, apierr.ErrPermissionDenied) {
 			t.Errorf("create as alice: %v, want permission_denied", err)
 		}
-		if _, err := c.DeleteUser(alice, users.DeleteUserRequest{Username: "admin"}); !errors.Is(err, endpoint.ErrPermissionDenied) {
+		if _, err := c.DeleteUser(alice, users.DeleteUserRequest{Username: "admin"}); !errors.Is(err, apierr.ErrPermissionDenied) {
 			t.Errorf("delete as alice: %v, want permission_denied", err)
 		}
 	})
@@ -164,6 +165,7 @@ func TestServerUsersThroughClient(t *testing.T) {
 type wireError struct {
 	Error struct {
 		Code    string `json:"code"`
+		Reason  string `json:"reason"`
 		Message string `json:"message"`
 	} `json:"error"`
 }

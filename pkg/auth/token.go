@@ -9,8 +9,7 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
-
-	"github.com/ocis-runtime/ocis/pkg/endpoint"
+	"github.com/ocis-runtime/ocis/pkg/apierr"
 )
 
 // Claims is what a token says about its bearer.
@@ -75,13 +74,13 @@ func (k *Keys) Verify(token string) (*Claims, error) {
 	case err == nil && claims.Subject != "":
 		return &claims, nil
 	case err == nil:
-		return nil, fmt.Errorf("%w: token has no subject", endpoint.ErrUnauthenticated)
+		return nil, fmt.Errorf("%w: token has no subject", apierr.ErrUnauthenticated)
 	case errors.Is(err, jwt.ErrTokenExpired):
-		return nil, fmt.Errorf("%w: token expired", endpoint.ErrUnauthenticated)
+		return nil, fmt.Errorf("%w: token expired", apierr.ErrUnauthenticated)
 	case errors.Is(err, jwt.ErrTokenSignatureInvalid):
-		return nil, fmt.Errorf("%w: token signature invalid", endpoint.ErrUnauthenticated)
+		return nil, fmt.Errorf("%w: token signature invalid", apierr.ErrUnauthenticated)
 	default:
-		return nil, fmt.Errorf("%w: token invalid", endpoint.ErrUnauthenticated)
+		return nil, fmt.Errorf("%w: token invalid", apierr.ErrUnauthenticated)
 	}
 }
 
@@ -97,7 +96,7 @@ func WithClaims(ctx context.Context, c *Claims) context.Context {
 func FromContext(ctx context.Context) (*Claims, error) {
 	c, ok := ctx.Value(claimsKey{}).(*Claims)
 	if !ok {
-		return nil, fmt.Errorf("%w: no token", endpoint.ErrUnauthenticated)
+		return nil, fmt.Errorf("%w: no token", apierr.ErrUnauthenticated)
 	}
 	return c, nil
 }
@@ -109,7 +108,7 @@ func RequireAdmin(ctx context.Context) (*Claims, error) {
 		return nil, err
 	}
 	if !c.Admin {
-		return nil, fmt.Errorf("%w: admin only", endpoint.ErrPermissionDenied)
+		return nil, fmt.Errorf("%w: admin only", apierr.ErrPermissionDenied)
 	}
 	return c, nil
 }

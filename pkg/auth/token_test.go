@@ -9,8 +9,7 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
-
-	"github.com/ocis-runtime/ocis/pkg/endpoint"
+	"github.com/ocis-runtime/ocis/pkg/apierr"
 )
 
 const testSecret = "test-secret-of-32-bytes-or-so!!!"
@@ -120,7 +119,7 @@ func TestVerifyExpiry(t *testing.T) {
 				}
 				return
 			}
-			if !errors.Is(err, endpoint.ErrUnauthenticated) || !strings.Contains(err.Error(), "token expired") {
+			if !errors.Is(err, apierr.ErrUnauthenticated) || !strings.Contains(err.Error(), "token expired") {
 				t.Errorf("Verify after %s: err = %v, want unauthenticated \"token expired\"", tc.elapsed, err)
 			}
 		})
@@ -221,8 +220,8 @@ func TestVerifyRefuses(t *testing.T) {
 			if err == nil {
 				t.Fatalf("Verify accepted the token, claims %+v", got)
 			}
-			if !errors.Is(err, endpoint.ErrUnauthenticated) {
-				t.Errorf("err = %v, want one that is endpoint.ErrUnauthenticated", err)
+			if !errors.Is(err, apierr.ErrUnauthenticated) {
+				t.Errorf("err = %v, want one that is apierr.ErrUnauthenticated", err)
 			}
 			if got != nil {
 				t.Errorf("claims = %+v, want nil with an error", got)
@@ -252,8 +251,8 @@ func TestRequireAdmin(t *testing.T) {
 		wantErr error
 	}{
 		{name: "admin", ctx: WithClaims(context.Background(), &Claims{Admin: true, RegisteredClaims: jwt.RegisteredClaims{Subject: "root"}})},
-		{name: "not an admin", ctx: WithClaims(context.Background(), &Claims{RegisteredClaims: jwt.RegisteredClaims{Subject: "alice"}}), wantErr: endpoint.ErrPermissionDenied},
-		{name: "not authenticated", ctx: context.Background(), wantErr: endpoint.ErrUnauthenticated},
+		{name: "not an admin", ctx: WithClaims(context.Background(), &Claims{RegisteredClaims: jwt.RegisteredClaims{Subject: "alice"}}), wantErr: apierr.ErrPermissionDenied},
+		{name: "not authenticated", ctx: context.Background(), wantErr: apierr.ErrUnauthenticated},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := RequireAdmin(tc.ctx)
@@ -276,7 +275,7 @@ func TestFromContext(t *testing.T) {
 	if err != nil || got != want {
 		t.Errorf("FromContext = (%v, %v), want (%v, nil)", got, err, want)
 	}
-	if _, err := FromContext(context.Background()); !errors.Is(err, endpoint.ErrUnauthenticated) {
+	if _, err := FromContext(context.Background()); !errors.Is(err, apierr.ErrUnauthenticated) {
 		t.Errorf("FromContext without claims: err = %v, want unauthenticated", err)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/go-kit/kit/metrics"
 	"github.com/go-kit/log"
 	"github.com/go-kit/log/level"
+	"github.com/ocis-runtime/ocis/pkg/apierr"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -46,7 +47,7 @@ func Recover(logger log.Logger) endpoint.Middleware {
 			defer func() {
 				if r := recover(); r != nil {
 					level.Error(logger).Log("msg", "endpoint panicked", "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
-					response, err = nil, fmt.Errorf("%w: panic in endpoint", ErrInternal)
+					response, err = nil, fmt.Errorf("%w: panic in endpoint", apierr.ErrInternal)
 				}
 			}()
 			return next(ctx, request)
@@ -61,8 +62,8 @@ func Timeout(d time.Duration) endpoint.Middleware {
 			ctx, cancel := context.WithTimeout(ctx, d)
 			defer cancel()
 			response, err := next(ctx, request)
-			if errors.Is(err, context.DeadlineExceeded) && CodeOf(err) == CodeInternal {
-				err = fmt.Errorf("%w: request timed out after %s", ErrUnavailable, d)
+			if errors.Is(err, context.DeadlineExceeded) && apierr.CodeOf(err) == apierr.CodeInternal {
+				err = fmt.Errorf("%w: request timed out after %s", apierr.ErrUnavailable, d)
 			}
 			return response, err
 		}
@@ -82,9 +83,9 @@ func Logging(logger log.Logger) endpoint.Middleware {
 					debugLog.Log("msg", "endpoint called", "outcome", "ok", "took", took)
 					return
 				}
-				code := CodeOf(err)
+				code := apierr.CodeOf(err)
 				lvl := debugLog
-				if code == CodeInternal {
+				if code == apierr.CodeInternal {
 					lvl = warnLog
 				}
 				lvl.Log("msg", "endpoint called", "outcome", code, "took", took, "err", err)
@@ -168,5 +169,5 @@ func outcome(err error) string {
 	if err == nil {
 		return "ok"
 	}
-	return string(CodeOf(err))
+	return string(apierr.CodeOf(err))
 }

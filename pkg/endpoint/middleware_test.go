@@ -13,6 +13,7 @@ import (
 	"github.com/go-kit/log"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/ocis-runtime/ocis/pkg/apierr"
 	"github.com/ocis-runtime/ocis/pkg/endpoint"
 )
 
@@ -36,7 +37,7 @@ func TestChainWrap(t *testing.T) {
 		e         kitendpoint.Endpoint
 		want      any
 		wantErr   error
-		wantCode  endpoint.Code
+		wantCode  apierr.Code
 		wantInLog []string
 	}{
 		{
@@ -46,23 +47,23 @@ func TestChainWrap(t *testing.T) {
 		},
 		{
 			name: "business error keeps its kind",
-			e:    failWith(fmt.Errorf("%w: bob", errUserNotFound)), wantErr: errUserNotFound, wantCode: endpoint.CodeNotFound,
+			e:    failWith(fmt.Errorf("%w: bob", errUserNotFound)), wantErr: errUserNotFound, wantCode: apierr.CodeNotFound,
 			wantInLog: []string{"level=debug", "outcome=not_found"},
 		},
 		{
 			name: "panic becomes an internal error",
-			e:    explode, wantErr: endpoint.ErrInternal, wantCode: endpoint.CodeInternal,
+			e:    explode, wantErr: apierr.ErrInternal, wantCode: apierr.CodeInternal,
 			wantInLog: []string{"level=error", `msg="endpoint panicked"`, "endpoint=greet", "panic=boom", "stack=", "level=warn", "outcome=internal"},
 		},
 		{
 			name:    "panic under a timeout is still internal",
 			timeout: time.Minute,
-			e:       explode, wantErr: endpoint.ErrInternal, wantCode: endpoint.CodeInternal,
+			e:       explode, wantErr: apierr.ErrInternal, wantCode: apierr.CodeInternal,
 		},
 		{
 			name:    "deadline becomes unavailable",
 			timeout: 10 * time.Millisecond,
-			e:       waitForDeadline, wantErr: endpoint.ErrUnavailable, wantCode: endpoint.CodeUnavailable,
+			e:       waitForDeadline, wantErr: apierr.ErrUnavailable, wantCode: apierr.CodeUnavailable,
 			wantInLog: []string{"outcome=unavailable"},
 		},
 		{
@@ -70,9 +71,9 @@ func TestChainWrap(t *testing.T) {
 			timeout: 10 * time.Millisecond,
 			e: func(ctx context.Context, _ any) (any, error) {
 				<-ctx.Done()
-				return nil, fmt.Errorf("%w: lock held: %w", endpoint.ErrConflict, ctx.Err())
+				return nil, fmt.Errorf("%w: lock held: %w", apierr.ErrConflict, ctx.Err())
 			},
-			wantErr: endpoint.ErrConflict, wantCode: endpoint.CodeConflict,
+			wantErr: apierr.ErrConflict, wantCode: apierr.CodeConflict,
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -86,7 +87,7 @@ func TestChainWrap(t *testing.T) {
 					t.Fatalf("err = %v, want one that is %v", err, tc.wantErr)
 				}
 				if err != nil {
-					if gotCode := endpoint.CodeOf(err); gotCode != tc.wantCode {
+					if gotCode := apierr.CodeOf(err); gotCode != tc.wantCode {
 						t.Errorf("CodeOf(err) = %q, want %q", gotCode, tc.wantCode)
 					}
 				}
@@ -138,7 +139,7 @@ func TestTimeoutCallerCancelIsNotUnavailable(t *testing.T) {
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v, want context.Canceled", err)
 	}
-	if errors.Is(err, endpoint.ErrUnavailable) {
+	if errors.Is(err, apierr.ErrUnavailable) {
 		t.Errorf("err = %v is unavailable, want it left alone", err)
 	}
 }
@@ -165,7 +166,7 @@ func TestInstrument(t *testing.T) {
 		case "slow":
 			return waitForDeadline(ctx, req)
 		}
-		return nil, endpoint.ErrConflict
+		return nil, apierr.ErrConflict
 	})
 	for _, call := range []struct {
 		e   kitendpoint.Endpoint

@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/go-kit/kit/endpoint"
+	"github.com/ocis-runtime/ocis/pkg/apierr"
 )
 
 // Func is a service method in the shape an endpoint wraps: one request value
@@ -20,7 +21,7 @@ func Typed[Req, Resp any](f Func[Req, Resp]) endpoint.Endpoint {
 		req, ok := request.(Req)
 		if !ok {
 			var want Req
-			return nil, fmt.Errorf("%w: endpoint wants %T, got %T", ErrInternal, want, request)
+			return nil, fmt.Errorf("%w: endpoint wants %T, got %T", apierr.ErrInternal, want, request)
 		}
 		return f(ctx, req)
 	}
@@ -36,7 +37,7 @@ func Call[Req, Resp any](ctx context.Context, e endpoint.Endpoint, req Req) (Res
 	}
 	resp, ok := response.(Resp)
 	if !ok {
-		return zero, fmt.Errorf("%w: endpoint answered %T, want %T", ErrInternal, response, zero)
+		return zero, fmt.Errorf("%w: endpoint answered %T, want %T", apierr.ErrInternal, response, zero)
 	}
 	return resp, nil
 }

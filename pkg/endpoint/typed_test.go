@@ -5,6 +5,7 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/ocis-runtime/ocis/pkg/apierr"
 	"github.com/ocis-runtime/ocis/pkg/endpoint"
 )
 
@@ -12,7 +13,10 @@ type greetRequest struct{ Name string }
 
 type greetResponse struct{ Greeting string }
 
-var errNobody = endpoint.New(endpoint.CodeInvalidArgument, "name is empty")
+var (
+	errNobody       = apierr.New(apierr.CodeInvalidArgument, "test.name_empty", "name is empty")
+	errUserNotFound = apierr.New(apierr.CodeNotFound, "test.user_not_found", "user not found")
+)
 
 func greet(_ context.Context, req greetRequest) (greetResponse, error) {
 	if req.Name == "" {
@@ -28,13 +32,13 @@ func TestTyped(t *testing.T) {
 		request  any
 		want     any
 		wantErr  error
-		wantCode endpoint.Code
+		wantCode apierr.Code
 	}{
 		{name: "right type", request: greetRequest{Name: "alice"}, want: greetResponse{Greeting: "hello alice"}},
-		{name: "business error passes through", request: greetRequest{}, want: greetResponse{}, wantErr: errNobody, wantCode: endpoint.CodeInvalidArgument},
-		{name: "wrong type", request: "alice", wantErr: endpoint.ErrInternal, wantCode: endpoint.CodeInternal},
-		{name: "pointer instead of value", request: &greetRequest{Name: "alice"}, wantErr: endpoint.ErrInternal, wantCode: endpoint.CodeInternal},
-		{name: "nil request", request: nil, wantErr: endpoint.ErrInternal, wantCode: endpoint.CodeInternal},
+		{name: "business error passes through", request: greetRequest{}, want: greetResponse{}, wantErr: errNobody, wantCode: apierr.CodeInvalidArgument},
+		{name: "wrong type", request: "alice", wantErr: apierr.ErrInternal, wantCode: apierr.CodeInternal},
+		{name: "pointer instead of value", request: &greetRequest{Name: "alice"}, wantErr: apierr.ErrInternal, wantCode: apierr.CodeInternal},
+		{name: "nil request", request: nil, wantErr: apierr.ErrInternal, wantCode: apierr.CodeInternal},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := e(context.Background(), tc.request)
@@ -42,7 +46,7 @@ func TestTyped(t *testing.T) {
 				if !errors.Is(err, tc.wantErr) {
 					t.Fatalf("err = %v, want one that is %v", err, tc.wantErr)
 				}
-				if gotCode := endpoint.CodeOf(err); gotCode != tc.wantCode {
+				if gotCode := apierr.CodeOf(err); gotCode != tc.wantCode {
 					t.Errorf("CodeOf(err) = %q, want %q", gotCode, tc.wantCode)
 				}
 			} else if err != nil {
@@ -57,7 +61,7 @@ func TestTyped(t *testing.T) {
 
 func TestCall(t *testing.T) {
 	wrongAnswer := func(context.Context, any) (any, error) { return "not a greetResponse", nil }
-	failing := func(context.Context, any) (any, error) { return nil, endpoint.ErrUnavailable }
+	failing := func(context.Context, any) (any, error) { return nil, apierr.ErrUnavailable }
 	for _, tc := range []struct {
 		name    string
 		e       func(context.Context, any) (any, error)
@@ -66,8 +70,8 @@ func TestCall(t *testing.T) {
 		wantErr error
 	}{
 		{name: "typed round trip", e: endpoint.Typed(greet), req: greetRequest{Name: "bob"}, want: greetResponse{Greeting: "hello bob"}},
-		{name: "error is returned with the zero response", e: failing, req: greetRequest{Name: "bob"}, wantErr: endpoint.ErrUnavailable},
-		{name: "wrong response type is internal", e: wrongAnswer, req: greetRequest{Name: "bob"}, wantErr: endpoint.ErrInternal},
+		{name: "error is returned with the zero response", e: failing, req: greetRequest{Name: "bob"}, wantErr: apierr.ErrUnavailable},
+		{name: "wrong response type is internal", e: wrongAnswer, req: greetRequest{Name: "bob"}, wantErr: apierr.ErrInternal},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := endpoint.Call[greetRequest, greetResponse](context.Background(), tc.e, tc.req)

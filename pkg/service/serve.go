@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/ocis-runtime/ocis/pkg/apierr"
 	"github.com/ocis-runtime/ocis/pkg/endpoint"
 	"github.com/ocis-runtime/ocis/pkg/transport"
 )
@@ -111,7 +112,7 @@ func (c *colocated) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
-		transport.WriteError(c.logger, w, fmt.Errorf("%w: service is stopping", endpoint.ErrUnavailable))
+		transport.WriteError(c.logger, w, fmt.Errorf("%w: service is stopping", apierr.ErrUnavailable))
 		return
 	}
 	c.active++

@@ -9,8 +9,8 @@ import (
 
 	"github.com/go-kit/log"
 
+	"github.com/ocis-runtime/ocis/pkg/apierr"
 	"github.com/ocis-runtime/ocis/pkg/auth"
-	"github.com/ocis-runtime/ocis/pkg/endpoint"
 )
 
 // Authenticator checks a request's credentials and returns the context the
@@ -41,7 +41,7 @@ func StaticToken(want string) Authenticator {
 			return nil, err
 		}
 		if subtle.ConstantTimeCompare([]byte(got), []byte(want)) != 1 {
-			return nil, fmt.Errorf("%w: wrong token", endpoint.ErrUnauthenticated)
+			return nil, fmt.Errorf("%w: wrong token", apierr.ErrUnauthenticated)
 		}
 		return r.Context(), nil
 	}
@@ -64,11 +64,11 @@ func Authenticate(logger log.Logger, authn Authenticator, next http.Handler) htt
 func BearerToken(r *http.Request) (string, error) {
 	h := r.Header.Get("Authorization")
 	if h == "" {
-		return "", fmt.Errorf("%w: missing bearer token", endpoint.ErrUnauthenticated)
+		return "", fmt.Errorf("%w: missing bearer token", apierr.ErrUnauthenticated)
 	}
 	scheme, token, ok := strings.Cut(h, " ")
 	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
-		return "", fmt.Errorf("%w: authorization header is not a bearer token", endpoint.ErrUnauthenticated)
+		return "", fmt.Errorf("%w: authorization header is not a bearer token", apierr.ErrUnauthenticated)
 	}
 	return strings.TrimSpace(token), nil
 }

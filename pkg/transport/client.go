@@ -12,8 +12,7 @@ import (
 
 	"github.com/go-kit/kit/endpoint"
 	httptransport "github.com/go-kit/kit/transport/http"
-
-	ep "github.com/ocis-runtime/ocis/pkg/endpoint"
+	"github.com/ocis-runtime/ocis/pkg/apierr"
 )
 
 type bearerKey struct{}
@@ -38,11 +37,11 @@ func ClientRoute[Req, Resp any](c *http.Client, base *url.URL, method string, pa
 	enc := func(ctx context.Context, r *http.Request, request any) error {
 		req, ok := request.(Req)
 		if !ok {
-			return fmt.Errorf("%w: client wants %T, got %T", ep.ErrInternal, req, request)
+			return fmt.Errorf("%w: client wants %T, got %T", apierr.ErrInternal, req, request)
 		}
 		u, err := base.Parse(path(req))
 		if err != nil {
-			return fmt.Errorf("%w: build url: %v", ep.ErrInvalidArgument, err)
+			return fmt.Errorf("%w: build url: %v", apierr.ErrInvalidArgument, err)
 		}
 		r.URL = u
 		r.Host = u.Host
@@ -70,18 +69,18 @@ func ClientRoute[Req, Resp any](c *http.Client, base *url.URL, method string, pa
 			return out, nil
 		}
 		if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
-			return nil, fmt.Errorf("%w: decode answer of %s %s: %v", ep.ErrInternal, method, resp.Request.URL.Path, err)
+			return nil, fmt.Errorf("%w: decode answer of %s %s: %v", apierr.ErrInternal, method, resp.Request.URL.Path, err)
 		}
 		return out, nil
 	}
 	e := httptransport.NewClient(method, base, enc, dec, httptransport.SetClient(c)).Endpoint()
 	return func(ctx context.Context, request any) (any, error) {
 		response, err := e(ctx, request)
-		var wireErr *ep.Error
+		var wireErr *apierr.Error
 		if err != nil && !errors.As(err, &wireErr) {
 			// The peer was not reached or the answer broke off: to the
 			// caller that is the service being unavailable.
-			err = fmt.Errorf("%w: %s %s: %v", ep.ErrUnavailable, method, base.Host, err)
+			err = fmt.Errorf("%w: %s %s: %w", apierr.ErrUnavailable, method, base.Host, err)
 		}
 		return response, err
 	}

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ocis-runtime/ocis/pkg/apierr"
 	"github.com/ocis-runtime/ocis/pkg/endpoint"
 	"github.com/ocis-runtime/ocis/pkg/transport"
 )
@@ -75,8 +76,8 @@ func TestClientRoute(t *testing.T) {
 			name:        "sentinel holds across the wire",
 			call:        func() (any, error) { return endpoint.Call[string, user](authed, get, "bob") },
 			want:        user{},
-			wantIs:      []error{errUserNotFound, endpoint.ErrNotFound},
-			wantIsNot:   []error{endpoint.ErrConflict, errUserExists, endpoint.ErrUnavailable},
+			wantIs:      []error{errUserNotFound, apierr.ErrNotFound},
+			wantIsNot:   []error{apierr.ErrConflict, errUserExists, apierr.ErrUnavailable},
 			wantMessage: "user not found: bob",
 		},
 		{
@@ -85,33 +86,33 @@ func TestClientRoute(t *testing.T) {
 				return endpoint.Call[createUserRequest, user](authed, create, createUserRequest{Name: "taken"})
 			},
 			want:      user{},
-			wantIs:    []error{errUserExists, endpoint.ErrConflict},
-			wantIsNot: []error{endpoint.ErrNotFound},
+			wantIs:    []error{errUserExists, apierr.ErrConflict},
+			wantIsNot: []error{apierr.ErrNotFound},
 		},
 		{
 			name:        "internal error arrives without its details",
 			call:        func() (any, error) { return endpoint.Call[string, user](authed, get, "boom") },
 			want:        user{},
-			wantIs:      []error{endpoint.ErrInternal},
+			wantIs:      []error{apierr.ErrInternal},
 			wantMessage: "internal error",
 		},
 		{
 			name:   "no token",
 			call:   func() (any, error) { return endpoint.Call[string, user](anonymous, get, "alice") },
 			want:   user{},
-			wantIs: []error{endpoint.ErrUnauthenticated},
+			wantIs: []error{apierr.ErrUnauthenticated},
 		},
 		{
 			name:   "forged token",
 			call:   func() (any, error) { return endpoint.Call[string, user](forged, get, "alice") },
 			want:   user{},
-			wantIs: []error{endpoint.ErrUnauthenticated},
+			wantIs: []error{apierr.ErrUnauthenticated},
 		},
 		{
 			name:      "wrong request type is internal, not unavailable",
 			call:      func() (any, error) { return get(authed, 42) },
-			wantIs:    []error{endpoint.ErrInternal},
-			wantIsNot: []error{endpoint.ErrUnavailable},
+			wantIs:    []error{apierr.ErrInternal},
+			wantIsNot: []error{apierr.ErrUnavailable},
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -150,8 +151,8 @@ func TestClientRouteClosedPort(t *testing.T) {
 	}
 	get := transport.ClientRoute[string, user](&http.Client{}, mustParseURL(t, "http://"+addr), http.MethodGet, userPath)
 	_, err = endpoint.Call[string, user](context.Background(), get, "alice")
-	if !errors.Is(err, endpoint.ErrUnavailable) {
-		t.Errorf("err = %v, want one that is endpoint.ErrUnavailable", err)
+	if !errors.Is(err, apierr.ErrUnavailable) {
+		t.Errorf("err = %v, want one that is apierr.ErrUnavailable", err)
 	}
 }
 
@@ -166,22 +167,22 @@ func TestClientRouteBadPeer(t *testing.T) {
 			handler: func(w http.ResponseWriter, _ *http.Request) {
 				http.Error(w, "overloaded", http.StatusServiceUnavailable)
 			},
-			wantIs: endpoint.ErrUnavailable,
+			wantIs: apierr.ErrUnavailable,
 		},
 		{
 			name:    "plain text 404",
 			handler: func(w http.ResponseWriter, _ *http.Request) { http.NotFound(w, nil) },
-			wantIs:  endpoint.ErrNotFound,
+			wantIs:  apierr.ErrNotFound,
 		},
 		{
 			name:    "plain text 502",
 			handler: func(w http.ResponseWriter, _ *http.Request) { http.Error(w, "bad gateway", http.StatusBadGateway) },
-			wantIs:  endpoint.ErrInternal,
+			wantIs:  apierr.ErrInternal,
 		},
 		{
 			name:    "200 with a body that is not JSON",
 			handler: func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "<html>") },
-			wantIs:  endpoint.ErrInternal,
+			wantIs:  apierr.ErrInternal,
 		},
 		{
 			name: "connection dropped before the answer",
@@ -191,7 +192,7 @@ func TestClientRouteBadPeer(t *testing.T) {
 					_ = conn.Close()
 				}
 			},
-			wantIs: endpoint.ErrUnavailable,
+			wantIs: apierr.ErrUnavailable,
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

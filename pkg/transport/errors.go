@@ -6,13 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/go-kit/log"
 	"github.com/go-kit/log/level"
-
-	"github.com/ocis-runtime/ocis/pkg/endpoint"
+	"github.com/ocis-runtime/ocis/pkg/apierr"
 )
 
 // errorBody is the one error shape on the wire.
@@ -21,32 +22,37 @@ type errorBody struct {
 }
 
 type wireError struct {
-	Code    endpoint.Code `json:"code"`
-	Message string        `json:"message"`
+	Code    apierr.Code `json:"code"`
+	Reason  string      `json:"reason"`
+	Message string      `json:"message"`
 }
 
 // StatusOf maps an error kind to its HTTP status.
-func StatusOf(code endpoint.Code) int {
+func StatusOf(code apierr.Code) int {
 	switch code {
-	case endpoint.CodeInvalidArgument:
+	case apierr.CodeInvalidArgument:
 		return http.StatusBadRequest
-	case endpoint.CodeUnauthenticated:
+	case apierr.CodeUnauthenticated:
 		return http.StatusUnauthorized
-	case endpoint.CodePermissionDenied:
+	case apierr.CodePermissionDenied:
 		return http.StatusForbidden
-	case endpoint.CodeNotFound:
+	case apierr.CodeNotFound:
 		return http.StatusNotFound
-	case endpoint.CodeMethodNotAllowed:
+	case apierr.CodeMethodNotAllowed:
 		return http.StatusMethodNotAllowed
-	case endpoint.CodeConflict:
+	case apierr.CodeRequestTimeout:
+		return http.StatusRequestTimeout
+	case apierr.CodeConflict:
 		return http.StatusConflict
-	case endpoint.CodePreconditionFailed:
+	case apierr.CodePreconditionFailed:
 		return http.StatusPreconditionFailed
-	case endpoint.CodeTooLarge:
+	case apierr.CodeTooLarge:
 		return http.StatusRequestEntityTooLarge
-	case endpoint.CodeInsufficientSpace:
+	case apierr.CodeResourceExhausted:
+		return http.StatusTooManyRequests
+	case apierr.CodeInsufficientSpace:
 		return http.StatusInsufficientStorage
-	case endpoint.CodeUnavailable:
+	case apierr.CodeUnavailable:
 		return http.StatusServiceUnavailable
 	default:
 		return http.StatusInternalServerError
@@ -55,35 +61,30 @@ func StatusOf(code endpoint.Code) int {
 
 // codeOfStatus is the inverse of StatusOf, for answers that carry no JSON
 // error body (a proxy in between, a dying server).
-func codeOfStatus(status int) endpoint.Code {
-	for _, c := range []endpoint.Code{
-		endpoint.CodeInvalidArgument, endpoint.CodeUnauthenticated, endpoint.CodePermissionDenied,
-		endpoint.CodeNotFound, endpoint.CodeMethodNotAllowed, endpoint.CodeConflict,
-		endpoint.CodePreconditionFailed, endpoint.CodeTooLarge, endpoint.CodeInsufficientSpace,
-		endpoint.CodeUnavailable,
-	} {
+func codeOfStatus(status int) apierr.Code {
+	for _, c := range apierr.Codes() {
 		if StatusOf(c) == status {
 			return c
 		}
 	}
-	return endpoint.CodeInternal
+	return apierr.CodeInternal
 }
 
 // WriteError writes err in the wire shape. Internal errors are logged in full
 // and answered with a fixed message, so no path or stack leaves the process.
 func WriteError(logger log.Logger, w http.ResponseWriter, err error) {
-	code := endpoint.CodeOf(err)
+	code := apierr.CodeOf(err)
 	message := err.Error()
 	// Context wrapped around a sentinel ("create: user exists: bob") would
 	// hide it from the client's errors.Is; the wire message starts at the
 	// sentinel's own text.
-	var kind *endpoint.Error
+	var kind *apierr.Error
 	if errors.As(err, &kind) && kind.Message != "" {
 		if i := strings.Index(message, kind.Message); i > 0 {
 			message = message[i:]
 		}
 	}
-	if code == endpoint.CodeInternal {
+	if code == apierr.CodeInternal {
 		level.Error(logger).Log("msg", "internal error", "err", err)
 		message = "internal error"
 	}
@@ -91,10 +92,13 @@ func WriteError(logger log.Logger, w http.ResponseWriter, err error) {
 	if status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="ocis"`)
 	}
+	if after, ok := apierr.RetryAfterOf(err); ok {
+		w.Header().Set("Retry-After", strconv.Itoa(max(1, int(math.Ceil(after.Seconds())))))
+	}
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(errorBody{Error: wireError{Code: code, Message: message}})
+	_ = json.NewEncoder(w).Encode(errorBody{Error: wireError{Code: code, Reason: apierr.ReasonOf(err), Message: message}})
 }
 
 // ErrorEncoder adapts WriteError to go-kit's server option.
@@ -104,20 +108,25 @@ func ErrorEncoder(logger log.Logger) func(context.Context, error, http.ResponseW
 	}
 }
 
-// ReadError decodes a non-2xx answer back into an *endpoint.Error, so that
+// ReadError decodes a non-2xx answer back into an *apierr.Error, so that
 // errors.Is against a service's sentinels holds on the client's side too.
 func ReadError(resp *http.Response) error {
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	if err != nil {
-		return fmt.Errorf("%w: read error answer: %v", endpoint.ErrUnavailable, err)
+		return fmt.Errorf("%w: read error answer: %v", apierr.ErrUnavailable, err)
 	}
 	var eb errorBody
 	if json.Unmarshal(body, &eb) == nil && eb.Error.Code != "" {
-		return endpoint.New(eb.Error.Code, eb.Error.Message)
+		reason := eb.Error.Reason
+		if reason == "" {
+			reason = string(eb.Error.Code)
+		}
+		return apierr.New(eb.Error.Code, reason, eb.Error.Message)
 	}
 	from := "the server"
 	if resp.Request != nil && resp.Request.URL != nil {
 		from = resp.Request.URL.Host
 	}
-	return endpoint.New(codeOfStatus(resp.StatusCode), fmt.Sprintf("%s from %s", resp.Status, from))
+	code := codeOfStatus(resp.StatusCode)
+	return apierr.New(code, string(code), fmt.Sprintf("%s from %s", resp.Status, from))
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/go-kit/log"
 
+	"github.com/ocis-runtime/ocis/pkg/apierr"
 	"github.com/ocis-runtime/ocis/pkg/auth"
 	"github.com/ocis-runtime/ocis/pkg/endpoint"
 	"github.com/ocis-runtime/ocis/pkg/transport"
@@ -22,8 +23,8 @@ import (
 const testSecret = "test-secret-of-32-bytes-or-so!!!"
 
 var (
-	errUserNotFound = endpoint.New(endpoint.CodeNotFound, "user not found")
-	errUserExists   = endpoint.New(endpoint.CodeConflict, "user exists")
+	errUserNotFound = apierr.New(apierr.CodeNotFound, "test.user_not_found", "user not found")
+	errUserExists   = apierr.New(apierr.CodeConflict, "test.user_exists", "user exists")
 )
 
 type user struct {
@@ -101,6 +102,7 @@ func sign(t *testing.T, keys *auth.Keys, username string, ttl time.Duration) str
 type wireError struct {
 	Error struct {
 		Code    string `json:"code"`
+		Reason  string `json:"reason"`
 		Message string `json:"message"`
 	} `json:"error"`
 }

@@ -13,8 +13,7 @@ import (
 	"net/http"
 
 	httptransport "github.com/go-kit/kit/transport/http"
-
-	"github.com/ocis-runtime/ocis/pkg/endpoint"
+	"github.com/ocis-runtime/ocis/pkg/apierr"
 )
 
 // DefaultMaxBody bounds JSON request bodies unless a route says otherwise.
@@ -48,23 +47,23 @@ func decodeStrict(body io.Reader, v any) error {
 		case errors.Is(err, io.EOF):
 			return nil
 		case errors.As(err, &maxErr):
-			return fmt.Errorf("%w: request body over %d bytes", endpoint.ErrTooLarge, maxErr.Limit)
+			return fmt.Errorf("%w: request body over %d bytes", apierr.ErrTooLarge, maxErr.Limit)
 		default:
-			return fmt.Errorf("%w: malformed JSON: trailing data after the object", endpoint.ErrInvalidArgument)
+			return fmt.Errorf("%w: malformed JSON: trailing data after the object", apierr.ErrInvalidArgument)
 		}
 	}
 	switch {
 	case errors.As(err, &maxErr):
-		return fmt.Errorf("%w: request body over %d bytes", endpoint.ErrTooLarge, maxErr.Limit)
+		return fmt.Errorf("%w: request body over %d bytes", apierr.ErrTooLarge, maxErr.Limit)
 	case errors.Is(err, io.EOF):
-		return fmt.Errorf("%w: request body is empty, want a JSON object", endpoint.ErrInvalidArgument)
+		return fmt.Errorf("%w: request body is empty, want a JSON object", apierr.ErrInvalidArgument)
 	case errors.As(err, &syntaxErr), errors.Is(err, io.ErrUnexpectedEOF):
-		return fmt.Errorf("%w: malformed JSON: %v", endpoint.ErrInvalidArgument, err)
+		return fmt.Errorf("%w: malformed JSON: %v", apierr.ErrInvalidArgument, err)
 	case errors.As(err, &typeErr):
-		return fmt.Errorf("%w: field %q wants %s, got %s", endpoint.ErrInvalidArgument, typeErr.Field, typeErr.Type, typeErr.Value)
+		return fmt.Errorf("%w: field %q wants %s, got %s", apierr.ErrInvalidArgument, typeErr.Field, typeErr.Type, typeErr.Value)
 	default:
 		// encoding/json reports unknown fields only as text.
-		return fmt.Errorf("%w: %v", endpoint.ErrInvalidArgument, err)
+		return fmt.Errorf("%w: %v", apierr.ErrInvalidArgument, err)
 	}
 }
 

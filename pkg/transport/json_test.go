@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ocis-runtime/ocis/pkg/endpoint"
+	"github.com/ocis-runtime/ocis/pkg/apierr"
 	"github.com/ocis-runtime/ocis/pkg/transport"
 )
 
@@ -24,15 +24,15 @@ func TestDecodeJSON(t *testing.T) {
 		{name: "valid", body: `{"name":"alice","age":7}`, want: createUserRequest{Name: "alice", Age: 7}},
 		{name: "missing fields stay zero", body: `{"name":"alice"}`, want: createUserRequest{Name: "alice"}},
 		{name: "trailing whitespace", body: "{\"name\":\"alice\"}\n\t ", want: createUserRequest{Name: "alice"}},
-		{name: "malformed", body: `{"name":`, wantErr: endpoint.ErrInvalidArgument},
-		{name: "not JSON at all", body: `name=alice`, wantErr: endpoint.ErrInvalidArgument},
-		{name: "unknown field", body: `{"name":"alice","admin":true}`, wantErr: endpoint.ErrInvalidArgument},
-		{name: "trailing object", body: `{"name":"alice"}{"name":"mallory"}`, wantErr: endpoint.ErrInvalidArgument},
-		{name: "trailing garbage", body: `{"name":"alice"} x`, wantErr: endpoint.ErrInvalidArgument},
-		{name: "empty body", body: ``, wantErr: endpoint.ErrInvalidArgument},
-		{name: "whitespace only", body: "  \n", wantErr: endpoint.ErrInvalidArgument},
-		{name: "wrong field type", body: `{"name":"alice","age":"seven"}`, wantErr: endpoint.ErrInvalidArgument},
-		{name: "array instead of object", body: `[]`, wantErr: endpoint.ErrInvalidArgument},
+		{name: "malformed", body: `{"name":`, wantErr: apierr.ErrInvalidArgument},
+		{name: "not JSON at all", body: `name=alice`, wantErr: apierr.ErrInvalidArgument},
+		{name: "unknown field", body: `{"name":"alice","admin":true}`, wantErr: apierr.ErrInvalidArgument},
+		{name: "trailing object", body: `{"name":"alice"}{"name":"mallory"}`, wantErr: apierr.ErrInvalidArgument},
+		{name: "trailing garbage", body: `{"name":"alice"} x`, wantErr: apierr.ErrInvalidArgument},
+		{name: "empty body", body: ``, wantErr: apierr.ErrInvalidArgument},
+		{name: "whitespace only", body: "  \n", wantErr: apierr.ErrInvalidArgument},
+		{name: "wrong field type", body: `{"name":"alice","age":"seven"}`, wantErr: apierr.ErrInvalidArgument},
+		{name: "array instead of object", body: `[]`, wantErr: apierr.ErrInvalidArgument},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(tc.body))

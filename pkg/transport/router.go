@@ -10,8 +10,7 @@ import (
 	"github.com/go-kit/kit/endpoint"
 	httptransport "github.com/go-kit/kit/transport/http"
 	"github.com/go-kit/log"
-
-	ep "github.com/ocis-runtime/ocis/pkg/endpoint"
+	"github.com/ocis-runtime/ocis/pkg/apierr"
 )
 
 // Router maps "METHOD /path" patterns to go-kit endpoints. Unlike a bare
@@ -129,7 +128,7 @@ func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.ServeHTTP(w, r)
 		return
 	}
-	WriteError(rt.logger, w, fmt.Errorf("%w: no route for %s %s", ep.ErrNotFound, r.Method, r.URL.Path))
+	WriteError(rt.logger, w, fmt.Errorf("%w: no route for %s %s", apierr.ErrNotFound, r.Method, r.URL.Path))
 }
 
 func (rt *Router) methodNotAllowed(path string) http.HandlerFunc {
@@ -139,14 +138,14 @@ func (rt *Router) methodNotAllowed(path string) http.HandlerFunc {
 			methods = append(methods, http.MethodHead)
 		}
 		w.Header().Set("Allow", strings.Join(methods, ", "))
-		WriteError(rt.logger, w, fmt.Errorf("%w: %s is not allowed here, use %s", ep.ErrMethodNotAllowed, r.Method, strings.Join(methods, ", ")))
+		WriteError(rt.logger, w, fmt.Errorf("%w: %s is not allowed here, use %s", apierr.ErrMethodNotAllowed, r.Method, strings.Join(methods, ", ")))
 	}
 }
 
 func limitBody(n int64, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.ContentLength > n {
-			WriteError(log.NewNopLogger(), w, fmt.Errorf("%w: request body of %d bytes is over the limit of %d", ep.ErrTooLarge, r.ContentLength, n))
+			WriteError(log.NewNopLogger(), w, fmt.Errorf("%w: request body of %d bytes is over the limit of %d", apierr.ErrTooLarge, r.ContentLength, n))
 			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, n)

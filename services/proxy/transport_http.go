@@ -21,8 +21,8 @@ import (
 	"github.com/go-kit/log/level"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/ocis-runtime/ocis/pkg/apierr"
 	"github.com/ocis-runtime/ocis/pkg/auth"
-	"github.com/ocis-runtime/ocis/pkg/endpoint"
 	"github.com/ocis-runtime/ocis/pkg/registry"
 	"github.com/ocis-runtime/ocis/pkg/transport"
 )
@@ -121,7 +121,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	service, order, owned := h.balancer.Route(r.URL.Path)
 	if !owned {
-		transport.WriteError(h.logger, rec, fmt.Errorf("%w: no service owns %s", endpoint.ErrNotFound, r.URL.Path))
+		transport.WriteError(h.logger, rec, fmt.Errorf("%w: no service owns %s", apierr.ErrNotFound, r.URL.Path))
 		return
 	}
 	up.service = service
@@ -132,7 +132,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if len(order) == 0 {
-		transport.WriteError(h.logger, rec, fmt.Errorf("%w: no instance of %s is running", endpoint.ErrUnavailable, service))
+		transport.WriteError(h.logger, rec, fmt.Errorf("%w: no instance of %s is running", apierr.ErrUnavailable, service))
 		return
 	}
 	up.order = order
@@ -171,7 +171,7 @@ func (h *Handler) upstreamError(w http.ResponseWriter, r *http.Request, err erro
 		name = up.service
 	}
 	level.Warn(h.logger).Log("msg", "upstream failed", "service", name, "err", err)
-	transport.WriteError(h.logger, w, fmt.Errorf("%w: %s did not answer", endpoint.ErrUnavailable, name))
+	transport.WriteError(h.logger, w, fmt.Errorf("%w: %s did not answer", apierr.ErrUnavailable, name))
 }
 
 // retrying sends a request to the first instance that accepts the

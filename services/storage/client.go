@@ -12,6 +12,7 @@ import (
 
 	kitendpoint "github.com/go-kit/kit/endpoint"
 
+	"github.com/ocis-runtime/ocis/pkg/apierr"
 	"github.com/ocis-runtime/ocis/pkg/endpoint"
 	"github.com/ocis-runtime/ocis/pkg/transport"
 )
@@ -100,7 +101,7 @@ func (c *Client) Upload(ctx context.Context, p string, body io.Reader, size int6
 	}
 	var fi FileInfo
 	if err := json.NewDecoder(resp.Body).Decode(&fi); err != nil {
-		return FileInfo{}, false, fmt.Errorf("%w: decode answer of PUT %s: %v", endpoint.ErrInternal, quote(p), err)
+		return FileInfo{}, false, fmt.Errorf("%w: decode answer of PUT %s: %v", apierr.ErrInternal, quote(p), err)
 	}
 	return fi, resp.StatusCode == http.StatusCreated, nil
 }
@@ -159,11 +160,11 @@ func (c *Client) Delete(ctx context.Context, p string) error {
 func (c *Client) request(ctx context.Context, method, p string, body io.ReadCloser) (*http.Request, error) {
 	u, err := c.base.Parse(prefix + escapePath(p))
 	if err != nil {
-		return nil, fmt.Errorf("%w: build url: %v", endpoint.ErrInvalidArgument, err)
+		return nil, fmt.Errorf("%w: build url: %v", apierr.ErrInvalidArgument, err)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, u.String(), body)
 	if err != nil {
-		return nil, fmt.Errorf("%w: build request: %v", endpoint.ErrInvalidArgument, err)
+		return nil, fmt.Errorf("%w: build request: %v", apierr.ErrInvalidArgument, err)
 	}
 	if token, ok := transport.BearerFrom(ctx); ok {
 		req.Header.Set("Authorization", "Bearer "+token)
@@ -176,7 +177,7 @@ func (c *Client) request(ctx context.Context, method, p string, body io.ReadClos
 func (c *Client) do(req *http.Request) (*http.Response, error) {
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s %s: %v", endpoint.ErrUnavailable, req.Method, c.base.Host, err)
+		return nil, fmt.Errorf("%w: %s %s: %v", apierr.ErrUnavailable, req.Method, c.base.Host, err)
 	}
 	return resp, nil
 }

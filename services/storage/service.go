@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ocis-runtime/ocis/pkg/apierr"
 	"github.com/ocis-runtime/ocis/pkg/auth"
 	"github.com/ocis-runtime/ocis/pkg/endpoint"
 )
@@ -124,17 +125,17 @@ func (e *Entry) UnmarshalJSON(b []byte) error {
 
 // The errors of the storage service; clients match them with errors.Is.
 var (
-	ErrInvalidPath   = endpoint.New(endpoint.CodeInvalidArgument, "invalid path")
-	ErrBadRange      = endpoint.New(endpoint.CodeInvalidArgument, "range not satisfiable")
-	ErrIncomplete    = endpoint.New(endpoint.CodeInvalidArgument, "upload incomplete")
-	ErrFileNotFound  = endpoint.New(endpoint.CodeNotFound, "file not found")
-	ErrDirNotFound   = endpoint.New(endpoint.CodeNotFound, "directory not found")
-	ErrPathInUse     = endpoint.New(endpoint.CodeConflict, "path in use")
-	ErrDirNotEmpty   = endpoint.New(endpoint.CodeConflict, "directory not empty")
-	ErrPrecondition  = endpoint.New(endpoint.CodePreconditionFailed, "precondition failed")
-	ErrFileTooLarge  = endpoint.New(endpoint.CodeTooLarge, "file larger than the quota")
-	ErrQuotaExceeded = endpoint.New(endpoint.CodeInsufficientSpace, "quota exceeded")
-	ErrNoAccount     = endpoint.New(endpoint.CodePermissionDenied, "account cannot own files")
+	ErrInvalidPath   = apierr.New(apierr.CodeInvalidArgument, "storage.invalid_path", "invalid path")
+	ErrBadRange      = apierr.New(apierr.CodeInvalidArgument, "storage.bad_range", "range not satisfiable")
+	ErrIncomplete    = apierr.New(apierr.CodeInvalidArgument, "storage.incomplete", "upload incomplete")
+	ErrFileNotFound  = apierr.New(apierr.CodeNotFound, "storage.file_not_found", "file not found")
+	ErrDirNotFound   = apierr.New(apierr.CodeNotFound, "storage.dir_not_found", "directory not found")
+	ErrPathInUse     = apierr.New(apierr.CodeConflict, "storage.path_in_use", "path in use")
+	ErrDirNotEmpty   = apierr.New(apierr.CodeConflict, "storage.dir_not_empty", "directory not empty")
+	ErrPrecondition  = apierr.New(apierr.CodePreconditionFailed, "storage.precondition", "precondition failed")
+	ErrFileTooLarge  = apierr.New(apierr.CodeTooLarge, "storage.file_too_large", "file larger than the quota")
+	ErrQuotaExceeded = apierr.New(apierr.CodeInsufficientSpace, "storage.quota_exceeded", "quota exceeded")
+	ErrNoAccount     = apierr.New(apierr.CodePermissionDenied, "storage.no_account", "account cannot own files")
 )
 
 // files implements Service over a disk and a metadata store.

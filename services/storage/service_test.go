@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ocis-runtime/ocis/pkg/apierr"
 	"github.com/ocis-runtime/ocis/pkg/auth"
-	"github.com/ocis-runtime/ocis/pkg/endpoint"
 )
 
 // asUser is a context carrying claims for user, as the router hands it to
@@ -43,7 +43,7 @@ func TestPutRefusals(t *testing.T) {
 		req     PutRequest
 		wantErr error
 	}{
-		{name: "no caller", ctx: context.Background(), req: PutRequest{Path: "a", Body: strings.NewReader("x"), Size: 1}, wantErr: endpoint.ErrUnauthenticated},
+		{name: "no caller", ctx: context.Background(), req: PutRequest{Path: "a", Body: strings.NewReader("x"), Size: 1}, wantErr: apierr.ErrUnauthenticated},
 		{name: "caller with a bad name", ctx: asUser("../root"), req: PutRequest{Path: "a", Body: strings.NewReader("x"), Size: 1}, wantErr: ErrNoAccount},
 		{name: "shorter than announced", ctx: asUser("alice"), req: PutRequest{Path: "a", Body: strings.NewReader("abc"), Size: 10}, wantErr: ErrIncomplete},
 		{name: "sender broke off", ctx: asUser("alice"), req: PutRequest{Path: "a", Body: &failingReader{n: 300 << 10}, Size: -1}, wantErr: ErrIncomplete},

@@ -12,8 +12,8 @@ import (
 	kitendpoint "github.com/go-kit/kit/endpoint"
 	"github.com/go-kit/log"
 
+	"github.com/ocis-runtime/ocis/pkg/apierr"
 	"github.com/ocis-runtime/ocis/pkg/auth"
-	"github.com/ocis-runtime/ocis/pkg/endpoint"
 	"github.com/ocis-runtime/ocis/pkg/transport"
 )
 
@@ -60,7 +60,7 @@ func decodePut(_ context.Context, r *http.Request) (any, error) {
 func encodePut(ctx context.Context, w http.ResponseWriter, response any) error {
 	res, ok := response.(PutResult)
 	if !ok {
-		return fmt.Errorf("%w: put answered %T", endpoint.ErrInternal, response)
+		return fmt.Errorf("%w: put answered %T", apierr.ErrInternal, response)
 	}
 	status := http.StatusOK
 	if res.Created {
@@ -104,7 +104,7 @@ func encodeGet(logger log.Logger) func(context.Context, http.ResponseWriter, any
 		defer d.Content.Close()
 		r, ok := transport.RequestFrom(ctx)
 		if !ok {
-			return fmt.Errorf("%w: download without its request", endpoint.ErrInternal)
+			return fmt.Errorf("%w: download without its request", apierr.ErrInternal)
 		}
 		h := w.Header()
 		h.Set("ETag", d.File.ETag)
@@ -184,7 +184,7 @@ func (g *guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// http.ServeMux would redirect to route+"/", where a PUT or a
 		// DELETE would name the root, which is no file.
 		w.Header().Set("Allow", "GET, HEAD")
-		transport.WriteError(g.logger, w, fmt.Errorf("%w: %s %s, use GET", endpoint.ErrMethodNotAllowed, r.Method, route))
+		transport.WriteError(g.logger, w, fmt.Errorf("%w: %s %s, use GET", apierr.ErrMethodNotAllowed, r.Method, route))
 		return
 	}
 	rest, ok := strings.CutPrefix(r.URL.Path, prefix)

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ocis-runtime/ocis/pkg/endpoint"
+	"github.com/ocis-runtime/ocis/pkg/apierr"
 )
 
 func TestUploadDownload(t *testing.T) {
@@ -211,8 +211,8 @@ func TestConditionalUpload(t *testing.T) {
 				t.Fatalf("err = %v, want %v", err, tc.wantErr)
 			}
 			if tc.wantErr != nil {
-				if endpoint.CodeOf(err) != endpoint.CodePreconditionFailed {
-					t.Errorf("code = %s, want precondition_failed", endpoint.CodeOf(err))
+				if apierr.CodeOf(err) != apierr.CodePreconditionFailed {
+					t.Errorf("code = %s, want precondition_failed", apierr.CodeOf(err))
 				}
 				after := e.record(t, "alice", tc.path)
 				if after != before {
@@ -578,7 +578,7 @@ func TestUsersAreIsolated(t *testing.T) {
 	for _, user := range []string{"..", "a/b", "x\x00y", "."} {
 		ctx := e.as(t, user)
 		_, err := e.client.List(ctx, "")
-		if !errors.Is(err, ErrNoAccount) || endpoint.CodeOf(err) != endpoint.CodePermissionDenied {
+		if !errors.Is(err, ErrNoAccount) || apierr.CodeOf(err) != apierr.CodePermissionDenied {
 			t.Errorf("list as %q: err = %v, want %v", user, err, ErrNoAccount)
 		}
 	}
@@ -625,10 +625,10 @@ func TestAuthentication(t *testing.T) {
 	if got, _ := e.download(t, "alice", "f.txt"); string(got) != "f" {
 		t.Errorf("f.txt = %q after the refused calls", got)
 	}
-	if _, err := e.client.List(context.Background(), ""); !errors.Is(err, endpoint.ErrUnauthenticated) {
+	if _, err := e.client.List(context.Background(), ""); !errors.Is(err, apierr.ErrUnauthenticated) {
 		t.Errorf("client without a token: err = %v, want unauthenticated", err)
 	}
-	if _, _, err := e.client.Upload(context.Background(), "g.txt", strings.NewReader("g"), 1, UploadOptions{}); !errors.Is(err, endpoint.ErrUnauthenticated) {
+	if _, _, err := e.client.Upload(context.Background(), "g.txt", strings.NewReader("g"), 1, UploadOptions{}); !errors.Is(err, apierr.ErrUnauthenticated) {
 		t.Errorf("client upload without a token: err = %v, want unauthenticated", err)
 	}
 }

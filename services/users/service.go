@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/ocis-runtime/ocis/pkg/apierr"
 	"github.com/ocis-runtime/ocis/pkg/auth"
 	"github.com/ocis-runtime/ocis/pkg/endpoint"
 )
@@ -64,12 +65,12 @@ type DeleteUserRequest struct {
 
 // The errors of the users service; clients match them with errors.Is.
 var (
-	ErrBadCredentials = endpoint.New(endpoint.CodeUnauthenticated, "wrong username or password")
-	ErrUserNotFound   = endpoint.New(endpoint.CodeNotFound, "user not found")
-	ErrUserExists     = endpoint.New(endpoint.CodeConflict, "user already exists")
-	ErrInvalidName    = endpoint.New(endpoint.CodeInvalidArgument, "invalid username")
-	ErrWeakPassword   = endpoint.New(endpoint.CodeInvalidArgument, "weak password")
-	ErrDeleteSelf     = endpoint.New(endpoint.CodeConflict, "an admin cannot delete their own account")
+	ErrBadCredentials = apierr.New(apierr.CodeUnauthenticated, "users.bad_credentials", "wrong username or password")
+	ErrUserNotFound   = apierr.New(apierr.CodeNotFound, "users.user_not_found", "user not found")
+	ErrUserExists     = apierr.New(apierr.CodeConflict, "users.user_exists", "user already exists")
+	ErrInvalidName    = apierr.New(apierr.CodeInvalidArgument, "users.invalid_name", "invalid username")
+	ErrWeakPassword   = apierr.New(apierr.CodeInvalidArgument, "users.weak_password", "weak password")
+	ErrDeleteSelf     = apierr.New(apierr.CodeConflict, "users.delete_self", "an admin cannot delete their own account")
 )
 
 // Limits of account fields.
@@ -229,7 +230,7 @@ func validate(req CreateUserRequest) error {
 	case !validName.MatchString(req.Username):
 		return fmt.Errorf("%w: use lowercase letters, digits, '.', '_' and '-', starting with a letter or digit", ErrInvalidName)
 	case len(req.DisplayName) > MaxDisplayNameLen:
-		return fmt.Errorf("%w: display_name is longer than %d characters", endpoint.ErrInvalidArgument, MaxDisplayNameLen)
+		return fmt.Errorf("%w: display_name is longer than %d characters", apierr.ErrInvalidArgument, MaxDisplayNameLen)
 	}
 	return checkPassword(req.Username, req.Password)
 }

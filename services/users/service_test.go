@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/ocis-runtime/ocis/pkg/apierr"
 	"github.com/ocis-runtime/ocis/pkg/auth"
 	"github.com/ocis-runtime/ocis/pkg/endpoint"
 )
@@ -137,7 +138,7 @@ func TestLogin(t *testing.T) {
 				t.Errorf("expires at %v, want between %v and %v", got.ExpiresAt, earliest, latest)
 			}
 			// Other keys must not accept it.
-			if _, err := newTestKeys(t, otherSecret).Verify(got.Token); !errors.Is(err, endpoint.ErrUnauthenticated) {
+			if _, err := newTestKeys(t, otherSecret).Verify(got.Token); !errors.Is(err, apierr.ErrUnauthenticated) {
 				t.Errorf("verify with other keys: err = %v, want unauthenticated", err)
 			}
 		})
@@ -164,7 +165,7 @@ func TestMe(t *testing.T) {
 			ctx:  as(t, keys, "admin", true),
 			want: User{Username: "admin", DisplayName: "Administrator", Admin: true, CreatedAt: testNow.UTC().Truncate(time.Second)},
 		},
-		{name: "no claims", ctx: context.Background(), wantErr: endpoint.ErrUnauthenticated},
+		{name: "no claims", ctx: context.Background(), wantErr: apierr.ErrUnauthenticated},
 		{name: "valid token of an unknown user", ctx: as(t, keys, "ghost", false), wantErr: ErrUserNotFound},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -203,7 +204,7 @@ func TestCreateUserValidation(t *testing.T) {
 		{name: "leading dot", req: CreateUserRequest{Username: ".alice", Password: okPassword}, wantErr: ErrInvalidName},
 		{name: "leading dash", req: CreateUserRequest{Username: "-alice", Password: okPassword}, wantErr: ErrInvalidName},
 		{name: "dots dashes underscores digits", req: CreateUserRequest{Username: "0a.b-c_d9", Password: okPassword}},
-		{name: "display name over the limit", req: CreateUserRequest{Username: "carol", Password: okPassword, DisplayName: strings.Repeat("x", MaxDisplayNameLen+1)}, wantErr: endpoint.ErrInvalidArgument},
+		{name: "display name over the limit", req: CreateUserRequest{Username: "carol", Password: okPassword, DisplayName: strings.Repeat("x", MaxDisplayNameLen+1)}, wantErr: apierr.ErrInvalidArgument},
 		{name: "display name at the limit", req: CreateUserRequest{Username: "dave", Password: okPassword, DisplayName: strings.Repeat("x", MaxDisplayNameLen)}},
 		{name: "short password", req: CreateUserRequest{Username: "erin", Password: "abc1234"}, wantErr: ErrWeakPassword},
 		{name: "password at the minimum", req: CreateUserRequest{Username: "frank", Password: "abcd1234"}},
@@ -245,8 +246,8 @@ func TestCreateUserValidation(t *testing.T) {
 					t.Errorf("err = %v also matches %v", err, other)
 				}
 			}
-			if got := endpoint.CodeOf(err); got != endpoint.CodeInvalidArgument {
-				t.Errorf("code = %s, want %s", got, endpoint.CodeInvalidArgument)
+			if got := apierr.CodeOf(err); got != apierr.CodeInvalidArgument {
+				t.Errorf("code = %s, want %s", got, apierr.CodeInvalidArgument)
 			}
 			if got != (User{}) {
 				t.Errorf("got user %+v with an error", got)
@@ -351,9 +352,9 @@ func TestAdminOnly(t *testing.T) {
 		ctx     context.Context
 		wantErr error
 	}{
-		{name: "plain user", ctx: as(t, keys, "alice", false), wantErr: endpoint.ErrPermissionDenied},
-		{name: "plain user naming the admin", ctx: as(t, keys, testAdminUser, false), wantErr: endpoint.ErrPermissionDenied},
-		{name: "no claims", ctx: context.Background(), wantErr: endpoint.ErrUnauthenticated},
+		{name: "plain user", ctx: as(t, keys, "alice", false), wantErr: apierr.ErrPermissionDenied},
+		{name: "plain user naming the admin", ctx: as(t, keys, testAdminUser, false), wantErr: apierr.ErrPermissionDenied},
+		{name: "no claims", ctx: context.Background(), wantErr: apierr.ErrUnauthenticated},
 	}
 	for _, c := range calls {
 		for _, caller := range callers {

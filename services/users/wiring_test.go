@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/ocis-runtime/ocis/pkg/apierr"
 	"github.com/ocis-runtime/ocis/pkg/endpoint"
 	"github.com/ocis-runtime/ocis/pkg/service"
 	"github.com/ocis-runtime/ocis/pkg/transport"
@@ -159,19 +160,19 @@ func TestHTTPErrorsKeepTheirSentinels(t *testing.T) {
 			_, err := c.CreateUser(admin, CreateUserRequest{Username: "bob", Password: "short1"})
 			return err
 		}},
-		{name: "display name too long", wantErr: endpoint.ErrInvalidArgument, call: func() error {
+		{name: "display name too long", wantErr: apierr.ErrInvalidArgument, call: func() error {
 			_, err := c.CreateUser(admin, CreateUserRequest{Username: "bob", Password: "bob-pass-1", DisplayName: strings.Repeat("x", MaxDisplayNameLen+1)})
 			return err
 		}},
-		{name: "create as plain user", wantErr: endpoint.ErrPermissionDenied, call: func() error {
+		{name: "create as plain user", wantErr: apierr.ErrPermissionDenied, call: func() error {
 			_, err := c.CreateUser(alice, CreateUserRequest{Username: "bob", Password: "bob-pass-1"})
 			return err
 		}},
-		{name: "list as plain user", wantErr: endpoint.ErrPermissionDenied, call: func() error {
+		{name: "list as plain user", wantErr: apierr.ErrPermissionDenied, call: func() error {
 			_, err := c.ListUsers(alice, endpoint.Empty{})
 			return err
 		}},
-		{name: "delete as plain user", wantErr: endpoint.ErrPermissionDenied, call: func() error {
+		{name: "delete as plain user", wantErr: apierr.ErrPermissionDenied, call: func() error {
 			_, err := c.DeleteUser(alice, DeleteUserRequest{Username: testAdminUser})
 			return err
 		}},
@@ -183,11 +184,11 @@ func TestHTTPErrorsKeepTheirSentinels(t *testing.T) {
 			_, err := c.DeleteUser(admin, DeleteUserRequest{Username: "mallory"})
 			return err
 		}},
-		{name: "me without a token", wantErr: endpoint.ErrUnauthenticated, call: func() error {
+		{name: "me without a token", wantErr: apierr.ErrUnauthenticated, call: func() error {
 			_, err := c.Me(anonymous, endpoint.Empty{})
 			return err
 		}},
-		{name: "list with a forged token", wantErr: endpoint.ErrUnauthenticated, call: func() error {
+		{name: "list with a forged token", wantErr: apierr.ErrUnauthenticated, call: func() error {
 			_, err := c.ListUsers(forged, endpoint.Empty{})
 			return err
 		}},
@@ -198,9 +199,9 @@ func TestHTTPErrorsKeepTheirSentinels(t *testing.T) {
 				t.Fatalf("err = %v, want %v", err, tc.wantErr)
 			}
 			// The sentinel survives as the one wire type.
-			var wire *endpoint.Error
+			var wire *apierr.Error
 			if !errors.As(err, &wire) {
-				t.Errorf("err = %T, want *endpoint.Error", err)
+				t.Errorf("err = %T, want *apierr.Error", err)
 			}
 		})
 	}
@@ -222,19 +223,19 @@ func TestHTTPRoutes(t *testing.T) {
 		body       string
 		token      string
 		wantStatus int
-		wantCode   endpoint.Code
+		wantCode   apierr.Code
 	}{
 		{name: "login", method: http.MethodPost, path: "/api/v1/tokens", body: `{"username":"admin","password":"` + adminPassword + `"}`, wantStatus: http.StatusOK},
-		{name: "login wrong", method: http.MethodPost, path: "/api/v1/tokens", body: `{"username":"admin","password":"nope-1234"}`, wantStatus: http.StatusUnauthorized, wantCode: endpoint.CodeUnauthenticated},
-		{name: "login unknown field", method: http.MethodPost, path: "/api/v1/tokens", body: `{"username":"admin","password":"x","otp":1}`, wantStatus: http.StatusBadRequest, wantCode: endpoint.CodeInvalidArgument},
+		{name: "login wrong", method: http.MethodPost, path: "/api/v1/tokens", body: `{"username":"admin","password":"nope-1234"}`, wantStatus: http.StatusUnauthorized, wantCode: apierr.CodeUnauthenticated},
+		{name: "login unknown field", method: http.MethodPost, path: "/api/v1/tokens", body: `{"username":"admin","password":"x","otp":1}`, wantStatus: http.StatusBadRequest, wantCode: apierr.CodeInvalidArgument},
 		{name: "me", method: http.MethodGet, path: "/api/v1/users/me", token: adminToken, wantStatus: http.StatusOK},
-		{name: "list without token", method: http.MethodGet, path: "/api/v1/users", wantStatus: http.StatusUnauthorized, wantCode: endpoint.CodeUnauthenticated},
+		{name: "list without token", method: http.MethodGet, path: "/api/v1/users", wantStatus: http.StatusUnauthorized, wantCode: apierr.CodeUnauthenticated},
 		{name: "create", method: http.MethodPost, path: "/api/v1/users", token: adminToken, body: `{"username":"bob","password":"bob-pass-1"}`, wantStatus: http.StatusCreated},
-		{name: "create without token", method: http.MethodPost, path: "/api/v1/users", body: `{"username":"eve","password":"eve-pass-1"}`, wantStatus: http.StatusUnauthorized, wantCode: endpoint.CodeUnauthenticated},
-		{name: "duplicate", method: http.MethodPost, path: "/api/v1/users", token: adminToken, body: `{"username":"bob","password":"bob-pass-1"}`, wantStatus: http.StatusConflict, wantCode: endpoint.CodeConflict},
+		{name: "create without token", method: http.MethodPost, path: "/api/v1/users", body: `{"username":"eve","password":"eve-pass-1"}`, wantStatus: http.StatusUnauthorized, wantCode: apierr.CodeUnauthenticated},
+		{name: "duplicate", method: http.MethodPost, path: "/api/v1/users", token: adminToken, body: `{"username":"bob","password":"bob-pass-1"}`, wantStatus: http.StatusConflict, wantCode: apierr.CodeConflict},
 		{name: "delete", method: http.MethodDelete, path: "/api/v1/users/bob", token: adminToken, wantStatus: http.StatusNoContent},
-		{name: "wrong method", method: http.MethodPut, path: "/api/v1/users", token: adminToken, body: `{}`, wantStatus: http.StatusMethodNotAllowed, wantCode: endpoint.CodeMethodNotAllowed},
-		{name: "unknown path", method: http.MethodGet, path: "/api/v1/nothing", token: adminToken, wantStatus: http.StatusNotFound, wantCode: endpoint.CodeNotFound},
+		{name: "wrong method", method: http.MethodPut, path: "/api/v1/users", token: adminToken, body: `{}`, wantStatus: http.StatusMethodNotAllowed, wantCode: apierr.CodeMethodNotAllowed},
+		{name: "unknown path", method: http.MethodGet, path: "/api/v1/nothing", token: adminToken, wantStatus: http.StatusNotFound, wantCode: apierr.CodeNotFound},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			req, err := http.NewRequest(tc.method, srv.URL+tc.path, strings.NewReader(tc.body))
@@ -261,7 +262,7 @@ func TestHTTPRoutes(t *testing.T) {
 			}
 			var got struct {
 				Error struct {
-					Code endpoint.Code `json:"code"`
+					Code apierr.Code `json:"code"`
 				} `json:"error"`
 			}
 			if err := json.Unmarshal(body, &got); err != nil {
