@@ -270,6 +270,13 @@ func (e *env) configValue(key string) string {
 // answer's headers for further checks.
 func expectError(t *testing.T, method, url, token, body string, wantStatus int, wantCode string) http.Header {
 	t.Helper()
+	return expectErrorReason(t, method, url, token, body, wantStatus, wantCode, "")
+}
+
+// expectErrorReason is expectError that also wants the stable reason
+// wantReason, when it is not empty.
+func expectErrorReason(t *testing.T, method, url, token, body string, wantStatus int, wantCode, wantReason string) http.Header {
+	t.Helper()
 	req, err := http.NewRequest(method, url, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
@@ -288,6 +295,9 @@ func expectError(t *testing.T, method, url, token, body string, wantStatus int, 
 	}
 	if resp.StatusCode != wantStatus || got.Error.Code != wantCode || got.Error.Reason == "" || got.Error.Message == "" {
 		t.Errorf("%s %s: got %d %+v, want %d %s with a reason and a message", method, url, resp.StatusCode, got.Error, wantStatus, wantCode)
+	}
+	if wantReason != "" && got.Error.Reason != wantReason {
+		t.Errorf("%s %s: reason %q, want %q", method, url, got.Error.Reason, wantReason)
 	}
 	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
 		t.Errorf("%s %s: content type %q, want JSON", method, url, ct)

@@ -177,12 +177,12 @@ func TestServerBadInputAnswers(t *testing.T) {
 	adminTok := strings.TrimPrefix(bearerOf(t, e, c), "Bearer ")
 
 	forgedKeys, _ := auth.NewKeys("another-secret-of-enough-length")
-	forged, _, _ := forgedKeys.Sign("admin", true, time.Hour)
+	forged, _, _ := forgedKeys.Sign(auth.Identity{ID: "admin", Name: "admin", Admin: true}, time.Hour)
 	realKeys, err := auth.NewKeys(e.configValue("OCIS_JWT_SECRET"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	expired, _, _ := realKeys.Sign("admin", true, -time.Minute)
+	expired, _, _ := realKeys.Sign(auth.Identity{ID: "admin", Name: "admin", Admin: true}, -time.Minute)
 
 	tests := []struct {
 		name, method, path, token, body string
@@ -307,6 +307,10 @@ func TestCommandLineErrors(t *testing.T) {
 			[]string{"--users.http-addr", "OCIS_USERS_HTTP_ADDR", `"nowhere"`}},
 		{"invalid log level", []string{"server", "--log-level", "loud"}, nil, 1,
 			[]string{"--log-level", "OCIS_LOG_LEVEL", `"loud"`}},
+		{"admin name no account may have", []string{"server", "--users.admin-user", "Bad/Name"}, nil, 1,
+			[]string{"--users.admin-user", "OCIS_USERS_ADMIN_USER", `"Bad/Name"`, "invalid username"}},
+		{"admin name no account may have, standalone", []string{"users", "server"}, map[string]string{"OCIS_USERS_ADMIN_USER": "Bad/Name"}, 1,
+			[]string{"--admin-user", "OCIS_USERS_ADMIN_USER", `"Bad/Name"`, "invalid username"}},
 		{"unknown selected service", []string{"server"}, map[string]string{"OCIS_RUN_SERVICES": "users,nosuch"}, 1,
 			[]string{`unknown service "nosuch"`, "known services: " + known}},
 	}

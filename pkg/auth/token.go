@@ -12,21 +12,47 @@ import (
 	"github.com/ocis-runtime/ocis/pkg/apierr"
 )
 
-// Claims is what a token says about its bearer.
+// Claims is what a token says about its bearer. The subject is the
+// account's immutable id, never its name: a name can be deleted and taken
+// again, an id is never reused, so nothing owned by an id passes to a new
+// account of the same name.
 type Claims struct {
-	Admin bool `json:"admin,omitempty"`
+	// Name is the account's username when the token was issued.
+	Name string `json:"name"`
+	// Gen is the account's generation when the token was issued; a
+	// revocation raises the lowest generation still accepted.
+	Gen   uint64 `json:"gen"`
+	Admin bool   `json:"admin,omitempty"`
 	jwt.RegisteredClaims
 }
 
-// Username is the subject the token was issued to.
-func (c *Claims) Username() string { return c.Subject }
+// UserID is the immutable id of the account the token was issued to.
+func (c *Claims) UserID() string { return c.Subject }
+
+// Username is the account's name when the token was issued.
+func (c *Claims) Username() string { return c.Name }
+
+// Identity is who a token is issued to.
+type Identity struct {
+	ID    string
+	Name  string
+	Gen   uint64
+	Admin bool
+}
+
+// Errors of token checks that clients may want to tell apart.
+var (
+	ErrTokenExpired = apierr.New(apierr.CodeUnauthenticated, "auth.token_expired", "token expired")
+	ErrTokenRevoked = apierr.New(apierr.CodeUnauthenticated, "auth.token_revoked", "token revoked")
+)
 
 const issuer = "ocis"
 
 // Keys signs and verifies tokens with one shared secret.
 type Keys struct {
-	secret []byte
-	now    func() time.Time
+	secret  []byte
+	now     func() time.Time
+	revoked *Revocations
 }
 
 // NewKeys returns keys for secret; an empty secret is refused because it
@@ -38,15 +64,25 @@ func NewKeys(secret string) (*Keys, error) {
 	return &Keys{secret: []byte(secret), now: time.Now}, nil
 }
 
-// Sign issues a token for username that expires after ttl.
-func (k *Keys) Sign(username string, admin bool, ttl time.Duration) (token string, expires time.Time, err error) {
+// CheckRevocations makes Verify refuse tokens that r lists as revoked. Every
+// service of a process shares one list, so a revocation reaches them all at
+// once.
+func (k *Keys) CheckRevocations(r *Revocations) *Keys {
+	k.revoked = r
+	return k
+}
+
+// Sign issues a token for who that expires after ttl.
+func (k *Keys) Sign(who Identity, ttl time.Duration) (token string, expires time.Time, err error) {
 	now := k.now()
 	expires = now.Add(ttl).Truncate(time.Second)
 	claims := Claims{
-		Admin: admin,
+		Name:  who.Name,
+		Gen:   who.Gen,
+		Admin: who.Admin,
 		RegisteredClaims: jwt.RegisteredClaims{
 			Issuer:    issuer,
-			Subject:   username,
+			Subject:   who.ID,
 			IssuedAt:  jwt.NewNumericDate(now),
 			ExpiresAt: jwt.NewNumericDate(expires),
 		},
@@ -58,8 +94,9 @@ func (k *Keys) Sign(username string, admin bool, ttl time.Duration) (token strin
 	return token, expires, nil
 }
 
-// Verify checks a token's signature, algorithm, issuer and expiry. Every
-// failure is an unauthenticated error whose message says which check failed.
+// Verify checks a token's signature, algorithm, issuer, expiry and, when
+// the keys check revocations, that it was not revoked. Every failure is an
+// unauthenticated error whose message says which check failed.
 func (k *Keys) Verify(token string) (*Claims, error) {
 	var claims Claims
 	_, err := jwt.ParseWithClaims(token, &claims, func(*jwt.Token) (any, error) {
@@ -71,12 +108,14 @@ func (k *Keys) Verify(token string) (*Claims, error) {
 		jwt.WithTimeFunc(k.now),
 	)
 	switch {
-	case err == nil && claims.Subject != "":
-		return &claims, nil
-	case err == nil:
+	case err == nil && (claims.Subject == "" || claims.Name == ""):
 		return nil, fmt.Errorf("%w: token has no subject", apierr.ErrUnauthenticated)
+	case err == nil && k.revoked.Revoked(claims.Subject, claims.Gen):
+		return nil, ErrTokenRevoked
+	case err == nil:
+		return &claims, nil
 	case errors.Is(err, jwt.ErrTokenExpired):
-		return nil, fmt.Errorf("%w: token expired", apierr.ErrUnauthenticated)
+		return nil, ErrTokenExpired
 	case errors.Is(err, jwt.ErrTokenSignatureInvalid):
 		return nil, fmt.Errorf("%w: token signature invalid", apierr.ErrUnauthenticated)
 	default:

@@ -59,6 +59,34 @@ func (e *enumValue) Set(v string) error {
 	return nil
 }
 
+// CheckedVar defines a string flag whose every value must pass check, so a
+// value that would fail later (a name a service cannot use) is refused with
+// the other invalid settings, before anything starts.
+func CheckedVar(fs *flag.FlagSet, p *string, name, value, usage string, check func(string) error) {
+	*p = value
+	fs.Var(&checkedValue{p: p, check: check}, name, usage)
+}
+
+type checkedValue struct {
+	p     *string
+	check func(string) error
+}
+
+func (c *checkedValue) String() string {
+	if c.p == nil {
+		return ""
+	}
+	return *c.p
+}
+
+func (c *checkedValue) Set(v string) error {
+	if err := c.check(v); err != nil {
+		return err
+	}
+	*c.p = v
+	return nil
+}
+
 // DurationVar defines a duration flag that must be positive.
 func DurationVar(fs *flag.FlagSet, p *time.Duration, name string, value time.Duration, usage string) {
 	*p = value

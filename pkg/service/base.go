@@ -65,6 +65,9 @@ type Shared struct {
 	LogLevel     string
 	LogFormat    string
 	JWTSecret    string
+	// Revocations is the process's one list of withdrawn tokens: every
+	// service's keys check it, so a revocation reaches them all at once.
+	Revocations *auth.Revocations
 }
 
 // NewShared returns the shared defaults.
@@ -73,7 +76,7 @@ func NewShared() *Shared {
 	if err != nil {
 		home = os.TempDir()
 	}
-	return &Shared{BaseDataPath: filepath.Join(home, ".ocis"), LogLevel: "info", LogFormat: "logfmt"}
+	return &Shared{BaseDataPath: filepath.Join(home, ".ocis"), LogLevel: "info", LogFormat: "logfmt", Revocations: auth.NewRevocations()}
 }
 
 // RegisterFlags defines the shared flags.
@@ -85,14 +88,14 @@ func (s *Shared) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&s.JWTSecret, "jwt-secret", s.JWTSecret, "shared secret that signs tokens (written by ocis init)")
 }
 
-// Keys returns the token keys of the shared JWT secret; the error tells an
-// operator how to get one.
+// Keys returns the token keys of the shared JWT secret, checking the
+// process's revocations; the error tells an operator how to get one.
 func (s *Shared) Keys() (*auth.Keys, error) {
 	keys, err := auth.NewKeys(s.JWTSecret)
 	if err != nil {
 		return nil, fmt.Errorf("%w: run `ocis init` or set OCIS_JWT_SECRET", err)
 	}
-	return keys, nil
+	return keys.CheckRevocations(s.Revocations), nil
 }
 
 // ConfigPath is the config file in use.

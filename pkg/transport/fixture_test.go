@@ -90,7 +90,7 @@ func newRouter(keys *auth.Keys) *transport.Router {
 
 func sign(t *testing.T, keys *auth.Keys, username string, ttl time.Duration) string {
 	t.Helper()
-	token, _, err := keys.Sign(username, false, ttl)
+	token, _, err := keys.Sign(auth.Identity{ID: username, Name: username}, ttl)
 	if err != nil {
 		t.Fatal(err)
 	}

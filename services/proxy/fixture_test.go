@@ -64,7 +64,7 @@ func newKeys(t *testing.T, secret string) *auth.Keys {
 // negative ttl gives an expired one.
 func token(t *testing.T, keys *auth.Keys, ttl time.Duration) string {
 	t.Helper()
-	tok, _, err := keys.Sign("alice", false, ttl)
+	tok, _, err := keys.Sign(auth.Identity{ID: "alice", Name: "alice"}, ttl)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -93,10 +93,12 @@ func (s *server) Run(ctx context.Context, up func(service.Addrs)) (err error) {
 
 	reg := service.NewRegistry()
 	endpoints := MakeEndpoints(svc, service.Chain(logger, reg, Name, &s.cfg.base))
+	remover := newAccountRemover(logger, svc, s.env.Shared.Revocations)
 	return service.Serve(ctx, up, service.Parts{
 		Logger:   logger,
 		Base:     &s.cfg.base,
 		Handler:  NewHTTPHandler(endpoints, log.With(logger, "transport", "http"), s.keys),
 		Registry: reg,
+		Actors:   []service.Actor{remover.actor()},
 	})
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/go-kit/log"
 
+	"github.com/ocis-runtime/ocis/pkg/auth"
 	"github.com/ocis-runtime/ocis/pkg/service"
 	"github.com/ocis-runtime/ocis/pkg/service/servicetest"
 	"github.com/ocis-runtime/ocis/pkg/transport"
@@ -127,7 +128,7 @@ func runClient(t *testing.T, s *servicetest.Running, user string) (*Client, cont
 		t.Fatal(err)
 	}
 	keys := newTestKeys(t)
-	token, _, err := keys.Sign(user, false, time.Hour)
+	token, _, err := keys.Sign(auth.Identity{ID: user, Name: user}, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}

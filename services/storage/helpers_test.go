@@ -71,7 +71,7 @@ func newTestEnv(t *testing.T, quota int64) *testEnv {
 // token signs a token for user.
 func (e *testEnv) token(t *testing.T, user string) string {
 	t.Helper()
-	token, _, err := e.keys.Sign(user, false, time.Hour)
+	token, _, err := e.keys.Sign(auth.Identity{ID: user, Name: user}, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}

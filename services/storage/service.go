@@ -157,14 +157,15 @@ func newFiles(st *store, d *disk, quota int64) *files {
 	return &files{store: st, disk: d, quota: quota}
 }
 
-// caller is the user a call acts for; the name comes from the verified
-// token only, and must itself be a valid directory name.
+// caller is the account a call acts for: the immutable id of the verified
+// token, never the name, so a name deleted and taken again owns nothing of
+// the old account's. It must itself be a valid directory name.
 func caller(ctx context.Context) (string, error) {
 	claims, err := auth.FromContext(ctx)
 	if err != nil {
 		return "", err
 	}
-	user := claims.Username()
+	user := claims.UserID()
 	if err := checkSegment(user); err != nil {
 		return "", fmt.Errorf("%w: %s", ErrNoAccount, quote(user))
 	}

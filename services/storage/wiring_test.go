@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/ocis-runtime/ocis/pkg/apierr"
+	"github.com/ocis-runtime/ocis/pkg/auth"
 )
 
 func TestUploadDownload(t *testing.T) {
@@ -587,7 +588,7 @@ func TestUsersAreIsolated(t *testing.T) {
 func TestAuthentication(t *testing.T) {
 	e := newTestEnv(t, 0)
 	e.upload(t, "alice", "f.txt", []byte("f"))
-	expired, _, err := e.keys.Sign("alice", false, -time.Hour)
+	expired, _, err := e.keys.Sign(auth.Identity{ID: "alice", Name: "alice"}, -time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}

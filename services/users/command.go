@@ -55,7 +55,7 @@ func (c *Config) Base() *service.Base { return &c.base }
 // RegisterFlags implements service.Config.
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	c.base.RegisterFlags(fs)
-	fs.StringVar(&c.AdminUser, "admin-user", c.AdminUser, "name of the admin account created at first start")
+	config.CheckedVar(fs, &c.AdminUser, "admin-user", c.AdminUser, "name of the admin account created at first start", CheckUsername)
 	fs.StringVar(&c.AdminPassword, "admin-password", c.AdminPassword, "password of the admin account created at first start; wins over the hash")
 	fs.StringVar(&c.AdminPasswordHash, "admin-password-hash", c.AdminPasswordHash, "bcrypt hash of the admin password (written by ocis init)")
 	config.DurationVar(fs, &c.TokenTTL, "token-ttl", c.TokenTTL, "how long a login token is accepted")
@@ -90,7 +90,7 @@ func (s *server) Run(ctx context.Context, up func(service.Addrs)) (err error) {
 	}
 	defer func() { err = errors.Join(err, st.close()) }()
 
-	svc, err := newAccounts(st, s.keys, s.cfg.TokenTTL, s.cfg.BcryptCost)
+	svc, err := newAccounts(st, s.keys, s.env.Shared.Revocations, s.cfg.TokenTTL, s.cfg.BcryptCost)
 	if err != nil {
 		return err
 	}

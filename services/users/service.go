@@ -38,8 +38,10 @@ type Token struct {
 	ExpiresAt time.Time `json:"expires_at"`
 }
 
-// User is an account as every client sees it: never a password hash.
+// User is an account as every client sees it: never a password hash. ID
+// is immutable and never reused; tokens and files refer to it.
 type User struct {
+	ID          string    `json:"id"`
 	Username    string    `json:"username"`
 	DisplayName string    `json:"display_name"`
 	Admin       bool      `json:"admin"`
@@ -85,8 +87,11 @@ var validName = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]*$`)
 
 // accounts implements Service over a store.
 type accounts struct {
-	store    *store
-	keys     *auth.Keys
+	store *store
+	keys  *auth.Keys
+	// revoked is the process's revocation list; a deletion lands there at
+	// once, so every service refuses the account's tokens.
+	revoked  *auth.Revocations
 	tokenTTL time.Duration
 	cost     int
 	now      func() time.Time
@@ -96,14 +101,27 @@ type accounts struct {
 	dummyHash func() []byte
 }
 
-func newAccounts(s *store, keys *auth.Keys, tokenTTL time.Duration, cost int) (*accounts, error) {
+func newAccounts(s *store, keys *auth.Keys, revoked *auth.Revocations, tokenTTL time.Duration, cost int) (*accounts, error) {
 	dummy := sync.OnceValue(func() []byte {
 		// GenerateFromPassword fails only for a cost out of range, which
 		// Config.Build refused already; an empty hash still fails compare.
 		h, _ := bcrypt.GenerateFromPassword([]byte("not a password of anyone"), cost)
 		return h
 	})
-	return &accounts{store: s, keys: keys, tokenTTL: tokenTTL, cost: cost, now: time.Now, dummyHash: dummy}, nil
+	if revoked == nil {
+		revoked = auth.NewRevocations()
+	}
+	a := &accounts{store: s, keys: keys, revoked: revoked, tokenTTL: tokenTTL, cost: cost, now: time.Now, dummyHash: dummy}
+	// Deletions recorded by earlier runs are withdrawn again, so neither a
+	// restart nor a storage that was down lets a deleted account back in.
+	revs, err := s.revocations()
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range revs {
+		revoked.Revoke(r)
+	}
+	return a, nil
 }
 
 // bootstrapAdmin creates the admin account from the init config when it does
@@ -131,7 +149,13 @@ func (a *accounts) bootstrapAdminHash(username, hash string) (created bool, err 
 	if _, err := bcrypt.Cost([]byte(hash)); err != nil {
 		return false, fmt.Errorf("admin password hash is not a bcrypt hash: %w", err)
 	}
+	id, err := newID()
+	if err != nil {
+		return false, err
+	}
 	r := record{
+		ID:           id,
+		Gen:          1,
 		Username:     username,
 		DisplayName:  "Administrator",
 		Admin:        true,
@@ -161,7 +185,7 @@ func (a *accounts) Login(_ context.Context, req LoginRequest) (Token, error) {
 	if err := bcrypt.CompareHashAndPassword(hash, []byte(req.Password)); err != nil || !found {
 		return Token{}, ErrBadCredentials
 	}
-	token, expires, err := a.keys.Sign(r.Username, r.Admin, a.tokenTTL)
+	token, expires, err := a.keys.Sign(r.identity(), a.tokenTTL)
 	if err != nil {
 		return Token{}, err
 	}
@@ -173,7 +197,15 @@ func (a *accounts) Me(ctx context.Context, _ endpoint.Empty) (User, error) {
 	if err != nil {
 		return User{}, err
 	}
-	return a.get(claims.Username())
+	r, found, err := a.store.get(claims.Username())
+	if err != nil {
+		return User{}, err
+	}
+	// The name may since belong to another account: the id decides.
+	if !found || r.ID != claims.UserID() {
+		return User{}, auth.ErrTokenRevoked
+	}
+	return r.user(), nil
 }
 
 func (a *accounts) get(name string) (User, error) {
@@ -206,7 +238,13 @@ func (a *accounts) create(req CreateUserRequest, admin bool) (User, error) {
 	if display == "" {
 		display = req.Username
 	}
+	id, err := newID()
+	if err != nil {
+		return User{}, err
+	}
 	r := record{
+		ID:           id,
+		Gen:          1,
 		Username:     req.Username,
 		DisplayName:  display,
 		Admin:        admin,
@@ -221,14 +259,25 @@ func (a *accounts) create(req CreateUserRequest, admin bool) (User, error) {
 	return r.user(), nil
 }
 
-func validate(req CreateUserRequest) error {
+// CheckUsername applies the rule every username follows, the admin's from
+// the config included.
+func CheckUsername(name string) error {
 	switch {
-	case req.Username == "":
+	case name == "":
 		return fmt.Errorf("%w: username is empty", ErrInvalidName)
-	case len(req.Username) > MaxUsernameLen:
+	case len(name) > MaxUsernameLen:
 		return fmt.Errorf("%w: longer than %d characters", ErrInvalidName, MaxUsernameLen)
-	case !validName.MatchString(req.Username):
+	case !validName.MatchString(name):
 		return fmt.Errorf("%w: use lowercase letters, digits, '.', '_' and '-', starting with a letter or digit", ErrInvalidName)
+	}
+	return nil
+}
+
+func validate(req CreateUserRequest) error {
+	if err := CheckUsername(req.Username); err != nil {
+		return err
+	}
+	switch {
 	case len(req.DisplayName) > MaxDisplayNameLen:
 		return fmt.Errorf("%w: display_name is longer than %d characters", apierr.ErrInvalidArgument, MaxDisplayNameLen)
 	}
@@ -280,12 +329,14 @@ func (a *accounts) DeleteUser(ctx context.Context, req DeleteUserRequest) (endpo
 	if req.Username == claims.Username() {
 		return endpoint.Empty{}, ErrDeleteSelf
 	}
-	existed, err := a.store.remove(req.Username)
+	removed, found, err := a.store.remove(req.Username)
 	if err != nil {
 		return endpoint.Empty{}, err
 	}
-	if !existed {
+	if !found {
 		return endpoint.Empty{}, fmt.Errorf("%w: %q", ErrUserNotFound, req.Username)
 	}
+	// Recorded with the deletion already; this tells the running services.
+	a.revoked.Revoke(auth.Revocation{Subject: removed.ID, Deleted: true})
 	return endpoint.Empty{}, nil
 }

@@ -44,8 +44,9 @@ func newTestKeys(t *testing.T, secret string) *auth.Keys {
 // lowest bcrypt cost so that tests stay fast, with the clock fixed.
 func newTestAccounts(t *testing.T) (*accounts, *auth.Keys) {
 	t.Helper()
-	keys := newTestKeys(t, testSecret)
-	a, err := newAccounts(openTestStore(t, t.TempDir()), keys, testTokenTTL, bcrypt.MinCost)
+	revoked := auth.NewRevocations()
+	keys := newTestKeys(t, testSecret).CheckRevocations(revoked)
+	a, err := newAccounts(openTestStore(t, t.TempDir()), keys, revoked, testTokenTTL, bcrypt.MinCost)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,14 +66,21 @@ func seed(t *testing.T, a *accounts) {
 }
 
 // as returns a context carrying the claims of a token really signed and
-// verified for username, the way the transport hands them to the service.
-func as(t *testing.T, keys *auth.Keys, username string, admin bool) context.Context {
+// verified for username (with the account's id when it exists), the way
+// the transport hands them to the service.
+func as(t *testing.T, a *accounts, username string, admin bool) context.Context {
 	t.Helper()
-	token, _, err := keys.Sign(username, admin, time.Minute)
+	who := auth.Identity{ID: "no-such-id", Name: username, Gen: 1, Admin: admin}
+	if r, found, err := a.store.get(username); err != nil {
+		t.Fatal(err)
+	} else if found {
+		who.ID, who.Gen = r.ID, r.Gen
+	}
+	token, _, err := a.keys.Sign(who, time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
-	claims, err := keys.Verify(token)
+	claims, err := a.keys.Verify(token)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +154,7 @@ func TestLogin(t *testing.T) {
 }
 
 func TestMe(t *testing.T) {
-	a, keys := newTestAccounts(t)
+	a, _ := newTestAccounts(t)
 	seed(t, a)
 
 	for _, tc := range []struct {
@@ -157,22 +165,26 @@ func TestMe(t *testing.T) {
 	}{
 		{
 			name: "plain user",
-			ctx:  as(t, keys, "alice", false),
+			ctx:  as(t, a, "alice", false),
 			want: User{Username: "alice", DisplayName: "Alice", CreatedAt: testNow.UTC().Truncate(time.Second)},
 		},
 		{
 			name: "admin",
-			ctx:  as(t, keys, "admin", true),
+			ctx:  as(t, a, "admin", true),
 			want: User{Username: "admin", DisplayName: "Administrator", Admin: true, CreatedAt: testNow.UTC().Truncate(time.Second)},
 		},
 		{name: "no claims", ctx: context.Background(), wantErr: apierr.ErrUnauthenticated},
-		{name: "valid token of an unknown user", ctx: as(t, keys, "ghost", false), wantErr: ErrUserNotFound},
+		{name: "valid token of an unknown user", ctx: as(t, a, "ghost", false), wantErr: auth.ErrTokenRevoked},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := a.Me(tc.ctx, endpoint.Empty{})
 			if !errors.Is(err, tc.wantErr) {
 				t.Fatalf("err = %v, want %v", err, tc.wantErr)
 			}
+			if claims, _ := auth.FromContext(tc.ctx); err == nil && got.ID != claims.UserID() {
+				t.Errorf("me has id %q, the token %q", got.ID, claims.UserID())
+			}
+			got.ID = ""
 			if got != tc.want {
 				t.Errorf("got %+v, want %+v", got, tc.want)
 			}
@@ -181,8 +193,8 @@ func TestMe(t *testing.T) {
 }
 
 func TestCreateUserValidation(t *testing.T) {
-	a, keys := newTestAccounts(t)
-	ctx := as(t, keys, testAdminUser, true)
+	a, _ := newTestAccounts(t)
+	ctx := as(t, a, testAdminUser, true)
 
 	const okPassword = "s3cret-pass"
 	// Every validation error is an invalid argument; each case must match
@@ -229,6 +241,10 @@ func TestCreateUserValidation(t *testing.T) {
 				if want.DisplayName == "" {
 					want.DisplayName = tc.req.Username
 				}
+				if got.ID == "" {
+					t.Errorf("created user has no id: %+v", got)
+				}
+				got.ID = ""
 				if got != want {
 					t.Errorf("got %+v, want %+v", got, want)
 				}
@@ -260,9 +276,9 @@ func TestCreateUserValidation(t *testing.T) {
 }
 
 func TestCreateUserDuplicate(t *testing.T) {
-	a, keys := newTestAccounts(t)
+	a, _ := newTestAccounts(t)
 	seed(t, a)
-	ctx := as(t, keys, testAdminUser, true)
+	ctx := as(t, a, testAdminUser, true)
 
 	for _, tc := range []struct {
 		name string
@@ -288,8 +304,8 @@ func TestCreateUserDuplicate(t *testing.T) {
 }
 
 func TestCreateUserConcurrent(t *testing.T) {
-	a, keys := newTestAccounts(t)
-	ctx := as(t, keys, testAdminUser, true)
+	a, _ := newTestAccounts(t)
+	ctx := as(t, a, testAdminUser, true)
 
 	// Racing creates of one name: exactly one wins, the rest see
 	// ErrUserExists, and the winner's password is the stored one.
@@ -327,7 +343,7 @@ func TestCreateUserConcurrent(t *testing.T) {
 }
 
 func TestAdminOnly(t *testing.T) {
-	a, keys := newTestAccounts(t)
+	a, _ := newTestAccounts(t)
 	seed(t, a)
 
 	calls := []struct {
@@ -352,8 +368,8 @@ func TestAdminOnly(t *testing.T) {
 		ctx     context.Context
 		wantErr error
 	}{
-		{name: "plain user", ctx: as(t, keys, "alice", false), wantErr: apierr.ErrPermissionDenied},
-		{name: "plain user naming the admin", ctx: as(t, keys, testAdminUser, false), wantErr: apierr.ErrPermissionDenied},
+		{name: "plain user", ctx: as(t, a, "alice", false), wantErr: apierr.ErrPermissionDenied},
+		{name: "plain user naming the admin", ctx: as(t, a, testAdminUser, false), wantErr: apierr.ErrPermissionDenied},
 		{name: "no claims", ctx: context.Background(), wantErr: apierr.ErrUnauthenticated},
 	}
 	for _, c := range calls {
@@ -377,8 +393,8 @@ func TestAdminOnly(t *testing.T) {
 }
 
 func TestListUsers(t *testing.T) {
-	a, keys := newTestAccounts(t)
-	ctx := as(t, keys, testAdminUser, true)
+	a, _ := newTestAccounts(t)
+	ctx := as(t, a, testAdminUser, true)
 
 	t.Run("empty", func(t *testing.T) {
 		got, err := a.ListUsers(ctx, endpoint.Empty{})
@@ -408,6 +424,12 @@ func TestListUsers(t *testing.T) {
 			t.Fatal(err)
 		}
 		created := testNow.UTC().Truncate(time.Second)
+		for i := range got.Users {
+			if got.Users[i].ID == "" {
+				t.Errorf("listed user has no id: %+v", got.Users[i])
+			}
+			got.Users[i].ID = ""
+		}
 		want := UserList{Users: []User{
 			{Username: "admin", DisplayName: "Administrator", Admin: true, CreatedAt: created},
 			{Username: "alice", DisplayName: "Alice", CreatedAt: created},
@@ -421,9 +443,9 @@ func TestListUsers(t *testing.T) {
 }
 
 func TestDeleteUser(t *testing.T) {
-	a, keys := newTestAccounts(t)
+	a, _ := newTestAccounts(t)
 	seed(t, a)
-	admin := as(t, keys, testAdminUser, true)
+	admin := as(t, a, testAdminUser, true)
 	if _, err := a.CreateUser(admin, CreateUserRequest{Username: "root", Password: "root-pass-1"}); err != nil {
 		t.Fatal(err)
 	}
@@ -441,7 +463,7 @@ func TestDeleteUser(t *testing.T) {
 		{name: "empty name", ctx: admin, username: "", wantErr: ErrUserNotFound, wantLeft: []string{"admin", "alice", "root"}},
 		{name: "plain user", ctx: admin, username: "alice", wantLeft: []string{"admin", "root"}},
 		{name: "plain user again", ctx: admin, username: "alice", wantErr: ErrUserNotFound, wantLeft: []string{"admin", "root"}},
-		{name: "another admin's token deletes the first", ctx: as(t, keys, "root", true), username: testAdminUser, wantLeft: []string{"root"}},
+		{name: "another admin's token deletes the first", ctx: as(t, a, "root", true), username: testAdminUser, wantLeft: []string{"root"}},
 	} {
 		_, err := a.DeleteUser(tc.ctx, DeleteUserRequest{Username: tc.username})
 		if !errors.Is(err, tc.wantErr) {
@@ -493,7 +515,11 @@ func TestBootstrapAdmin(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []User{{Username: testAdminUser, DisplayName: "Administrator", Admin: true, CreatedAt: testNow.UTC().Truncate(time.Second)}}
-	if len(got) != 1 || got[0].user() != want[0] {
+	if len(got) != 1 || got[0].ID == "" || got[0].Gen != 1 {
+		t.Fatalf("users = %+v, want one admin with an id at generation 1", got)
+	}
+	got[0].ID = ""
+	if got[0].user() != want[0] {
 		t.Fatalf("users = %+v, want %+v", got, want)
 	}
 	token, err := a.Login(context.Background(), LoginRequest{Username: testAdminUser, Password: adminPassword})
@@ -523,7 +549,7 @@ func TestBootstrapAdminErrorSaysWhatToDo(t *testing.T) {
 }
 
 func TestUserJSONHasNoPassword(t *testing.T) {
-	a, keys := newTestAccounts(t)
+	a, _ := newTestAccounts(t)
 	seed(t, a)
 	r, _, err := a.store.get("alice")
 	if err != nil {
@@ -532,11 +558,11 @@ func TestUserJSONHasNoPassword(t *testing.T) {
 	if len(r.PasswordHash) == 0 {
 		t.Fatal("stored record has no hash; the test would prove nothing")
 	}
-	list, err := a.ListUsers(as(t, keys, testAdminUser, true), endpoint.Empty{})
+	list, err := a.ListUsers(as(t, a, testAdminUser, true), endpoint.Empty{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	me, err := a.Me(as(t, keys, "alice", false), endpoint.Empty{})
+	me, err := a.Me(as(t, a, "alice", false), endpoint.Empty{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -563,7 +589,7 @@ func TestUserJSONHasNoPassword(t *testing.T) {
 				got = append(got, k)
 			}
 			slices.Sort(got)
-			if want := []string{"admin", "created_at", "display_name", "username"}; !slices.Equal(got, want) {
+			if want := []string{"admin", "created_at", "display_name", "id", "username"}; !slices.Equal(got, want) {
 				t.Errorf("keys = %v, want %v", got, want)
 			}
 			if strings.Contains(strings.ToLower(string(b)), "password") || strings.Contains(string(b), string(r.PasswordHash)) {
@@ -610,5 +636,81 @@ func TestBootstrapAdminHash(t *testing.T) {
 				t.Errorf("second bootstrap: created %v, %v; want a no-op", again, err)
 			}
 		})
+	}
+}
+
+// TestDeleteRevokesTokens shows that deleting an account withdraws its
+// tokens at once, that a new account of the same name is another identity
+// whose tokens work while the old ones stay refused, and that a restart
+// reloads the revocations from the store.
+func TestDeleteRevokesTokens(t *testing.T) {
+	dir := t.TempDir()
+	revoked := auth.NewRevocations()
+	keys := newTestKeys(t, testSecret).CheckRevocations(revoked)
+	st := openTestStore(t, dir)
+	a, err := newAccounts(st, keys, revoked, testTokenTTL, bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seed(t, a)
+	admin := as(t, a, testAdminUser, true)
+	login := func() Token {
+		t.Helper()
+		tok, err := a.Login(context.Background(), LoginRequest{Username: "alice", Password: alicePassword})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	old := login()
+	oldClaims, err := keys.Verify(old.Token)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	var deleted []string
+	cancel := revoked.Subscribe(func(r auth.Revocation) {
+		if r.Deleted {
+			deleted = append(deleted, r.Subject)
+		}
+	})
+	defer cancel()
+	if _, err := a.DeleteUser(admin, DeleteUserRequest{Username: "alice"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := keys.Verify(old.Token); !errors.Is(err, auth.ErrTokenRevoked) {
+		t.Errorf("old token after delete: err = %v, want %v", err, auth.ErrTokenRevoked)
+	}
+	if want := []string{oldClaims.UserID()}; !slices.Equal(deleted, want) {
+		t.Errorf("subscribers told of %v, want %v", deleted, want)
+	}
+
+	if _, err := a.CreateUser(admin, CreateUserRequest{Username: "alice", Password: alicePassword}); err != nil {
+		t.Fatal(err)
+	}
+	fresh, err := keys.Verify(login().Token)
+	if err != nil {
+		t.Fatalf("token of the new alice: %v", err)
+	}
+	if fresh.UserID() == oldClaims.UserID() {
+		t.Fatalf("the new alice reuses the old id %q", fresh.UserID())
+	}
+	if _, err := keys.Verify(old.Token); !errors.Is(err, auth.ErrTokenRevoked) {
+		t.Errorf("old token after the name was taken again: err = %v, want %v", err, auth.ErrTokenRevoked)
+	}
+
+	// A restart of the process starts with an empty list; the store fills it.
+	if err := st.close(); err != nil {
+		t.Fatal(err)
+	}
+	again := auth.NewRevocations()
+	if _, err := newAccounts(openTestStore(t, dir), newTestKeys(t, testSecret), again, testTokenTTL, bcrypt.MinCost); err != nil {
+		t.Fatal(err)
+	}
+	if !again.Revoked(oldClaims.UserID(), oldClaims.Gen) {
+		t.Error("after a restart the deleted account's tokens are accepted again")
+	}
+	if again.Revoked(fresh.UserID(), fresh.Gen) {
+		t.Error("after a restart the new account's tokens are refused")
 	}
 }

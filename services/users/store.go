@@ -1,6 +1,8 @@
 package users
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,13 +12,28 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/ocis-runtime/ocis/pkg/auth"
 )
 
-var bucketUsers = []byte("users")
+var (
+	bucketUsers = []byte("users")
+	// bucketRevoked keeps the revocations of deleted accounts, keyed by id,
+	// so that a restart still refuses their tokens and a storage that was
+	// down when an account went still learns to remove its files.
+	bucketRevoked = []byte("revoked")
+)
 
 // record is a user as stored, password hash included; it never leaves the
 // package.
 type record struct {
+	// ID is the account's immutable identity: tokens carry it and files
+	// are owned by it. It is never reused, so a new account that takes a
+	// deleted one's name inherits nothing.
+	ID string `json:"id"`
+	// Gen is the account's token generation; tokens of an older one are
+	// refused.
+	Gen          uint64    `json:"gen"`
 	Username     string    `json:"username"`
 	DisplayName  string    `json:"display_name"`
 	Admin        bool      `json:"admin"`
@@ -25,7 +42,21 @@ type record struct {
 }
 
 func (r record) user() User {
-	return User{Username: r.Username, DisplayName: r.DisplayName, Admin: r.Admin, CreatedAt: r.CreatedAt}
+	return User{ID: r.ID, Username: r.Username, DisplayName: r.DisplayName, Admin: r.Admin, CreatedAt: r.CreatedAt}
+}
+
+func (r record) identity() auth.Identity {
+	return auth.Identity{ID: r.ID, Name: r.Username, Gen: r.Gen, Admin: r.Admin}
+}
+
+// newID returns a fresh account id: 128 random bits, hex-encoded, so it is
+// a valid directory name for every service that keys data by it.
+func newID() (string, error) {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("make account id: %w", err)
+	}
+	return hex.EncodeToString(b[:]), nil
 }
 
 // store keeps accounts in a bbolt file.
@@ -47,8 +78,14 @@ func openStore(dir string) (*store, error) {
 		return nil, fmt.Errorf("open user store %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		_, err := tx.CreateBucketIfNotExists(bucketUsers)
-		return err
+		if _, err := tx.CreateBucketIfNotExists(bucketRevoked); err != nil {
+			return err
+		}
+		b, err := tx.CreateBucketIfNotExists(bucketUsers)
+		if err != nil {
+			return err
+		}
+		return assignIDs(b)
 	})
 	if err != nil {
 		_ = db.Close()
@@ -58,6 +95,38 @@ func openStore(dir string) (*store, error) {
 }
 
 func (s *store) close() error { return s.db.Close() }
+
+// assignIDs gives an id to every account stored before accounts had one.
+func assignIDs(b *bolt.Bucket) error {
+	var missing []record
+	err := b.ForEach(func(_, v []byte) error {
+		var r record
+		if err := json.Unmarshal(v, &r); err != nil {
+			return err
+		}
+		if r.ID == "" {
+			missing = append(missing, r)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, r := range missing {
+		if r.ID, err = newID(); err != nil {
+			return err
+		}
+		r.Gen = max(r.Gen, 1)
+		v, err := json.Marshal(r)
+		if err != nil {
+			return err
+		}
+		if err := b.Put([]byte(r.Username), v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
 func (s *store) get(name string) (record, bool, error) {
 	var (
@@ -80,6 +149,9 @@ func (s *store) get(name string) (record, bool, error) {
 
 // create adds r, or returns errExists when the name is taken.
 func (s *store) create(r record) error {
+	if r.ID == "" {
+		return fmt.Errorf("create user %q: no account id", r.Username)
+	}
 	return s.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketUsers)
 		if b.Get([]byte(r.Username)) != nil {
@@ -93,18 +165,51 @@ func (s *store) create(r record) error {
 	})
 }
 
-// remove deletes name and reports whether it existed.
-func (s *store) remove(name string) (bool, error) {
-	var existed bool
-	err := s.db.Update(func(tx *bolt.Tx) error {
+// remove deletes name and records the revocation of its id in the same
+// transaction; it returns the removed record, or found false.
+func (s *store) remove(name string) (removed record, found bool, err error) {
+	err = s.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketUsers)
-		existed = b.Get([]byte(name)) != nil
+		v := b.Get([]byte(name))
+		if v == nil {
+			return nil
+		}
+		if err := json.Unmarshal(v, &removed); err != nil {
+			return err
+		}
+		found = true
+		rev, err := json.Marshal(auth.Revocation{Subject: removed.ID, Deleted: true})
+		if err != nil {
+			return err
+		}
+		if err := tx.Bucket(bucketRevoked).Put([]byte(removed.ID), rev); err != nil {
+			return err
+		}
 		return b.Delete([]byte(name))
 	})
 	if err != nil {
-		return false, fmt.Errorf("delete user %q: %w", name, err)
+		return record{}, false, fmt.Errorf("delete user %q: %w", name, err)
 	}
-	return existed, nil
+	return removed, found, nil
+}
+
+// revocations returns every revocation recorded.
+func (s *store) revocations() ([]auth.Revocation, error) {
+	var out []auth.Revocation
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketRevoked).ForEach(func(_, v []byte) error {
+			var r auth.Revocation
+			if err := json.Unmarshal(v, &r); err != nil {
+				return err
+			}
+			out = append(out, r)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read revocations: %w", err)
+	}
+	return out, nil
 }
 
 func (s *store) list() ([]record, error) {

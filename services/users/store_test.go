@@ -25,6 +25,8 @@ func openTestStore(t *testing.T, dir string) *store {
 
 func testRecord(name string) record {
 	return record{
+		ID:           "id-of-" + name,
+		Gen:          1,
 		Username:     name,
 		DisplayName:  "The " + name,
 		Admin:        name == "admin",
@@ -106,12 +108,15 @@ func TestStoreCreateGetListRemove(t *testing.T) {
 			{name: "nobody", wantExisted: false, wantLeft: []string{"admin", "alice", "carol"}},
 			{name: "alice", wantExisted: true, wantLeft: []string{"admin", "carol"}},
 		} {
-			existed, err := st.remove(tc.name)
+			removed, existed, err := st.remove(tc.name)
 			if err != nil {
 				t.Fatalf("remove %s: %v", tc.name, err)
 			}
 			if existed != tc.wantExisted {
 				t.Errorf("remove %s: existed = %v, want %v", tc.name, existed, tc.wantExisted)
+			}
+			if existed && (removed.Username != tc.name || removed.ID == "") {
+				t.Errorf("remove %s: removed %+v, want that account with its id", tc.name, removed)
 			}
 			got, err := st.list()
 			if err != nil {

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/ocis-runtime/ocis/pkg/apierr"
+	"github.com/ocis-runtime/ocis/pkg/auth"
 	"github.com/ocis-runtime/ocis/pkg/endpoint"
 	"github.com/ocis-runtime/ocis/pkg/service"
 	"github.com/ocis-runtime/ocis/pkg/transport"
@@ -26,8 +27,9 @@ import (
 // with a nop logger and a private registry, and returns a client of it.
 func newTestServer(t *testing.T) (*Client, *httptest.Server) {
 	t.Helper()
-	keys := newTestKeys(t, testSecret)
-	svc, err := newAccounts(openTestStore(t, t.TempDir()), keys, testTokenTTL, bcrypt.MinCost)
+	revoked := auth.NewRevocations()
+	keys := newTestKeys(t, testSecret).CheckRevocations(revoked)
+	svc, err := newAccounts(openTestStore(t, t.TempDir()), keys, revoked, testTokenTTL, bcrypt.MinCost)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,9 +118,9 @@ func TestHTTPClientFlow(t *testing.T) {
 	if got, want := listNames(t, c, admin), []string{"admin"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("list after delete = %v, want %v", got, want)
 	}
-	// The token outlives the account, but it no longer names anyone.
-	if _, err := c.Me(alice, endpoint.Empty{}); !errors.Is(err, ErrUserNotFound) {
-		t.Errorf("me of a deleted user: err = %v, want %v", err, ErrUserNotFound)
+	// The deletion revokes the account's tokens at once.
+	if _, err := c.Me(alice, endpoint.Empty{}); !errors.Is(err, auth.ErrTokenRevoked) {
+		t.Errorf("me of a deleted user: err = %v, want %v", err, auth.ErrTokenRevoked)
 	}
 	if _, err := c.Login(ctx, LoginRequest{Username: "alice", Password: alicePassword}); !errors.Is(err, ErrBadCredentials) {
 		t.Errorf("login of a deleted user: err = %v, want %v", err, ErrBadCredentials)
