@@ -24,6 +24,9 @@ type Base struct {
 	DataDir string
 
 	keepsData bool
+	// addrFlag and addrUsage name and describe the flag of HTTPAddr;
+	// empty means "http-addr", the HTTP API.
+	addrFlag, addrUsage string
 }
 
 // NewBase returns the base settings of d with its default addresses.
@@ -37,9 +40,21 @@ func NewBase(d Descriptor, keepsData bool) Base {
 	}
 }
 
+// SetAddrFlag names the flag of the primary address (HTTPAddr) for a
+// service whose primary listener is not an HTTP API: the nats service calls
+// SetAddrFlag("addr", …), so its client port is --addr and OCIS_NATS_ADDR.
+// It must be called before RegisterFlags.
+func (b *Base) SetAddrFlag(name, usage string) {
+	b.addrFlag, b.addrUsage = name, usage
+}
+
 // RegisterFlags defines the base flags.
 func (b *Base) RegisterFlags(fs *flag.FlagSet) {
-	config.AddrVar(fs, &b.HTTPAddr, "http-addr", b.HTTPAddr, "address of the HTTP API")
+	addrFlag, addrUsage := "http-addr", "address of the HTTP API"
+	if b.addrFlag != "" {
+		addrFlag, addrUsage = b.addrFlag, b.addrUsage
+	}
+	config.AddrVar(fs, &b.HTTPAddr, addrFlag, b.HTTPAddr, addrUsage)
 	config.AddrVar(fs, &b.DebugAddr, "debug-addr", b.DebugAddr, "address of /healthz, /readyz and /metrics")
 	config.DurationVar(fs, &b.ShutdownTimeout, "shutdown-timeout", b.ShutdownTimeout, "how long in-flight requests may drain on stop")
 	config.DurationVar(fs, &b.RequestTimeout, "request-timeout", b.RequestTimeout, "how long one API request may take")

@@ -12,6 +12,7 @@ import (
 
 	"github.com/go-kit/log"
 
+	"github.com/ocis-runtime/ocis/pkg/natsconn"
 	"github.com/ocis-runtime/ocis/pkg/registry"
 )
 
@@ -75,6 +76,10 @@ type Env struct {
 	Node string
 	// Registry is where running instances are found (the proxy reads it).
 	Registry registry.Registry
+	// NATS is the process's handle on its embedded NATS server: the nats
+	// service sets it while it runs, and natsconn.Connect prefers it to
+	// the network. Nil when the process has none to share.
+	NATS *natsconn.Embedded
 }
 
 // Catalogue is the family: every service the binary embeds.

@@ -1,0 +1,155 @@
+package natsconn_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/ocis-runtime/ocis/pkg/natsconn"
+)
+
+// startServer runs a plain NATS server on a free loopback port until the
+// test ends.
+func startServer(t *testing.T, user, password string) *server.Server {
+	t.Helper()
+	ns, err := server.NewServer(&server.Options{
+		Host: "127.0.0.1", Port: server.RANDOM_PORT, NoSigs: true, NoLog: true,
+		Username: user, Password: password,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns.Start()
+	if !ns.ReadyForConnections(5 * time.Second) {
+		t.Fatal("nats server not ready")
+	}
+	t.Cleanup(ns.Shutdown)
+	return ns
+}
+
+// eventually polls cond until it holds or five seconds pass.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting until %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestValidate(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		opts natsconn.Options
+		want string // substring of the error; empty: valid
+	}{
+		{name: "nothing to connect to", opts: natsconn.Options{}, want: "OCIS_NATS_URL"},
+		{name: "embedded only", opts: natsconn.Options{Embedded: natsconn.NewEmbedded()}},
+		{name: "urls", opts: natsconn.Options{URLs: []string{"nats://10.0.0.1:9233", "10.0.0.2:9233"}}},
+		{name: "bad scheme", opts: natsconn.Options{URLs: []string{"http://10.0.0.1:9233"}}, want: "scheme"},
+		{name: "no port", opts: natsconn.Options{URLs: []string{"nats://10.0.0.1"}}, want: "host:port"},
+		{name: "user without password", opts: natsconn.Options{URLs: []string{"h:1"}, User: "u"}, want: "together"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.opts.Validate()
+			switch {
+			case tc.want == "" && err != nil:
+				t.Fatalf("got %v, want no error", err)
+			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+				t.Fatalf("got %v, want an error mentioning %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestInProcessFirst checks that a connection made before the embedded
+// server runs waits for it, goes in-process once it is up, and moves to a
+// networked server when it goes away.
+func TestInProcessFirst(t *testing.T) {
+	local := startServer(t, "u", "p")
+	remote := startServer(t, "u", "p")
+	emb := natsconn.NewEmbedded()
+	reg := prometheus.NewRegistry()
+	nc, err := natsconn.Connect(natsconn.Options{
+		Embedded: emb, URLs: []string{remote.ClientURL()}, User: "u", Password: "p",
+		Name: "test", ReconnectWait: 20 * time.Millisecond, Registerer: reg,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	// Before the embedded server is set the pool's networked server is
+	// the only one that answers.
+	eventually(t, "connected", nc.IsConnected)
+	if got := nc.ConnectedServerId(); got != remote.ID() {
+		t.Fatalf("connected to %s, want the networked server %s", got, remote.ID())
+	}
+
+	release := emb.Set(local)
+	// Force a reconnect: the next connection must be in-process.
+	if err := nc.ForceReconnect(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "in-process", func() bool { return nc.IsConnected() && nc.ConnectedServerId() == local.ID() })
+
+	release()
+	local.Shutdown()
+	eventually(t, "failed over", func() bool { return nc.IsConnected() && nc.ConnectedServerId() == remote.ID() })
+	if got := metricValue(t, reg, "ocis_nats_reconnects_total"); got < 2 {
+		t.Errorf("reconnects counted %v, want at least 2", got)
+	}
+	if got := metricValue(t, reg, "ocis_nats_connected"); got != 1 {
+		t.Errorf("connected gauge %v, want 1", got)
+	}
+}
+
+// TestReconnectsForever checks that a connection whose only server is
+// gone stays open, reconnecting, and recovers when a server returns.
+func TestReconnectsForever(t *testing.T) {
+	emb := natsconn.NewEmbedded()
+	nc, err := natsconn.Connect(natsconn.Options{Embedded: emb, ReconnectWait: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	if nc.IsConnected() {
+		t.Fatal("connected without a server")
+	}
+	// Many attempts fail meanwhile; the connection must not close.
+	time.Sleep(200 * time.Millisecond)
+	if nc.IsClosed() {
+		t.Fatal("connection closed while no server ran")
+	}
+	srv := startServer(t, "", "")
+	emb.Set(srv)
+	eventually(t, "connected", nc.IsConnected)
+	if err := nc.Publish("x", nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// metricValue reads one series of a counter or gauge from reg.
+func metricValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		m := mf.GetMetric()[0]
+		if c := m.GetCounter(); c != nil {
+			return c.GetValue()
+		}
+		return m.GetGauge().GetValue()
+	}
+	t.Fatalf("no metric %s", name)
+	return 0
+}
