@@ -1,0 +1,61 @@
+package nats
+
+import (
+	"fmt"
+	"sync"
+
+	"github.com/go-kit/log"
+	"github.com/go-kit/log/level"
+)
+
+// serverLogger adapts nats-server's logger to go-kit: notices are info,
+// traces are debug, and a "fatal" is an error line that is also kept, so
+// that Run can return it. nats-server's own logger would exit the process
+// on Fatalf; this one never does.
+type serverLogger struct {
+	logger log.Logger
+
+	mu    sync.Mutex
+	fatal error
+}
+
+func newServerLogger(logger log.Logger) *serverLogger {
+	return &serverLogger{logger: log.With(logger, "component", "nats-server")}
+}
+
+func (l *serverLogger) Noticef(format string, v ...any) {
+	level.Info(l.logger).Log("msg", fmt.Sprintf(format, v...))
+}
+
+func (l *serverLogger) Warnf(format string, v ...any) {
+	level.Warn(l.logger).Log("msg", fmt.Sprintf(format, v...))
+}
+
+func (l *serverLogger) Errorf(format string, v ...any) {
+	level.Error(l.logger).Log("msg", fmt.Sprintf(format, v...))
+}
+
+func (l *serverLogger) Fatalf(format string, v ...any) {
+	msg := fmt.Sprintf(format, v...)
+	level.Error(l.logger).Log("msg", msg, "fatal", true)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.fatal == nil {
+		l.fatal = fmt.Errorf("nats server: %s", msg)
+	}
+}
+
+func (l *serverLogger) Debugf(format string, v ...any) {
+	level.Debug(l.logger).Log("msg", fmt.Sprintf(format, v...))
+}
+
+func (l *serverLogger) Tracef(format string, v ...any) {
+	level.Debug(l.logger).Log("msg", fmt.Sprintf(format, v...), "trace", true)
+}
+
+// err returns the first fatal error the server reported, if any.
+func (l *serverLogger) err() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.fatal
+}
