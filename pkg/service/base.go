@@ -10,6 +10,7 @@ import (
 	"github.com/ocis-runtime/ocis/pkg/auth"
 	"github.com/ocis-runtime/ocis/pkg/config"
 	"github.com/ocis-runtime/ocis/pkg/logging"
+	"github.com/ocis-runtime/ocis/pkg/transport"
 )
 
 // Base holds the settings every service has.
@@ -18,7 +19,10 @@ type Base struct {
 	DebugAddr       string
 	ShutdownTimeout time.Duration
 	RequestTimeout  time.Duration
-	Pprof           bool
+	// BodyTimeout bounds the time a request, headers and body, may take
+	// to arrive; authenticated uploads get an idle deadline instead.
+	BodyTimeout time.Duration
+	Pprof       bool
 	// DataDir is where a service that keeps data keeps it; empty means
 	// <base-data-path>/<service>.
 	DataDir string
@@ -36,6 +40,7 @@ func NewBase(d Descriptor, keepsData bool) Base {
 		DebugAddr:       d.DebugAddr,
 		ShutdownTimeout: 30 * time.Second,
 		RequestTimeout:  30 * time.Second,
+		BodyTimeout:     transport.DefaultBodyTimeout,
 		keepsData:       keepsData,
 	}
 }
@@ -58,6 +63,7 @@ func (b *Base) RegisterFlags(fs *flag.FlagSet) {
 	config.AddrVar(fs, &b.DebugAddr, "debug-addr", b.DebugAddr, "address of /healthz, /readyz and /metrics")
 	config.DurationVar(fs, &b.ShutdownTimeout, "shutdown-timeout", b.ShutdownTimeout, "how long in-flight requests may drain on stop")
 	config.DurationVar(fs, &b.RequestTimeout, "request-timeout", b.RequestTimeout, "how long one API request may take")
+	config.DurationVar(fs, &b.BodyTimeout, "body-timeout", b.BodyTimeout, "how long a request's headers and body may take to arrive; an authenticated upload may take longer while bytes keep coming")
 	fs.BoolVar(&b.Pprof, "debug.pprof", b.Pprof, "serve /debug/pprof/ on the debug address")
 	if b.keepsData {
 		fs.StringVar(&b.DataDir, "data-dir", b.DataDir, "where the service keeps its data (default <base-data-path>/<service>)")

@@ -1,6 +1,7 @@
 package service
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net/http"
@@ -57,7 +58,10 @@ func Chain(logger log.Logger, reg prometheus.Registerer, name string, b *Base) e
 // listeners are opened before anything runs, so a taken port is an error at
 // once.
 func Serve(ctx context.Context, up func(Addrs), p Parts) error {
-	api, err := transport.Listen(log.With(p.Logger, "listener", "http"), p.Base.HTTPAddr, p.Handler, p.Base.ShutdownTimeout)
+	// A Base not made by NewBase has no body timeout; it gets the default,
+	// never an unbounded read.
+	bodyTimeout := transport.BodyTimeout(cmp.Or(p.Base.BodyTimeout, transport.DefaultBodyTimeout))
+	api, err := transport.Listen(log.With(p.Logger, "listener", "http"), p.Base.HTTPAddr, p.Handler, p.Base.ShutdownTimeout, bodyTimeout)
 	if err != nil {
 		return err
 	}

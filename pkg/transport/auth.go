@@ -53,11 +53,23 @@ func Authenticate(logger log.Logger, authn Authenticator, next http.Handler) htt
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx, err := authn(r)
 		if err != nil {
+			SkipBody(w, r)
 			WriteError(logger, w, err)
 			return
 		}
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
+}
+
+// SkipBody closes the connection after the answer when r has a body that
+// will not be read. Otherwise net/http reads up to 256 KiB of it before it
+// sends the answer, so that the connection can be reused, and a refused
+// sender would be kept waiting, and would keep the connection, until the
+// body timeout.
+func SkipBody(w http.ResponseWriter, r *http.Request) {
+	if r.ContentLength != 0 {
+		w.Header().Set("Connection", "close")
+	}
 }
 
 // BearerToken returns the token of an "Authorization: Bearer …" header.

@@ -30,6 +30,10 @@ func DecodeJSON[T any](_ context.Context, r *http.Request) (any, error) {
 	return v, nil
 }
 
+// errBodyTimeout answers a body still arriving at the listener's body
+// timeout (BodyTimeout).
+var errBodyTimeout = fmt.Errorf("%w: request body did not arrive within the body timeout", apierr.ErrRequestTimeout)
+
 func decodeStrict(body io.Reader, v any) error {
 	dec := json.NewDecoder(body)
 	dec.DisallowUnknownFields()
@@ -46,6 +50,8 @@ func decodeStrict(body io.Reader, v any) error {
 		switch {
 		case errors.Is(err, io.EOF):
 			return nil
+		case TimedOut(err):
+			return errBodyTimeout
 		case errors.As(err, &maxErr):
 			return fmt.Errorf("%w: request body over %d bytes", apierr.ErrTooLarge, maxErr.Limit)
 		default:
@@ -53,6 +59,8 @@ func decodeStrict(body io.Reader, v any) error {
 		}
 	}
 	switch {
+	case TimedOut(err):
+		return errBodyTimeout
 	case errors.As(err, &maxErr):
 		return fmt.Errorf("%w: request body over %d bytes", apierr.ErrTooLarge, maxErr.Limit)
 	case errors.Is(err, io.EOF):

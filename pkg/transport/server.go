@@ -25,31 +25,54 @@ type Server struct {
 	done   chan struct{}
 }
 
+// DefaultBodyTimeout is how long a request, headers and body, may take to
+// arrive unless the listener is given another bound.
+const DefaultBodyTimeout = 10 * time.Second
+
+// maxHeaderTimeout bounds the headers alone when the body timeout is longer.
+const maxHeaderTimeout = 10 * time.Second
+
+// ListenOption adjusts a server opened by Listen.
+type ListenOption func(*http.Server)
+
+// BodyTimeout bounds the time a whole request, headers and body, may take
+// to arrive (default DefaultBodyTimeout). A body still arriving at the
+// bound fails to read, which DecodeJSON answers with 408 request_timeout.
+// Uploads that may take longer replace the bound with an idle deadline
+// (IdleBody), and only once the request is authenticated, so no anonymous
+// sender holds a connection past it.
+func BodyTimeout(d time.Duration) ListenOption {
+	return func(s *http.Server) {
+		s.ReadTimeout = d
+		s.ReadHeaderTimeout = min(d, maxHeaderTimeout)
+	}
+}
+
 // Listen opens addr and returns a server for h on it that, when
 // interrupted, drains in-flight requests for up to drain before closing.
-func Listen(logger log.Logger, addr string, h http.Handler, drain time.Duration) (*Server, error) {
+func Listen(logger log.Logger, addr string, h http.Handler, drain time.Duration, opts ...ListenOption) (*Server, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	srv := &http.Server{
+		Handler:        h,
+		IdleTimeout:    2 * time.Minute,
+		MaxHeaderBytes: 64 << 10,
+		// net/http's own complaints (TLS noise, handler panics) go to the
+		// service's logger, not the global log package.
+		ErrorLog: stdlog.New(log.NewStdlibAdapter(level.Warn(logger)), "", 0),
+	}
+	BodyTimeout(DefaultBodyTimeout)(srv)
+	for _, o := range opts {
+		o(srv)
 	}
 	return &Server{
 		logger: log.With(logger, "addr", ln.Addr().String()),
 		ln:     ln,
 		drain:  drain,
 		done:   make(chan struct{}),
-		srv: &http.Server{
-			Handler:           h,
-			ReadHeaderTimeout: 10 * time.Second,
-			// ReadTimeout bounds slow senders of request bodies; uploads
-			// that take longer set their own deadline via
-			// http.ResponseController.
-			ReadTimeout:    5 * time.Minute,
-			IdleTimeout:    2 * time.Minute,
-			MaxHeaderBytes: 64 << 10,
-			// net/http's own complaints (TLS noise, handler panics) go
-			// to the service's logger, not the global log package.
-			ErrorLog: stdlog.New(log.NewStdlibAdapter(level.Warn(logger)), "", 0),
-		},
+		srv:    srv,
 	}, nil
 }
 
