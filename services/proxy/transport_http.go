@@ -93,11 +93,12 @@ func newUpstreamTransport() *http.Transport {
 type routeKey struct{}
 
 // upstreams is what ServeHTTP hands the transport: the instances to try, in
-// order, and which one answered.
+// order, which one answered, and the client's body.
 type upstreams struct {
 	service string
 	order   []registry.Instance
 	used    string
+	body    *clientBody
 }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -121,24 +122,27 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	service, order, owned := h.balancer.Route(r.URL.Path)
 	if !owned {
-		transport.WriteError(h.logger, rec, fmt.Errorf("%w: no service owns %s", apierr.ErrNotFound, r.URL.Path))
+		h.refuse(rec, r, fmt.Errorf("%w: no service owns %s", apierr.ErrNotFound, r.URL.Path))
 		return
 	}
 	up.service = service
-	if !(r.Method == http.MethodPost && r.URL.Path == "/api/v1/tokens") {
+	public := r.Method == http.MethodPost && r.URL.Path == "/api/v1/tokens"
+	if !public {
 		if _, err := h.authn(r); err != nil {
-			transport.WriteError(h.logger, rec, err)
+			h.refuse(rec, r, err)
 			return
 		}
 	}
 	if len(order) == 0 {
-		transport.WriteError(h.logger, rec, fmt.Errorf("%w: no instance of %s is running", apierr.ErrUnavailable, service))
+		h.refuse(rec, r, fmt.Errorf("%w: no instance of %s is running", apierr.ErrUnavailable, service))
 		return
 	}
 	up.order = order
 	// An instance in this process gets the request handed to its handler,
 	// with its own auth and middleware, and no network hop: the colocated
-	// call. Remote instances are balanced only when none is local.
+	// call. Remote instances are balanced only when none is local. The
+	// service reads the body from this connection, under this listener's
+	// body timeout, and relaxes it itself for an upload it authenticated.
 	for _, in := range order {
 		if in.Local != nil {
 			up.used = "in-process"
@@ -147,16 +151,37 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if r.Body != nil && r.Body != http.NoBody {
-		// An upload may take longer than the server's read timeout; the
-		// service behind sets its own limits.
-		_ = http.NewResponseController(w).SetReadDeadline(time.Time{})
+		up.body = &clientBody{ReadCloser: r.Body}
+		if !public {
+			// An upload may take longer than the body timeout while
+			// bytes keep coming; only a caller whose token was just
+			// verified gets that, never an anonymous one, whose body
+			// must arrive within the bound. The service behind bounds
+			// its own routes again.
+			up.body.ReadCloser = transport.IdleBody(w, r.Body, transport.DefaultUploadIdle)
+		}
+		r.Body = up.body
 	}
 	h.proxy.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), routeKey{}, up)))
+}
+
+// refuse answers a request the proxy does not forward; its body is never
+// read, so the connection closes after the answer rather than wait for it.
+func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, err error) {
+	transport.SkipBody(w, r)
+	transport.WriteError(h.logger, w, err)
 }
 
 // upstreamError answers when no instance could be reached or the answer
 // broke off.
 func (h *Handler) upstreamError(w http.ResponseWriter, r *http.Request, err error) {
+	up, _ := r.Context().Value(routeKey{}).(*upstreams)
+	// A body that hit the deadline also cancels the request's context;
+	// the client is still there to be told, so this comes first.
+	if up != nil && up.body != nil && up.body.timedOut.Load() {
+		transport.WriteError(h.logger, w, fmt.Errorf("%w: request body did not arrive in time", apierr.ErrRequestTimeout))
+		return
+	}
 	if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
 		// The client went away; there is no one to answer. 499 is what
 		// the access log and metrics record, as nginx does.
@@ -165,7 +190,6 @@ func (h *Handler) upstreamError(w http.ResponseWriter, r *http.Request, err erro
 		}
 		return
 	}
-	up, _ := r.Context().Value(routeKey{}).(*upstreams)
 	name := "the service"
 	if up != nil {
 		name = up.service
@@ -231,6 +255,22 @@ func (b *retryBody) Read(p []byte) (int, error) {
 }
 
 func (b *retryBody) Close() error { return nil }
+
+// clientBody is the body of the client's request as the proxy forwards it;
+// it notes whether a read hit the connection's deadline, so that the answer
+// is 408 for the client's slowness, not 503 for the service's.
+type clientBody struct {
+	io.ReadCloser
+	timedOut atomic.Bool
+}
+
+func (b *clientBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err != nil && transport.TimedOut(err) {
+		b.timedOut.Store(true)
+	}
+	return n, err
+}
 
 // recorder notes the status and size of an answer for the access log.
 type recorder struct {
