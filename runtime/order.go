@@ -8,19 +8,26 @@ import (
 	"github.com/ocis-runtime/ocis/pkg/service"
 )
 
-// checkGraph verifies that every dependency of the enabled services is known
-// and that they form no cycle. A dependency that is known but not enabled
-// here is left out: it may run on another node.
-func checkGraph(cat service.Catalogue, enabled []string) (map[string][]string, error) {
+// checkGraph verifies that every dependency and every fronted service of the
+// enabled services is known, and that together they form no cycle: a cycle
+// of DependsOn would never start, and one through Fronts would never stop,
+// each service waiting for another to stop first. A service that is known
+// but not enabled here is left out: it may run on another node.
+func checkGraph(cat service.Catalogue, enabled []string) error {
 	deps := map[string][]string{}
 	for _, name := range enabled {
 		d, _ := cat.Lookup(name)
-		for _, dep := range d.DependsOn {
-			if _, ok := cat.Lookup(dep); !ok {
-				return nil, fmt.Errorf("service %s depends on unknown service %q", name, dep)
-			}
-			if slices.Contains(enabled, dep) {
-				deps[name] = append(deps[name], dep)
+		for _, rel := range []struct {
+			verb  string
+			names []string
+		}{{"depends on", d.DependsOn}, {"fronts", d.Fronts}} {
+			for _, dep := range rel.names {
+				if _, ok := cat.Lookup(dep); !ok {
+					return fmt.Errorf("service %s %s unknown service %q", name, rel.verb, dep)
+				}
+				if slices.Contains(enabled, dep) {
+					deps[name] = append(deps[name], dep)
+				}
 			}
 		}
 	}
@@ -54,10 +61,10 @@ func checkGraph(cat service.Catalogue, enabled []string) (map[string][]string, e
 	}
 	for _, n := range enabled {
 		if err := visit(n); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	return deps, nil
+	return nil
 }
 
 // Selection is how an operator picks the services to run.

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -51,6 +52,9 @@ func DefaultPolicy() Policy {
 type Unit struct {
 	Name      string
 	DependsOn []string
+	// Fronts are units this one forwards requests to: at shutdown they
+	// stop only after this one has (service.Descriptor.Fronts).
+	Fronts []string
 	// Routes are registered with the instance while it runs.
 	Routes []string
 	Build  func() (service.Service, error)
@@ -107,8 +111,8 @@ func NewSupervisor(logger log.Logger, policy Policy, node string, reg prometheus
 }
 
 // Run starts every unit and supervises them until ctx is done; then it stops
-// them in reverse dependency order, each draining up to its own shutdown
-// timeout, and returns.
+// them in reverse dependency order, a unit that fronts others before them,
+// each draining up to its own shutdown timeout, and returns.
 func (s *Supervisor) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	for _, name := range s.order {
@@ -606,7 +610,7 @@ func (u *unit) delay(n int) time.Duration {
 }
 
 // stopForShutdown marks a unit that was not running as stopped at shutdown,
-// after its dependents, to keep the reverse order visible in the logs.
+// after its dependents and fronts, to keep the order visible in the logs.
 func (u *unit) stopForShutdown(context.Context) {
 	u.awaitDependents()
 	if st := u.getState(); st != StateStopped && st != StateFailed {
@@ -614,14 +618,13 @@ func (u *unit) stopForShutdown(context.Context) {
 	}
 }
 
-// awaitDependents waits until every unit that depends on u has exited, so
-// shutdown runs in reverse dependency order.
+// awaitDependents waits until every unit that depends on u or fronts it
+// has exited, so shutdown runs in reverse dependency order and an entry
+// point stops accepting before the services behind it drain.
 func (u *unit) awaitDependents() {
 	for _, other := range u.sup.units {
-		for _, d := range other.DependsOn {
-			if d == u.Name {
-				<-other.exited
-			}
+		if slices.Contains(other.DependsOn, u.Name) || slices.Contains(other.Fronts, u.Name) {
+			<-other.exited
 		}
 	}
 }

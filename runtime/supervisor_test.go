@@ -29,6 +29,8 @@ type fakeSvc struct {
 	behave func(n int) error
 	ready  func() bool
 	onStop func()
+	// onCancel, when set, is called as soon as a run is told to stop.
+	onCancel func()
 }
 
 var errCrash = errors.New("crash")
@@ -45,6 +47,14 @@ func (p *fakeSvc) Run(ctx context.Context, up func(service.Addrs)) error {
 			return err
 		}
 	}
+	told := make(chan struct{})
+	if p.onCancel != nil {
+		go func() {
+			defer close(told)
+			<-ctx.Done()
+			p.onCancel()
+		}()
+	}
 	base := service.Base{HTTPAddr: "127.0.0.1:0", DebugAddr: "127.0.0.1:0", ShutdownTimeout: time.Second}
 	err := service.Serve(ctx, up, service.Parts{
 		Logger:   log.NewNopLogger(),
@@ -53,6 +63,9 @@ func (p *fakeSvc) Run(ctx context.Context, up func(service.Addrs)) error {
 		Registry: prometheus.NewRegistry(),
 		Ready:    p.ready,
 	})
+	if p.onCancel != nil && ctx.Err() != nil {
+		<-told
+	}
 	if p.onStop != nil {
 		p.onStop()
 	}
@@ -304,6 +317,64 @@ func TestDependenciesOrderStartAndStop(t *testing.T) {
 		t.Fatal(err)
 	}
 	if want := "app stopped,base stopped"; strings.Join(order, ",") != want {
+		t.Errorf("stop order = %v, want %s", order, want)
+	}
+}
+
+// TestFrontsOrdersStopOnly checks a unit that fronts others: it starts and
+// keeps running whatever they do, and at shutdown it has stopped before any
+// of them is told to stop.
+func TestFrontsOrdersStopOnly(t *testing.T) {
+	var (
+		mu    sync.Mutex
+		order []string
+	)
+	record := func(what string) func() {
+		return func() {
+			mu.Lock()
+			defer mu.Unlock()
+			order = append(order, what)
+		}
+	}
+	var appReady atomic.Bool
+	entry := &fakeSvc{onStop: record("entry stopped")}
+	app := &fakeSvc{ready: appReady.Load, onCancel: record("app told to stop")}
+	other := &fakeSvc{onCancel: record("other told to stop")}
+	reg := prometheus.NewRegistry()
+	sup := NewSupervisor(log.NewNopLogger(), testPolicy(), "n", reg, registry.NewMemory(), []Unit{
+		{Name: "entry", Fronts: []string{"app", "other"}, Build: entry.Build},
+		unitOf("app", app), unitOf("other", other),
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- sup.Run(ctx) }()
+
+	// The entry point starts while what it fronts is not ready yet.
+	awaitState(t, sup, "entry", StateRunning)
+	if st, _ := sup.Status("app"); st.State != StateStarting {
+		t.Fatalf("app is %s, want starting (not ready)", st.State)
+	}
+	appReady.Store(true)
+	awaitState(t, sup, "app", StateRunning)
+	awaitState(t, sup, "other", StateRunning)
+	// Killing a fronted unit leaves the entry point running.
+	if _, err := sup.Kill(context.Background(), "other"); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := sup.Status("entry"); st.State != StateRunning {
+		t.Errorf("entry is %s after other was killed, want running", st.State)
+	}
+	mu.Lock()
+	order = nil // forget the kill's cancellation
+	mu.Unlock()
+
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if want := "entry stopped,app told to stop"; strings.Join(order, ",") != want {
 		t.Errorf("stop order = %v, want %s", order, want)
 	}
 }

@@ -11,9 +11,27 @@ import (
 // Catalogue returns the descriptors of every embedded service, in the order
 // the CLI lists them.
 func Catalogue() service.Catalogue {
-	return service.Catalogue{
+	return frontedByProxy(service.Catalogue{
 		proxy.Descriptor(),
 		users.Descriptor(),
 		storage.Descriptor(),
+	})
+}
+
+// frontedByProxy declares that the proxy fronts every service that owns
+// routes: it forwards their requests, so at shutdown it stops accepting
+// before any of them begins to drain (docs/runtime.md, stop order).
+func frontedByProxy(cat service.Catalogue) service.Catalogue {
+	for i, d := range cat {
+		if d.Name != proxy.Name {
+			continue
+		}
+		for _, other := range cat {
+			if len(other.Routes) > 0 {
+				d.Fronts = append(d.Fronts, other.Name)
+			}
+		}
+		cat[i] = d
 	}
+	return cat
 }

@@ -45,6 +45,13 @@ type Descriptor struct {
 	Routes []string
 	// DependsOn names services that must be running before this one starts.
 	DependsOn []string
+	// Fronts names services this one forwards requests to (the proxy
+	// fronts every service that owns routes). It orders shutdown only:
+	// this service stops accepting and drains before any of them begins
+	// to stop, so a request it accepted never meets one already stopping.
+	// Unlike DependsOn it never holds back this service's start, and this
+	// service keeps running while one of them is killed or not enabled.
+	Fronts []string
 	// Optional services are left out of the default set; operators add
 	// them with OCIS_ADD_RUN_SERVICES.
 	Optional bool
