@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
@@ -15,6 +16,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/ocis-runtime/ocis/pkg/apierr"
 )
 
 // disk is the data dir on the file system: each user's tree under files/,
@@ -24,6 +27,8 @@ import (
 type disk struct {
 	tmp   *os.Root // <data-dir>/tmp
 	files *os.Root // <data-dir>/files
+	// faults fails the steps of the write path in tests; nil in service.
+	faults faults
 }
 
 // errNoTree means a user has no root yet: they never uploaded.
@@ -120,38 +125,56 @@ func (d *disk) users() ([]string, error) {
 // mkdirs creates the directory dir below root and each missing parent,
 // syncing the directory that holds each one it creates, so that a file
 // renamed into dir survives a crash together with its path. Every
-// existing parent must be a real directory, not a link to one.
-func mkdirs(root *os.Root, dir string) error {
+// existing parent must be a real directory, not a link to one. It returns
+// the directories it created, parents first, even on error, so that a
+// write that fails later can take them away again.
+func (d *disk) mkdirs(root *os.Root, dir string) ([]string, error) {
 	if dir == "." {
-		return nil
+		return nil, nil
 	}
+	var created []string
 	segs := strings.Split(dir, "/")
 	for i := range segs {
 		p := strings.Join(segs[:i+1], "/")
-		err := root.Mkdir(p, 0o700)
+		err := d.faults.at(stepMkdir)
 		if err == nil {
+			err = root.Mkdir(p, 0o700)
+		}
+		if err == nil {
+			created = append(created, p)
 			if err := syncDir(root, parentOf(p)); err != nil {
-				return err
+				return created, err
 			}
 			continue
 		}
 		if !errors.Is(err, fs.ErrExist) {
-			return writeErr(err, p)
+			return created, writeErr(err, p)
 		}
 		fi, err := root.Lstat(p)
 		switch {
 		case err != nil:
-			return writeErr(err, p)
+			return created, writeErr(err, p)
 		case fi.Mode()&fs.ModeSymlink != 0:
 			// Even a link that stays in the tree is refused: a file
 			// written through it would have two names, one of which
 			// recovery never sees.
-			return fmt.Errorf("%w: %s is a link the service did not make", ErrInvalidPath, quote(p))
+			return created, fmt.Errorf("%w: %s is a link the service did not make", ErrInvalidPath, quote(p))
 		case !fi.IsDir():
-			return fmt.Errorf("%w: %s is a file", ErrPathInUse, quote(p))
+			return created, fmt.Errorf("%w: %s is a file", ErrPathInUse, quote(p))
 		}
 	}
-	return nil
+	return created, nil
+}
+
+// rmdirs removes the directories mkdirs created, children first, as long
+// as they are still empty: another upload may have moved in meanwhile.
+func rmdirs(root *os.Root, created []string) {
+	for i := len(created) - 1; i >= 0; i-- {
+		if root.Remove(created[i]) != nil {
+			return
+		}
+		_ = syncDir(root, parentOf(created[i]))
+	}
 }
 
 // writeErr maps an error of creating p below a user's root. A name that
@@ -162,12 +185,28 @@ func writeErr(err error, p string) error {
 	switch {
 	case errors.Is(err, syscall.ENOTDIR):
 		return fmt.Errorf("%w: a file is in the way of %s", ErrPathInUse, quote(p))
+	case noSpace(err):
+		return fmt.Errorf("%w: creating directory %s", ErrNoSpace, quote(p))
 	case errors.Is(err, syscall.ELOOP) || !errors.As(err, &errno):
 		return fmt.Errorf("%w: %s leads out of your tree through a link", ErrInvalidPath, quote(p))
-	case errors.Is(err, syscall.ENOSPC):
-		return fmt.Errorf("%w: disk full", ErrQuotaExceeded)
 	}
 	return fmt.Errorf("create %s: %w", quote(p), err)
+}
+
+// noSpace reports whether err says that the file system, or the disk
+// quota of the service's account, is full.
+func noSpace(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
+}
+
+// diskErr describes a failed step of the write path. A lack of space is
+// ErrNoSpace (507), whose message names the step but never a path of the
+// server's.
+func diskErr(step string, err error) error {
+	if noSpace(err) {
+		return fmt.Errorf("%w: %s", ErrNoSpace, step)
+	}
+	return fmt.Errorf("%s: %w", step, err)
 }
 
 // syncDir makes the entries of the directory name below root durable.
@@ -206,13 +245,15 @@ const copyBuffer = 128 << 10
 
 // receive streams body into a new file in tmp/, hashing it on the way, and
 // syncs it. limit (-1 for none) bounds the bytes: one byte more aborts the
-// upload with an *overLimitError. The upload's name is set even on error;
-// the caller discards it.
-func (d *disk) receive(body io.Reader, limit int64) (upload, error) {
+// upload with an *overLimitError. The copy stops as soon as ctx is done;
+// when ctx carries an error of the API as its cause (the service is
+// stopping: 503), that is the answer. The upload's name is set even on
+// error; the caller discards it.
+func (d *disk) receive(ctx context.Context, body io.Reader, limit int64) (upload, error) {
 	up := upload{name: "upload-" + rand.Text()}
-	f, err := d.tmp.OpenFile(up.name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	f, err := d.create(up.name)
 	if err != nil {
-		return up, fmt.Errorf("create upload file: %w", err)
+		return up, err
 	}
 	defer f.Close()
 
@@ -220,32 +261,91 @@ func (d *disk) receive(body io.Reader, limit int64) (upload, error) {
 	if limit >= 0 && limit < math.MaxInt64 {
 		src = io.LimitReader(body, limit+1)
 	}
-	sink := &hashingWriter{f: f, h: sha256.New()}
-	n, err := io.CopyBuffer(sink, src, make([]byte, copyBuffer))
-	switch {
-	case sink.err != nil:
-		if errors.Is(sink.err, syscall.ENOSPC) {
-			return up, fmt.Errorf("%w: disk full", ErrQuotaExceeded)
+	h := sha256.New()
+	buf := make([]byte, copyBuffer)
+	var n int64
+	for {
+		if ctx.Err() != nil {
+			return up, cut(ctx, n, nil)
 		}
-		return up, fmt.Errorf("write upload: %w", sink.err)
-	case err != nil:
-		// The sender broke off (or the transport gave up on it).
-		return up, fmt.Errorf("%w: after %d bytes: %v", ErrIncomplete, n, err)
-	case limit >= 0 && n > limit:
+		m, rerr := src.Read(buf)
+		if m > 0 {
+			if err := d.write(f, h, buf[:m]); err != nil {
+				return up, err
+			}
+			n += int64(m)
+		}
+		if rerr == io.EOF {
+			break
+		}
+		if rerr != nil {
+			// The sender broke off, the transport gave up on it, or
+			// the service cut it short.
+			return up, cut(ctx, n, rerr)
+		}
+	}
+	if limit >= 0 && n > limit {
 		return up, &overLimitError{read: n}
 	}
-	if err := f.Sync(); err != nil {
-		return up, fmt.Errorf("sync upload: %w", err)
+	err = d.faults.at(stepSync)
+	if err == nil {
+		err = f.Sync()
+	}
+	if err != nil {
+		return up, diskErr("syncing the upload", err)
 	}
 	st, err := f.Stat()
 	if err != nil {
 		return up, fmt.Errorf("stat upload: %w", err)
 	}
 	if err := f.Close(); err != nil {
-		return up, fmt.Errorf("close upload: %w", err)
+		return up, diskErr("closing the upload", err)
 	}
-	up.size, up.sum, up.mtime = n, hex.EncodeToString(sink.h.Sum(nil)), st.ModTime()
+	up.size, up.sum, up.mtime = n, hex.EncodeToString(h.Sum(nil)), st.ModTime()
 	return up, nil
+}
+
+// create opens a new upload file in tmp/.
+func (d *disk) create(name string) (*os.File, error) {
+	if err := d.faults.at(stepCreate); err != nil {
+		return nil, diskErr("creating the upload", err)
+	}
+	f, err := d.tmp.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return nil, diskErr("creating the upload", err)
+	}
+	return f, nil
+}
+
+// write appends p to the upload f and to its hash.
+func (d *disk) write(f *os.File, h hash.Hash, p []byte) error {
+	err := d.faults.at(stepWrite)
+	if err == nil {
+		_, err = f.Write(p)
+	}
+	if err != nil {
+		return diskErr("writing the upload", err)
+	}
+	h.Write(p)
+	return nil
+}
+
+// cut is the error of an upload whose body stopped after n bytes with
+// readErr (nil when ctx ended it between reads). An API error as the
+// cause of ctx, such as the 503 of a service stopping, is the answer;
+// otherwise the upload is incomplete (and the sender most likely gone).
+func cut(ctx context.Context, n int64, readErr error) error {
+	var kind *apierr.Error
+	if cause := context.Cause(ctx); ctx.Err() != nil && errors.As(cause, &kind) {
+		return fmt.Errorf("%w (upload cut after %d bytes)", cause, n)
+	}
+	if errors.As(readErr, &kind) {
+		return fmt.Errorf("%w (upload cut after %d bytes)", readErr, n)
+	}
+	if readErr == nil {
+		readErr = ctx.Err()
+	}
+	return fmt.Errorf("%w: after %d bytes: %v", ErrIncomplete, n, readErr)
 }
 
 // discard removes what is left of an upload in tmp/: nothing once it was
@@ -274,23 +374,6 @@ func (d *disk) clearTmp() (int, error) {
 		}
 	}
 	return len(names), nil
-}
-
-// hashingWriter writes to a file and a hash, and remembers a write error so
-// that receive can tell a full disk from a broken-off sender.
-type hashingWriter struct {
-	f   *os.File
-	h   hash.Hash
-	err error
-}
-
-func (w *hashingWriter) Write(p []byte) (int, error) {
-	n, err := w.f.Write(p)
-	w.h.Write(p[:n])
-	if err != nil {
-		w.err = err
-	}
-	return n, err
 }
 
 // hashFile returns the hex SHA-256 of an open file and rewinds it.

@@ -18,3 +18,20 @@ func renameAt(from *os.File, oldName string, to *os.File, newName string) error 
 	}
 	return nil
 }
+
+// linkAt gives the file oldName in the open directory from a second name,
+// newName in the open directory to; a link at oldName is not followed.
+func linkAt(from *os.File, oldName string, to *os.File, newName string) error {
+	if err := unix.Linkat(int(from.Fd()), oldName, int(to.Fd()), newName, 0); err != nil {
+		return &os.LinkError{Op: "linkat", Old: oldName, New: newName, Err: err}
+	}
+	return nil
+}
+
+// unlinkAt removes the file name from the open directory dir.
+func unlinkAt(dir *os.File, name string) error {
+	if err := unix.Unlinkat(int(dir.Fd()), name, 0); err != nil {
+		return &os.PathError{Op: "unlinkat", Path: name, Err: err}
+	}
+	return nil
+}

@@ -5,6 +5,7 @@ package storage
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -135,6 +136,7 @@ var (
 	ErrPrecondition  = apierr.New(apierr.CodePreconditionFailed, "storage.precondition", "precondition failed")
 	ErrFileTooLarge  = apierr.New(apierr.CodeTooLarge, "storage.file_too_large", "file larger than the quota")
 	ErrQuotaExceeded = apierr.New(apierr.CodeInsufficientSpace, "storage.quota_exceeded", "quota exceeded")
+	ErrNoSpace       = apierr.New(apierr.CodeInsufficientSpace, "storage.no_space", "no space left on the storage device")
 	ErrNoAccount     = apierr.New(apierr.CodePermissionDenied, "storage.no_account", "account cannot own files")
 )
 
@@ -198,7 +200,7 @@ func (f *files) Put(ctx context.Context, req PutRequest) (PutResult, error) {
 		return PutResult{}, err
 	}
 
-	up, err := f.disk.receive(req.Body, limit)
+	up, err := f.disk.receive(ctx, req.Body, limit)
 	defer f.disk.discard(up.name)
 	var over *overLimitError
 	switch {
@@ -209,7 +211,14 @@ func (f *files) Put(ctx context.Context, req PutRequest) (PutResult, error) {
 	case req.Size >= 0 && up.size != req.Size:
 		return PutResult{}, fmt.Errorf("%w: got %d of %d bytes", ErrIncomplete, up.size, req.Size)
 	}
-	return f.commit(user, req, up)
+	res, err := f.commit(user, req, up)
+	var kind *apierr.Error
+	if err != nil && !errors.As(err, &kind) && noSpace(err) {
+		// A full disk is the client's 507 wherever on the write path
+		// it shows; the steps that can say which do so already.
+		return PutResult{}, fmt.Errorf("%w: storing %s", ErrNoSpace, quote(req.Path))
+	}
+	return res, err
 }
 
 // room is how many bytes an upload of size (-1 unknown) replacing a file of
@@ -245,24 +254,39 @@ func (f *files) overQuota(n int64) error {
 // commit moves a received upload into place: under the path's lock, it
 // checks the preconditions against the file as it is now, then renames the
 // upload over it and records the metadata in one transaction, so that the
-// check, the rename and the metadata are atomic together.
-func (f *files) commit(user string, req PutRequest, up upload) (PutResult, error) {
+// check, the rename and the metadata are atomic together. When anything
+// fails, the tree is left as it was: a replaced file is restored, a new one
+// removed, and the directories made for it too.
+func (f *files) commit(user string, req PutRequest, up upload) (res PutResult, err error) {
 	tree := f.trees.of(user)
 	tree.RLock()
-	defer tree.RUnlock()
-	lock := f.paths.of(string(key(user, req.Path)))
-	lock.Lock()
-	defer lock.Unlock()
-
 	root, err := f.disk.userRoot(user, true)
 	if err != nil {
+		tree.RUnlock()
 		return PutResult{}, err
 	}
 	defer root.Close()
-	dirName := parentOf(req.Path)
-	if err := mkdirs(root, dirName); err != nil {
-		return PutResult{}, err
+	created, err := f.disk.mkdirs(root, parentOf(req.Path))
+	if err == nil {
+		res, err = f.replace(root, user, req, up)
 	}
+	tree.RUnlock()
+	if err != nil && len(created) > 0 {
+		// Alone in the tree, so that no other upload is between making
+		// sure a directory exists and moving into it.
+		tree.Lock()
+		rmdirs(root, created)
+		tree.Unlock()
+	}
+	return res, err
+}
+
+// replace moves the upload to req.Path, whose parent exists, under the
+// path's lock; the caller holds the tree.
+func (f *files) replace(root *os.Root, user string, req PutRequest, up upload) (PutResult, error) {
+	lock := f.paths.of(string(key(user, req.Path)))
+	lock.Lock()
+	defer lock.Unlock()
 	cur, exists, err := f.current(root, user, req.Path)
 	if err != nil {
 		return PutResult{}, err
@@ -271,7 +295,7 @@ func (f *files) commit(user string, req PutRequest, up upload) (PutResult, error
 		return PutResult{}, err
 	}
 
-	parent, err := root.Open(dirName)
+	parent, err := root.Open(parentOf(req.Path))
 	if err != nil {
 		return PutResult{}, fmt.Errorf("open directory of %s: %w", quote(req.Path), err)
 	}
@@ -282,17 +306,15 @@ func (f *files) commit(user string, req PutRequest, up upload) (PutResult, error
 	}
 	defer tmp.Close()
 
+	m := move{faults: f.disk.faults, tmp: tmp, upload: up.name, dir: parent, name: path.Base(req.Path), p: req.Path}
+	if exists {
+		m.kept = "kept-" + rand.Text()
+	}
 	rec := record{Size: up.size, SHA256: up.sum, MTime: up.mtime.UnixNano()}
-	err = f.store.put(user, req.Path, rec, f.quota, func() error {
-		if err := renameAt(tmp, up.name, parent, path.Base(req.Path)); err != nil {
-			return fmt.Errorf("move upload into place: %w", err)
-		}
-		// The rename is durable only once the directory is.
-		if err := parent.Sync(); err != nil {
-			return fmt.Errorf("sync directory of %s: %w", quote(req.Path), err)
-		}
-		return nil
-	})
+	err = f.store.put(user, req.Path, rec, f.quota, m.place)
+	// Whether the record committed or the move was taken back, the old
+	// content needs its second name no longer.
+	f.disk.discard(m.kept)
 	if errors.Is(err, errOverQuota) {
 		return PutResult{}, f.overQuota(up.size)
 	}
@@ -300,6 +322,74 @@ func (f *files) commit(user string, req PutRequest, up upload) (PutResult, error
 		return PutResult{}, err
 	}
 	return PutResult{File: rec.info(req.Path), Created: !exists}, nil
+}
+
+// move puts an upload in place of a file, or where there was none, in a
+// way that can be taken back until its record commits: the file it
+// replaces keeps a second name in tmp/ (kept) until then. The path always
+// names a whole file, the old or the new, even across a crash; recovery
+// removes whatever second name a crash leaves in tmp/.
+type move struct {
+	faults faults
+	tmp    *os.File // tmp/
+	upload string   // the upload's name in tmp/
+	dir    *os.File // the directory it moves into
+	name   string   // its name there
+	p      string   // its path in the user's tree, for messages
+	kept   string   // the second name of the file it replaces, if any
+}
+
+// place is the change on disk, run inside the metadata transaction; it
+// returns the undo the transaction calls when it fails after place.
+func (m *move) place() (func() error, error) {
+	if m.kept != "" {
+		err := m.faults.at(stepKeep)
+		if err == nil {
+			err = linkAt(m.dir, m.name, m.tmp, m.kept)
+		}
+		if err != nil {
+			m.kept = "" // nothing to discard
+			return nil, diskErr("keeping the file it replaces", err)
+		}
+	}
+	err := m.faults.at(stepRename)
+	if err == nil {
+		err = renameAt(m.tmp, m.upload, m.dir, m.name)
+	}
+	if err != nil {
+		return nil, diskErr("moving the upload into place", err)
+	}
+	// The rename is durable only once the directory is.
+	err = m.faults.at(stepSyncDir)
+	if err == nil {
+		err = m.dir.Sync()
+	}
+	if err != nil {
+		err = diskErr(fmt.Sprintf("syncing the directory of %s", quote(m.p)), err)
+		if uerr := m.undo(); uerr != nil {
+			err = errors.Join(err, fmt.Errorf("take back the move: %w", uerr))
+		}
+		return nil, err
+	}
+	return m.undo, nil
+}
+
+// undo restores what the path named before place: the replaced file under
+// its own name again, or no file at all.
+func (m *move) undo() error {
+	var err error
+	if m.kept != "" {
+		err = renameAt(m.tmp, m.kept, m.dir, m.name)
+		if err == nil {
+			m.kept = "" // it has its one name back
+		}
+	} else {
+		err = unlinkAt(m.dir, m.name)
+	}
+	if err != nil {
+		return err
+	}
+	return m.dir.Sync()
 }
 
 // current describes the file at p as it is on disk now; exists is false

@@ -9,9 +9,13 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
+	"syscall"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/ocis-runtime/ocis/pkg/apierr"
 )
 
 var (
@@ -48,6 +52,8 @@ func key(user, p string) []byte {
 // store keeps the metadata in a bbolt file.
 type store struct {
 	db *bolt.DB
+	// faults fails the commit in tests; nil in service.
+	faults faults
 }
 
 // errOverQuota means a put would take its user past the quota.
@@ -110,8 +116,11 @@ func (s *store) usage(user string) (int64, error) {
 // put records r for p in user's tree. When quota is positive, the user's
 // files may not pass it: errOverQuota. place, when given, is the change on
 // disk that the record describes; it runs inside the transaction, after
-// the quota check, so either both happen or neither.
-func (s *store) put(user, p string, r record, quota int64, place func() error) error {
+// the quota check, and returns how to take the change back. When the
+// transaction fails after place succeeded, the change is taken back, so
+// that either both the change and its record happen or neither does.
+func (s *store) put(user, p string, r record, quota int64, place func() (undo func() error, err error)) error {
+	var undo func() error
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		k := key(user, p)
 		old, _, err := getRecord(tx, k)
@@ -123,7 +132,7 @@ func (s *store) put(user, p string, r record, quota int64, place func() error) e
 			return errOverQuota
 		}
 		if place != nil {
-			if err := place(); err != nil {
+			if undo, err = place(); err != nil {
 				return err
 			}
 		}
@@ -134,12 +143,33 @@ func (s *store) put(user, p string, r record, quota int64, place func() error) e
 		if err := tx.Bucket(bucketFiles).Put(k, v); err != nil {
 			return err
 		}
-		return putUsage(tx, user, used)
+		if err := putUsage(tx, user, used); err != nil {
+			return err
+		}
+		return s.faults.at(stepCommit)
 	})
-	if err != nil && !errors.Is(err, errOverQuota) {
-		return fmt.Errorf("record %s: %w", quote(p), err)
+	if err != nil && undo != nil {
+		if uerr := undo(); uerr != nil {
+			err = errors.Join(err, fmt.Errorf("take back the change on disk: %w", uerr))
+		}
 	}
-	return err
+	var kind *apierr.Error
+	switch {
+	case err == nil || errors.Is(err, errOverQuota) || errors.As(err, &kind):
+		return err // an answer already, from place
+	case noSpace(err) || flatNoSpace(err):
+		return fmt.Errorf("%w: recording the metadata of %s", ErrNoSpace, quote(p))
+	}
+	return fmt.Errorf("record %s: %w", quote(p), err)
+}
+
+// flatNoSpace reports whether a bbolt error says the disk is full though
+// the errno is lost: bbolt flattens the cause of a failure to grow its file
+// into text ("file resize error: %s"), so the errno's own text is all that
+// is left of it.
+func flatNoSpace(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, syscall.ENOSPC.Error()) || strings.Contains(msg, syscall.EDQUOT.Error())
 }
 
 // remove drops the record of p in user's tree together with unlink, the
