@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"net"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -130,5 +131,74 @@ func (l *listValue) Set(v string) error {
 			*l = append(*l, item)
 		}
 	}
+	return nil
+}
+
+// PrefixListVar defines a comma-separated list of network prefixes
+// ("127.0.0.0/8,::1/128"); a bare address stands for itself alone.
+func PrefixListVar(fs *flag.FlagSet, p *[]netip.Prefix, name string, value []netip.Prefix, usage string) {
+	*p = value
+	fs.Var((*prefixList)(p), name, usage)
+}
+
+type prefixList []netip.Prefix
+
+func (l *prefixList) String() string {
+	if l == nil {
+		return ""
+	}
+	parts := make([]string, len(*l))
+	for i, p := range *l {
+		parts[i] = p.String()
+	}
+	return strings.Join(parts, ",")
+}
+
+func (l *prefixList) Set(v string) error {
+	var out []netip.Prefix
+	for _, item := range strings.Split(v, ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		if !strings.Contains(item, "/") {
+			addr, err := netip.ParseAddr(item)
+			if err != nil {
+				return fmt.Errorf("%q is not an address or a prefix such as 10.0.0.0/8", item)
+			}
+			out = append(out, netip.PrefixFrom(addr, addr.BitLen()))
+			continue
+		}
+		p, err := netip.ParsePrefix(item)
+		if err != nil {
+			return fmt.Errorf("%q is not an address or a prefix such as 10.0.0.0/8", item)
+		}
+		out = append(out, p.Masked())
+	}
+	*l = out
+	return nil
+}
+
+// PositiveIntVar defines an integer flag that must be at least 1.
+func PositiveIntVar(fs *flag.FlagSet, p *int, name string, value int, usage string) {
+	*p = value
+	fs.Var((*positiveInt)(p), name, usage)
+}
+
+type positiveInt int
+
+func (n *positiveInt) String() string {
+	if n == nil {
+		return "0"
+	}
+	return strconv.Itoa(int(*n))
+}
+
+func (n *positiveInt) Set(v string) error {
+	parsed, err := strconv.Atoi(v)
+	if err != nil || parsed < 1 {
+		return fmt.Errorf("want a whole number of at least 1")
+	}
+	*n = positiveInt(parsed)
 	return nil
 }

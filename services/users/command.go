@@ -5,6 +5,8 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net/netip"
+	"runtime"
 	"time"
 
 	"github.com/go-kit/log"
@@ -14,6 +16,7 @@ import (
 	"github.com/ocis-runtime/ocis/pkg/auth"
 	"github.com/ocis-runtime/ocis/pkg/config"
 	"github.com/ocis-runtime/ocis/pkg/service"
+	"github.com/ocis-runtime/ocis/pkg/transport"
 )
 
 // Name is the service's name in the catalogue, on the CLI and in env vars.
@@ -34,6 +37,16 @@ func Descriptor() service.Descriptor {
 			AdminUser:  "admin",
 			TokenTTL:   24 * time.Hour,
 			BcryptCost: bcrypt.DefaultCost,
+			Guard: GuardConfig{
+				// One CPU is left to everything but password checks.
+				Slots:     max(1, runtime.GOMAXPROCS(0)-1),
+				SlotWait:  3 * time.Second,
+				UserBurst: 10,
+				AddrBurst: 20,
+				Refill:    6 * time.Second,
+				Tarpit:    time.Second,
+			},
+			TrustedProxies: transport.DefaultTrustedProxies(),
 		}
 	}
 	return d
@@ -47,6 +60,8 @@ type Config struct {
 	AdminPasswordHash string
 	TokenTTL          time.Duration
 	BcryptCost        int
+	Guard             GuardConfig
+	TrustedProxies    []netip.Prefix
 }
 
 // Base implements service.Config.
@@ -60,6 +75,11 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.AdminPasswordHash, "admin-password-hash", c.AdminPasswordHash, "bcrypt hash of the admin password (written by ocis init)")
 	config.DurationVar(fs, &c.TokenTTL, "token-ttl", c.TokenTTL, "how long a login token is accepted")
 	fs.IntVar(&c.BcryptCost, "bcrypt-cost", c.BcryptCost, "bcrypt cost of password hashes (4 to 31)")
+	config.PositiveIntVar(fs, &c.Guard.Slots, "login-slots", c.Guard.Slots, "password checks that may run at once (default: the CPUs less one)")
+	config.PositiveIntVar(fs, &c.Guard.UserBurst, "login-user-burst", c.Guard.UserBurst, "failed logins of one username allowed before 429")
+	config.PositiveIntVar(fs, &c.Guard.AddrBurst, "login-addr-burst", c.Guard.AddrBurst, "failed logins from one client address allowed before 429")
+	config.DurationVar(fs, &c.Guard.Refill, "login-refill", c.Guard.Refill, "one more failed login is allowed after each such period")
+	config.PrefixListVar(fs, &c.TrustedProxies, "trusted-proxies", c.TrustedProxies, "peers whose X-Forwarded-For names the client (comma list of prefixes)")
 }
 
 // Build implements service.Config.
@@ -90,7 +110,7 @@ func (s *server) Run(ctx context.Context, up func(service.Addrs)) (err error) {
 	}
 	defer func() { err = errors.Join(err, st.close()) }()
 
-	svc, err := newAccounts(st, s.keys, s.env.Shared.Revocations, s.cfg.TokenTTL, s.cfg.BcryptCost)
+	svc, err := newAccounts(st, s.keys, s.env.Shared.Revocations, s.cfg.TokenTTL, s.cfg.BcryptCost, s.cfg.Guard)
 	if err != nil {
 		return err
 	}
@@ -112,7 +132,7 @@ func (s *server) Run(ctx context.Context, up func(service.Addrs)) (err error) {
 	return service.Serve(ctx, up, service.Parts{
 		Logger:   logger,
 		Base:     &s.cfg.base,
-		Handler:  NewHTTPHandler(endpoints, log.With(logger, "transport", "http"), s.keys),
+		Handler:  NewHTTPHandler(endpoints, log.With(logger, "transport", "http"), s.keys, s.cfg.TrustedProxies),
 		Registry: reg,
 	})
 }

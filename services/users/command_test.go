@@ -3,10 +3,13 @@ package users
 import (
 	"context"
 	"flag"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"reflect"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -59,6 +62,11 @@ func TestConfigDefaultsAndFlags(t *testing.T) {
 			AdminUser:  "admin",
 			TokenTTL:   24 * time.Hour,
 			BcryptCost: bcrypt.DefaultCost,
+			Guard: GuardConfig{
+				Slots: max(1, runtime.GOMAXPROCS(0)-1), SlotWait: 3 * time.Second,
+				UserBurst: 10, AddrBurst: 20, Refill: 6 * time.Second, Tarpit: time.Second,
+			},
+			TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")},
 		}
 		if !reflect.DeepEqual(*cfg, want) {
 			t.Errorf("got %+v, want %+v", *cfg, want)
@@ -76,6 +84,11 @@ func TestConfigDefaultsAndFlags(t *testing.T) {
 			"-admin-password", "root-pass-1",
 			"-token-ttl", "90m",
 			"-bcrypt-cost", "12",
+			"-login-slots", "3",
+			"-login-user-burst", "4",
+			"-login-addr-burst", "7",
+			"-login-refill", "2s",
+			"-trusted-proxies", "10.0.0.0/8, 192.0.2.1",
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -91,6 +104,11 @@ func TestConfigDefaultsAndFlags(t *testing.T) {
 			{name: "admin password", got: cfg.AdminPassword, want: "root-pass-1"},
 			{name: "token ttl", got: cfg.TokenTTL, want: 90 * time.Minute},
 			{name: "bcrypt cost", got: cfg.BcryptCost, want: 12},
+			{name: "login slots", got: cfg.Guard.Slots, want: 3},
+			{name: "user burst", got: cfg.Guard.UserBurst, want: 4},
+			{name: "addr burst", got: cfg.Guard.AddrBurst, want: 7},
+			{name: "refill", got: cfg.Guard.Refill, want: 2 * time.Second},
+			{name: "trusted proxies", got: fmt.Sprint(cfg.TrustedProxies), want: "[10.0.0.0/8 192.0.2.1/32]"},
 		} {
 			if tc.got != tc.want {
 				t.Errorf("%s = %v, want %v", tc.name, tc.got, tc.want)

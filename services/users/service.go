@@ -30,6 +30,9 @@ type Service interface {
 type LoginRequest struct {
 	Username string `json:"username"`
 	Password string `json:"password"`
+	// ClientAddr is where the request came from, set by the transport
+	// (never by the client's JSON): failures are budgeted per address.
+	ClientAddr string `json:"-"`
 }
 
 // Token is a signed bearer token and when it stops being accepted.
@@ -94,6 +97,7 @@ type accounts struct {
 	revoked  *auth.Revocations
 	tokenTTL time.Duration
 	cost     int
+	guard    *guard
 	now      func() time.Time
 	// dummyHash makes a login for an unknown user cost as much as one with
 	// a wrong password, so timing does not tell which names exist. It is
@@ -101,7 +105,7 @@ type accounts struct {
 	dummyHash func() []byte
 }
 
-func newAccounts(s *store, keys *auth.Keys, revoked *auth.Revocations, tokenTTL time.Duration, cost int) (*accounts, error) {
+func newAccounts(s *store, keys *auth.Keys, revoked *auth.Revocations, tokenTTL time.Duration, cost int, limits GuardConfig) (*accounts, error) {
 	dummy := sync.OnceValue(func() []byte {
 		// GenerateFromPassword fails only for a cost out of range, which
 		// Config.Build refused already; an empty hash still fails compare.
@@ -111,7 +115,7 @@ func newAccounts(s *store, keys *auth.Keys, revoked *auth.Revocations, tokenTTL 
 	if revoked == nil {
 		revoked = auth.NewRevocations()
 	}
-	a := &accounts{store: s, keys: keys, revoked: revoked, tokenTTL: tokenTTL, cost: cost, now: time.Now, dummyHash: dummy}
+	a := &accounts{store: s, keys: keys, revoked: revoked, tokenTTL: tokenTTL, cost: cost, guard: newGuard(limits), now: time.Now, dummyHash: dummy}
 	// Deletions recorded by earlier runs are withdrawn again, so neither a
 	// restart nor a storage that was down lets a deleted account back in.
 	revs, err := s.revocations()
@@ -134,7 +138,7 @@ func (a *accounts) bootstrapAdmin(username, password string) (created bool, err 
 	if password == "" {
 		return false, errors.New("no admin account yet and no admin password: run `ocis init` or set OCIS_USERS_ADMIN_PASSWORD")
 	}
-	_, err = a.create(CreateUserRequest{Username: username, Password: password, DisplayName: "Administrator"}, true)
+	_, err = a.create(context.Background(), CreateUserRequest{Username: username, Password: password, DisplayName: "Administrator"}, true)
 	return err == nil, err
 }
 
@@ -171,18 +175,33 @@ func (a *accounts) bootstrapAdminHash(username, hash string) (created bool, err 
 	return true, nil
 }
 
-func (a *accounts) Login(_ context.Context, req LoginRequest) (Token, error) {
+func (a *accounts) Login(ctx context.Context, req LoginRequest) (Token, error) {
+	// Out of failures: refused before any bcrypt, so guessing cannot
+	// starve the CPUs that everyone else's requests need.
+	try, err := a.guard.admit(ctx, req.Username, req.ClientAddr)
+	if err != nil {
+		return Token{}, err
+	}
+	// Only a wrong password spends the reserved failures; an error of
+	// ours (a busy or broken store) gives them back.
+	var wrong bool
+	defer func() { try.done(!wrong) }()
 	r, found, err := a.store.get(req.Username)
 	if err != nil {
 		return Token{}, err
 	}
-	var hash []byte
-	if found {
-		hash = r.PasswordHash
-	} else {
-		hash = a.dummyHash()
+	err = a.guard.hash(ctx, req.ClientAddr, func() error {
+		hash := r.PasswordHash
+		if !found {
+			hash = a.dummyHash()
+		}
+		wrong = bcrypt.CompareHashAndPassword(hash, []byte(req.Password)) != nil || !found
+		return nil
+	})
+	if err != nil {
+		return Token{}, err
 	}
-	if err := bcrypt.CompareHashAndPassword(hash, []byte(req.Password)); err != nil || !found {
+	if wrong {
 		return Token{}, ErrBadCredentials
 	}
 	token, expires, err := a.keys.Sign(r.identity(), a.tokenTTL)
@@ -223,14 +242,18 @@ func (a *accounts) CreateUser(ctx context.Context, req CreateUserRequest) (User,
 	if _, err := auth.RequireAdmin(ctx); err != nil {
 		return User{}, err
 	}
-	return a.create(req, false)
+	return a.create(ctx, req, false)
 }
 
-func (a *accounts) create(req CreateUserRequest, admin bool) (User, error) {
+func (a *accounts) create(ctx context.Context, req CreateUserRequest, admin bool) (User, error) {
 	if err := validate(req); err != nil {
 		return User{}, err
 	}
-	hash, err := bcrypt.GenerateFromPassword([]byte(req.Password), a.cost)
+	var hash []byte
+	err := a.guard.hash(ctx, "", func() (err error) {
+		hash, err = bcrypt.GenerateFromPassword([]byte(req.Password), a.cost)
+		return err
+	})
 	if err != nil {
 		return User{}, fmt.Errorf("hash password: %w", err)
 	}

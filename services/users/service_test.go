@@ -27,6 +27,9 @@ const (
 	otherSecret   = "another-secret-0123456789abcdef!"
 )
 
+// testGuard allows more failures than any test but the guard's makes.
+var testGuard = GuardConfig{Slots: 2, SlotWait: time.Second, UserBurst: 1000, AddrBurst: 1000, Refill: time.Second, Tarpit: time.Millisecond}
+
 // testNow is the clock of the accounts under test; its nanoseconds show
 // that CreatedAt is truncated to the second.
 var testNow = time.Date(2024, 5, 6, 7, 8, 9, 123456789, time.UTC)
@@ -46,7 +49,7 @@ func newTestAccounts(t *testing.T) (*accounts, *auth.Keys) {
 	t.Helper()
 	revoked := auth.NewRevocations()
 	keys := newTestKeys(t, testSecret).CheckRevocations(revoked)
-	a, err := newAccounts(openTestStore(t, t.TempDir()), keys, revoked, testTokenTTL, bcrypt.MinCost)
+	a, err := newAccounts(openTestStore(t, t.TempDir()), keys, revoked, testTokenTTL, bcrypt.MinCost, testGuard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +63,7 @@ func seed(t *testing.T, a *accounts) {
 	if _, err := a.bootstrapAdmin(testAdminUser, adminPassword); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := a.create(CreateUserRequest{Username: "alice", Password: alicePassword, DisplayName: "Alice"}, false); err != nil {
+	if _, err := a.create(context.Background(), CreateUserRequest{Username: "alice", Password: alicePassword, DisplayName: "Alice"}, false); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -648,7 +651,7 @@ func TestDeleteRevokesTokens(t *testing.T) {
 	revoked := auth.NewRevocations()
 	keys := newTestKeys(t, testSecret).CheckRevocations(revoked)
 	st := openTestStore(t, dir)
-	a, err := newAccounts(st, keys, revoked, testTokenTTL, bcrypt.MinCost)
+	a, err := newAccounts(st, keys, revoked, testTokenTTL, bcrypt.MinCost, testGuard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -704,7 +707,7 @@ func TestDeleteRevokesTokens(t *testing.T) {
 		t.Fatal(err)
 	}
 	again := auth.NewRevocations()
-	if _, err := newAccounts(openTestStore(t, dir), newTestKeys(t, testSecret), again, testTokenTTL, bcrypt.MinCost); err != nil {
+	if _, err := newAccounts(openTestStore(t, dir), newTestKeys(t, testSecret), again, testTokenTTL, bcrypt.MinCost, testGuard); err != nil {
 		t.Fatal(err)
 	}
 	if !again.Revoked(oldClaims.UserID(), oldClaims.Gen) {

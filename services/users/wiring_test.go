@@ -29,7 +29,7 @@ func newTestServer(t *testing.T) (*Client, *httptest.Server) {
 	t.Helper()
 	revoked := auth.NewRevocations()
 	keys := newTestKeys(t, testSecret).CheckRevocations(revoked)
-	svc, err := newAccounts(openTestStore(t, t.TempDir()), keys, revoked, testTokenTTL, bcrypt.MinCost)
+	svc, err := newAccounts(openTestStore(t, t.TempDir()), keys, revoked, testTokenTTL, bcrypt.MinCost, testGuard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,7 +38,7 @@ func newTestServer(t *testing.T) (*Client, *httptest.Server) {
 	}
 	base := service.NewBase(Descriptor(), true)
 	endpoints := MakeEndpoints(svc, service.Chain(log.NewNopLogger(), prometheus.NewRegistry(), Name, &base))
-	srv := httptest.NewServer(NewHTTPHandler(endpoints, log.NewNopLogger(), keys))
+	srv := httptest.NewServer(NewHTTPHandler(endpoints, log.NewNopLogger(), keys, transport.DefaultTrustedProxies()))
 	// Registered after the store's cleanup, so it runs first: the server
 	// stops before the store closes under it.
 	t.Cleanup(srv.Close)
