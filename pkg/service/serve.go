@@ -3,18 +3,16 @@ package service
 import (
 	"cmp"
 	"context"
-	"fmt"
 	"net/http"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/go-kit/log"
+	"github.com/go-kit/log/level"
 	"github.com/oklog/run"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
-	"github.com/ocis-runtime/ocis/pkg/apierr"
 	"github.com/ocis-runtime/ocis/pkg/endpoint"
 	"github.com/ocis-runtime/ocis/pkg/transport"
 )
@@ -61,7 +59,12 @@ func Serve(ctx context.Context, up func(Addrs), p Parts) error {
 	// A Base not made by NewBase has no body timeout; it gets the default,
 	// never an unbounded read.
 	bodyTimeout := transport.BodyTimeout(cmp.Or(p.Base.BodyTimeout, transport.DefaultBodyTimeout))
-	api, err := transport.Listen(log.With(p.Logger, "listener", "http"), p.Base.HTTPAddr, p.Handler, p.Base.ShutdownTimeout, bodyTimeout)
+	// Every request, the listener's and in-process ones, goes through one
+	// tracker, which ends them in order when the service stops.
+	calls := newInflight(p.Logger, p.Handler)
+	// The listener drains for the shutdown timeout, then gives the
+	// requests the tracker cuts at that point time to answer.
+	api, err := transport.Listen(log.With(p.Logger, "listener", "http"), p.Base.HTTPAddr, calls, p.Base.ShutdownTimeout+cutGrace, bodyTimeout)
 	if err != nil {
 		return err
 	}
@@ -80,72 +83,26 @@ func Serve(ctx context.Context, up func(Addrs), p Parts) error {
 	for _, a := range p.Actors {
 		g.Add(a.Execute, a.Interrupt)
 	}
-	// The context actor: the caller's cancellation stops the group.
+	// The context actor: the caller's cancellation stops the group. Its
+	// interrupt, which runs however the group ends, starts the end of
+	// the requests under way.
 	ctx, cancel := context.WithCancel(ctx)
 	g.Add(func() error {
 		<-ctx.Done()
 		return nil
 	}, func(error) {
 		cancel()
+		calls.beginStop(p.Base.ShutdownTimeout)
 	})
 
-	local := &colocated{logger: p.Logger, h: p.Handler}
 	listening.Store(true)
-	up(Addrs{HTTP: api.Addr(), Debug: debug.Addr(), Handler: local})
+	up(Addrs{HTTP: api.Addr(), Debug: debug.Addr(), Handler: calls.local()})
 	err = g.Run()
-	// In-process calls are drained like the listener's requests, so the
-	// service never closes its stores under one.
-	local.drain(p.Base.ShutdownTimeout)
+	// The listener's requests and in-process calls alike have returned
+	// (or been given every chance to), so the service never closes its
+	// stores under one.
+	if n := calls.wait(); n > 0 {
+		level.Error(p.Logger).Log("msg", "requests still running after the drain; the service stops under them", "requests", n)
+	}
 	return err
-}
-
-// colocated is a service's handler as handed to callers in the same process.
-// It counts the calls under way so that a stop can wait for them, and
-// refuses new ones once the stop began.
-type colocated struct {
-	logger log.Logger
-	h      http.Handler
-
-	mu      sync.Mutex
-	closed  bool
-	active  int
-	drained chan struct{}
-}
-
-func (c *colocated) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
-		transport.WriteError(c.logger, w, fmt.Errorf("%w: service is stopping", apierr.ErrUnavailable))
-		return
-	}
-	c.active++
-	c.mu.Unlock()
-	defer func() {
-		c.mu.Lock()
-		c.active--
-		if c.closed && c.active == 0 && c.drained != nil {
-			close(c.drained)
-			c.drained = nil
-		}
-		c.mu.Unlock()
-	}()
-	c.h.ServeHTTP(w, r)
-}
-
-// drain refuses new calls and waits up to timeout for those under way.
-func (c *colocated) drain(timeout time.Duration) {
-	c.mu.Lock()
-	c.closed = true
-	if c.active == 0 {
-		c.mu.Unlock()
-		return
-	}
-	done := make(chan struct{})
-	c.drained = done
-	c.mu.Unlock()
-	select {
-	case <-done:
-	case <-time.After(timeout):
-	}
 }
