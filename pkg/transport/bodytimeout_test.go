@@ -81,7 +81,9 @@ func TestBodyTimeoutAnswers408(t *testing.T) {
 	if resp.StatusCode != http.StatusRequestTimeout || got.Error.Code != "request_timeout" {
 		t.Errorf("slow body: %d %s, want 408 request_timeout", resp.StatusCode, body)
 	}
-	if took < bound || took > bound+time.Second {
+	// The server starts its clock as it reads the headers, a little before
+	// the client starts its own.
+	if took < bound*9/10 || took > bound+time.Second {
 		t.Errorf("slow body answered after %s, want at the bound of %s", took, bound)
 	}
 
