@@ -71,7 +71,8 @@ func (e *testEnv) state(t *testing.T) treeState {
 	return s
 }
 
-// inject makes step fail with err, once; every other step runs as usual.
+// inject makes step fail with err whenever it runs; every other step runs
+// as usual.
 func (e *testEnv) inject(s step, err error) {
 	fail := func(at step) error {
 		if at == s {
@@ -174,6 +175,25 @@ func TestFailedWriteLeavesTreeAsItWas(t *testing.T) {
 				t.Errorf("GET %s after the retry = %q, want %q", tc.path, body, want)
 			}
 		})
+	}
+}
+
+// TestReadWithFullDisk checks that a file whose record must be redone is
+// still served, and listed, when the disk has no room for the record.
+func TestReadWithFullDisk(t *testing.T) {
+	e := newTestEnv(t, 0)
+	data := []byte("changed behind the service's back")
+	e.upload(t, "alice", "f.txt", []byte("as uploaded"))
+	name := filepath.Join(e.dir, "files", "alice", "f.txt")
+	if err := os.WriteFile(name, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e.inject(stepCommit, &os.PathError{Op: "write", Path: "meta.db", Err: syscall.ENOSPC})
+	if l, err := e.client.List(e.as(t, "alice"), ""); err != nil || len(l.Entries) != 1 || l.Entries[0].ETag != etagOf(data) {
+		t.Errorf("listing = (%+v, %v), want f.txt with etag %s", l, err, etagOf(data))
+	}
+	if body, info := e.download(t, "alice", "f.txt"); !bytes.Equal(body, data) || info.File.ETag != etagOf(data) {
+		t.Errorf("GET = %q with etag %s, want %q with %s", body, info.File.ETag, data, etagOf(data))
 	}
 }
 

@@ -521,7 +521,9 @@ func (f *files) describe(user, p string, file *os.File, st fs.FileInfo) (FileInf
 		return FileInfo{}, fmt.Errorf("hash %s: %w", quote(p), err)
 	}
 	rec = record{Size: st.Size(), SHA256: sum, MTime: st.ModTime().UnixNano()}
-	if err := f.store.put(user, p, rec, 0, nil); err != nil {
+	// With the disk full the record cannot be kept, but the hash is right:
+	// the file is served, and hashed again on the next read.
+	if err := f.store.put(user, p, rec, 0, nil); err != nil && !errors.Is(err, ErrNoSpace) {
 		return FileInfo{}, err
 	}
 	return rec.info(p), nil
