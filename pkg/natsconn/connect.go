@@ -198,10 +198,6 @@ func Connect(o Options) (*nats.Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("nats connect: %w", err)
 	}
-	if nc.IsConnected() {
-		m.connected.Set(1)
-		level.Info(logger).Log("msg", "nats connected", "server", serverName(nc))
-	}
 	return nc, nil
 }
 

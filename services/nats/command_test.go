@@ -53,6 +53,7 @@ func TestBuildRefusals(t *testing.T) {
 			c.ClusterAddr, c.ClusterUser, c.ClusterPassword = "0.0.0.0:9235", "route", "secret"
 			c.Routes = []string{"10.1.2.4:9235"}
 		}},
+		{name: "route listener without routes", set: func(c *Config) { c.ClusterAddr = "127.0.0.1:9235" }, want: "OCIS_NATS_ROUTES"},
 		{name: "routes without route listener", set: func(c *Config) { c.Routes = []string{"nats-route://10.1.2.4:9235"} }, want: "OCIS_NATS_CLUSTER_ADDR"},
 		{name: "route with a bad scheme", set: func(c *Config) {
 			c.ClusterAddr, c.Routes = "127.0.0.1:9235", []string{"http://127.0.0.1:9236"}

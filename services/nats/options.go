@@ -89,6 +89,10 @@ func (c *Config) clusterOptions(opts *natsserver.Options) error {
 	if err != nil {
 		return errors.Join(append(errs, fmt.Errorf("nats cluster address (OCIS_NATS_CLUSTER_ADDR): %w", err))...)
 	}
+	if len(c.Routes) == 0 {
+		// JetStream refuses to cluster without routes configured at start.
+		errs = append(errs, errors.New("nats route listener (OCIS_NATS_CLUSTER_ADDR) needs routes (OCIS_NATS_ROUTES): list every server's route address, this server's own included"))
+	}
 	if !isLoopback(host) && c.ClusterUser == "" {
 		errs = append(errs, fmt.Errorf("nats route listener %s is not a loopback address and has no credentials: set OCIS_NATS_CLUSTER_USER and OCIS_NATS_CLUSTER_PASSWORD (ocis init writes them) or listen on 127.0.0.1", c.ClusterAddr))
 	}

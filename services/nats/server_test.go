@@ -218,4 +218,37 @@ func TestCluster(t *testing.T) {
 			t.Fatal("no message crossed the route")
 		}
 	}
+
+	// JetStream is clustered: a bucket replicated on both servers, written
+	// through one and read through the other, once the meta group formed.
+	jsA, _ := jetstream.New(ncA)
+	jsB, _ := jetstream.New(ncB)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var kv jetstream.KeyValue
+	for {
+		// Until the meta group has a leader a request goes unanswered, so
+		// each attempt has its own deadline.
+		attempt, cancelAttempt := context.WithTimeout(ctx, 2*time.Second)
+		var err error
+		kv, err = jsA.CreateKeyValue(attempt, jetstream.KeyValueConfig{Bucket: "both", Replicas: 2})
+		cancelAttempt()
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("no replicated bucket: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if _, err := kv.Put(ctx, "k", []byte("v")); err != nil {
+		t.Fatal(err)
+	}
+	kvB, err := jsB.KeyValue(ctx, "both")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e, err := kvB.Get(ctx, "k"); err != nil || string(e.Value()) != "v" {
+		t.Fatalf("read through the other server: %v", err)
+	}
 }
