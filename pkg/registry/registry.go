@@ -1,7 +1,9 @@
 // Package registry records which instance of which service runs where, and
 // which routes it owns. The runtime registers an instance when it becomes
 // running and deregisters it when it stops; the proxy reads the table on
-// every request.
+// every request. Across nodes, each runtime announces its node's record in
+// a JetStream key-value bucket (Announcer) and watches everyone's
+// (Watcher); Cluster serves both as one table.
 package registry
 
 import (
@@ -27,9 +29,10 @@ type Instance struct {
 // ID identifies an instance among all nodes.
 func (i Instance) ID() string { return i.Service + "@" + i.Node + "/" + i.Addr }
 
-// Registry is where instances are recorded. The in-process Memory is the
-// one implementation today; a NATS key-value one goes behind the same
-// interface for several machines.
+// Registry is where instances are recorded. Memory holds one process's
+// instances; Cluster merges a Memory with the other nodes' running
+// instances, which a Watcher learns from the NATS key-value bucket that
+// every node's Announcer writes (see docs/distribution.md).
 type Registry interface {
 	// Declare records that service owns routes, whether or not an instance
 	// runs: a request for a declared route with no instance is
