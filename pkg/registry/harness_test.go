@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -226,9 +227,16 @@ func connect(t *testing.T, who string, urls ...string) *nats.Conn {
 	return nc
 }
 
-// bucketName is a bucket of the test's own.
+var (
+	buckets    sync.Map // *testing.T → its bucket's name
+	bucketRuns atomic.Int64
+)
+
+// bucketName is a bucket of the test's own, new for every run of it
+// (-count): the cluster outlives the runs.
 func bucketName(t *testing.T) string {
-	return "reg-" + strings.NewReplacer("/", "-", " ", "-").Replace(t.Name())
+	name, _ := buckets.LoadOrStore(t, fmt.Sprintf("reg-%s-%d", strings.NewReplacer("/", "-", " ", "-").Replace(t.Name()), bucketRuns.Add(1)))
+	return name.(string)
 }
 
 // openBucket opens the test's bucket on nc.

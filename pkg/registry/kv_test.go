@@ -6,6 +6,9 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 const ttl = 2 * time.Second
@@ -276,5 +279,67 @@ func drain(ch <-chan struct{}) {
 		default:
 			return
 		}
+	}
+}
+
+// TestReplicas checks min(3, cluster size): a single server gets one
+// replica, and a bucket made while the cluster was small grows to three.
+func TestReplicas(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	single, err := server.NewServer(&server.Options{
+		Host: "127.0.0.1", Port: server.RANDOM_PORT, JetStream: true, StoreDir: t.TempDir(), NoSigs: true, NoLog: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	single.Start()
+	defer single.Shutdown()
+	if !single.ReadyForConnections(10 * time.Second) {
+		t.Fatal("single server not ready")
+	}
+	b := openBucket(t, connect(t, "single", single.ClientURL()), ttl)
+	if got := b.Replicas(); got != 1 {
+		t.Errorf("replicas on a single server: %d, want 1", got)
+	}
+	b.scaleUp(ctx)
+	if got := b.Replicas(); got != 1 {
+		t.Errorf("replicas on a single server after a scale-up: %d, want 1", got)
+	}
+
+	// In the cluster, a bucket the first node made alone.
+	c := natsCluster(t)
+	nc := connect(t, "cluster", c.url(0))
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: bucketName(t), TTL: ttl, LimitMarkerTTL: ttl, Replicas: 1}); err != nil {
+		t.Fatal(err)
+	}
+	b = openBucket(t, nc, ttl)
+	for want := 2; want <= 3; want++ {
+		b.mu.Lock()
+		b.lastScale = time.Time{} // at most once a minute otherwise
+		b.mu.Unlock()
+		b.scaleUp(ctx)
+		if got := b.Replicas(); got != want {
+			t.Fatalf("replicas after a scale-up: %d, want %d", got, want)
+		}
+	}
+	status, err := b.kv.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := status.Config().Replicas; got != 3 {
+		t.Errorf("bucket has %d replicas, want 3", got)
+	}
+	b.mu.Lock()
+	b.lastScale = time.Time{}
+	b.mu.Unlock()
+	b.scaleUp(ctx) // at three: nothing to do
+	if got := b.Replicas(); got != 3 {
+		t.Errorf("replicas %d after a scale-up at three", got)
 	}
 }
