@@ -6,8 +6,6 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/time/rate"
-
 	"github.com/ocis-runtime/ocis/pkg/apierr"
 )
 
@@ -66,16 +64,16 @@ func newGuard(cfg GuardConfig) *guard {
 // attempt is one admitted login; done settles its reservations.
 type attempt struct {
 	g          *guard
-	user, addr *rate.Reservation
+	user, addr string
 }
 
-// done keeps the reserved failures when the login failed and returns them
-// when it succeeded.
+// done keeps the reserved failures when the login failed and gives them
+// back when it succeeded.
 func (a attempt) done(succeeded bool) {
 	if succeeded {
 		now := a.g.now()
-		a.user.CancelAt(now)
-		a.addr.CancelAt(now)
+		a.g.users.give(a.user, now)
+		a.g.addrs.give(a.addr, now)
 	}
 }
 
@@ -84,14 +82,12 @@ func (a attempt) done(succeeded bool) {
 func (g *guard) admit(ctx context.Context, user, addr string) (attempt, error) {
 	now := g.now()
 	// The address first: a spent address never adds names to remember.
-	ra, wait := g.addrs.reserve(addr, now)
+	wait := g.addrs.take(addr, now)
 	if wait == 0 {
-		var ru *rate.Reservation
-		ru, wait = g.users.reserve(user, now)
-		if wait == 0 {
-			return attempt{g: g, user: ru, addr: ra}, nil
+		if wait = g.users.take(user, now); wait == 0 {
+			return attempt{g: g, user: user, addr: addr}, nil
 		}
-		ra.CancelAt(now)
+		g.addrs.give(addr, now)
 	}
 	pause := time.NewTimer(min(wait, g.cfg.Tarpit))
 	defer pause.Stop()
@@ -165,47 +161,73 @@ func (ts *turns) put(key string, t *turn) {
 	}
 }
 
-// budgets are failure budgets by key. Keys whose budget is full again are
-// forgotten, so spraying names costs memory only while they are spent.
+// budgets are failure budgets by key: token buckets that hold up to burst
+// failures and refill one per refill period. (x/time/rate cannot give a
+// token back once its reservation's moment has passed, which a login that
+// succeeds needs.) Keys whose budget is full again are forgotten, so
+// spraying names costs memory only while they are spent.
 type budgets struct {
-	burst int
-	every rate.Limit
+	burst  float64
+	refill time.Duration
 
 	mu        sync.Mutex
-	byKey     map[string]*rate.Limiter
+	byKey     map[string]*bucket
 	sweepSize int
 }
 
-func newBudgets(burst int, refill time.Duration) *budgets {
-	return &budgets{burst: max(1, burst), every: rate.Every(refill), byKey: map[string]*rate.Limiter{}, sweepSize: 1024}
+// bucket is one key's budget: tokens as of at.
+type bucket struct {
+	tokens float64
+	at     time.Time
 }
 
-// reserve takes one failure of key's budget; when none is left it takes
-// nothing and says how long until one is.
-func (b *budgets) reserve(key string, now time.Time) (*rate.Reservation, time.Duration) {
+func newBudgets(burst int, refill time.Duration) *budgets {
+	return &budgets{burst: float64(max(1, burst)), refill: refill, byKey: map[string]*bucket{}, sweepSize: 1024}
+}
+
+// level returns key's tokens at now, refilled since they were last counted.
+func (b *budgets) level(bk *bucket, now time.Time) float64 {
+	if elapsed := now.Sub(bk.at); elapsed > 0 && b.refill > 0 {
+		return min(b.burst, bk.tokens+float64(elapsed)/float64(b.refill))
+	}
+	return bk.tokens
+}
+
+// take spends one failure of key's budget and returns 0, or, when none is
+// left, spends nothing and returns how long until one is.
+func (b *budgets) take(key string, now time.Time) time.Duration {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	lim, ok := b.byKey[key]
+	bk, ok := b.byKey[key]
 	if !ok {
 		if len(b.byKey) >= b.sweepSize {
 			b.sweep(now)
 		}
-		lim = rate.NewLimiter(b.every, b.burst)
-		b.byKey[key] = lim
+		bk = &bucket{tokens: b.burst, at: now}
+		b.byKey[key] = bk
 	}
-	r := lim.ReserveN(now, 1)
-	if wait := r.DelayFrom(now); wait > 0 {
-		r.CancelAt(now)
-		return nil, wait
+	tokens := b.level(bk, now)
+	if tokens < 1 {
+		return time.Duration((1 - tokens) * float64(b.refill))
 	}
-	return r, 0
+	bk.tokens, bk.at = tokens-1, now
+	return 0
+}
+
+// give returns one failure to key's budget.
+func (b *budgets) give(key string, now time.Time) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if bk, ok := b.byKey[key]; ok {
+		bk.tokens, bk.at = min(b.burst, b.level(bk, now)+1), now
+	}
 }
 
 // sweep forgets full budgets; the next sweep waits until the map doubled,
-// so sweeping costs O(1) per reservation on average.
+// so sweeping costs O(1) per take on average.
 func (b *budgets) sweep(now time.Time) {
-	for k, lim := range b.byKey {
-		if lim.TokensAt(now) >= float64(b.burst) {
+	for k, bk := range b.byKey {
+		if b.level(bk, now) >= b.burst {
 			delete(b.byKey, k)
 		}
 	}
