@@ -93,7 +93,8 @@ func Announce(ctx context.Context, b *Bucket, rec NodeRecord, opts AnnounceOptio
 // waiting for NATS: the write happens in the background, and a newer
 // record published meanwhile supersedes it. The runtime calls it with the
 // node's full current record on every state change. The record's node
-// name and instance id are the announcer's, whatever rec says.
+// name and instance id are the announcer's, whatever rec says. After
+// Close it writes nothing: a node that left stays gone.
 func (a *Announcer) Publish(rec NodeRecord) {
 	a.mu.Lock()
 	rec.Node, rec.Runtime.InstanceID = a.key, a.id
@@ -147,6 +148,10 @@ func (a *Announcer) Close(ctx context.Context) error {
 	return nil
 }
 
+// errRetry says that an attempt failed in a way worth retrying after a
+// pause (NATS did not answer).
+var errRetry = errors.New("retry")
+
 // claim creates the node's key, or waits out a key left by a runtime that
 // is gone, or refuses when its holder is alive.
 func (a *Announcer) claim(ctx context.Context) error {
@@ -161,11 +166,16 @@ func (a *Announcer) claim(ctx context.Context) error {
 			return nil
 		}
 		if errors.Is(err, jetstream.ErrKeyExists) {
-			taken, err := a.awaitHolder(ctx)
-			if err != nil || taken {
-				return err
+			mine, werr := a.awaitHolder(ctx)
+			switch {
+			case werr == nil && mine:
+				return nil
+			case werr == nil:
+				continue // the key went away: claim it
+			case !errors.Is(werr, errRetry):
+				return werr
 			}
-			continue // the key went away or was ours: claim again
+			err = werr
 		}
 		if ctx.Err() != nil {
 			return fmt.Errorf("announce node %s: %w (last error: %w)", a.key, ctx.Err(), err)
@@ -177,18 +187,17 @@ func (a *Announcer) claim(ctx context.Context) error {
 	}
 }
 
-// awaitHolder watches the key another record holds. It returns taken =
-// true with nil error when the key turned out to be this runtime's and is
-// now claimed again; a *NodeTakenError when the holder shows it is alive
-// by rewriting the key; taken = false when the key went away.
-func (a *Announcer) awaitHolder(ctx context.Context) (taken bool, err error) {
-	wctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	w, err := a.b.kv.Watch(wctx, a.key)
+// awaitHolder watches the key another record holds. It returns mine =
+// true when the key turned out to hold this runtime's own instance id and
+// is now claimed again; a *NodeTakenError when the holder shows it is
+// alive by rewriting the key; mine = false with no error when the key went
+// away; errRetry when NATS did not answer.
+func (a *Announcer) awaitHolder(ctx context.Context) (mine bool, err error) {
+	w, stop, err := a.b.watch(ctx, a.key)
 	if err != nil {
-		return false, nil // claim again; its retry handles a NATS that does not answer
+		return false, errRetry
 	}
-	defer func() { _ = w.Stop() }()
+	defer stop()
 	// A live holder rewrites within TTL/3; a dead one's key expires
 	// within one TTL. Either shows within TTL plus a margin.
 	deadline := time.NewTimer(a.b.TTL() + time.Second)

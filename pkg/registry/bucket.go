@@ -217,6 +217,26 @@ func (b *Bucket) setReplicas(n int) {
 	b.replicas = n
 }
 
+// watch watches keys (a key or a wildcard) until stop is called or ctx
+// ends: a KV watch lives as long as the context it was made with, so the
+// context is cut only by stop, or when making the watch takes too long.
+// A request to a JetStream without a meta leader goes unanswered, so that
+// bound is what makes a watch attempt fail instead of hang: half a TTL, 1
+// to 5 s, short enough for stale nodes to be dropped on time meanwhile.
+func (b *Bucket) watch(ctx context.Context, keys string) (jetstream.KeyWatcher, func(), error) {
+	wctx, cancel := context.WithCancel(ctx)
+	timer := time.AfterFunc(min(max(b.ttl/2, time.Second), 5*time.Second), cancel)
+	w, err := b.kv.Watch(wctx, keys)
+	if !timer.Stop() || err != nil {
+		cancel()
+		if err == nil {
+			err = fmt.Errorf("watch %s: %w", keys, context.DeadlineExceeded)
+		}
+		return nil, nil, err
+	}
+	return w, func() { _ = w.Stop(); cancel() }, nil
+}
+
 // TTL is the bucket's TTL, the one in force.
 func (b *Bucket) TTL() time.Duration { return b.ttl }
 

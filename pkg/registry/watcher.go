@@ -93,7 +93,8 @@ func NewWatcher(opts WatcherOptions) *Watcher {
 	return w
 }
 
-// Run watches the bucket until ctx ends, then forgets every node. It
+// Run watches the bucket until ctx ends, then forgets every node; one Run
+// at a time. It
 // starts the watch again whenever the connection comes back and whenever
 // the watch goes silent for half a TTL although nodes are known (every
 // live node writes each TTL/3), so a watch lost with a server is
@@ -176,22 +177,9 @@ func drainStatus(ch <-chan nats.Status) {
 	}
 }
 
-// startWatch watches every key. The watch lives as long as its context,
-// so the context is cut only by stop, or when creating it takes too long:
-// half a TTL (1 to 5 s), so that stale nodes are dropped in time even
-// while NATS does not answer.
+// startWatch watches every key.
 func (w *Watcher) startWatch(ctx context.Context, b *Bucket) (jetstream.KeyWatcher, func(), error) {
-	wctx, cancel := context.WithCancel(ctx)
-	timer := time.AfterFunc(min(max(b.TTL()/2, time.Second), 5*time.Second), cancel)
-	watch, err := b.kv.WatchAll(wctx)
-	if !timer.Stop() || err != nil {
-		cancel()
-		if err == nil {
-			err = context.DeadlineExceeded
-		}
-		return nil, nil, err
-	}
-	return watch, func() { _ = watch.Stop(); cancel() }, nil
+	return b.watch(ctx, jetstream.AllKeys)
 }
 
 // pause waits for the next attempt at a watch; a reconnection cuts it
