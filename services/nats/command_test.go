@@ -134,3 +134,31 @@ func TestFlagNames(t *testing.T) {
 		t.Errorf("got %v\nwant %v", got, want)
 	}
 }
+
+// TestServerLogger checks the levels nats-server's lines get, and that a
+// fatal one is kept for Run to return instead of ending the process.
+func TestServerLogger(t *testing.T) {
+	var buf strings.Builder
+	l := newServerLogger(log.NewLogfmtLogger(&buf))
+	l.Noticef("Server is ready")
+	l.Noticef("  Version:  %s", "2.15.2")
+	l.Warnf("slow consumer")
+	l.Errorf("route failed")
+	l.Fatalf("Error listening on port: %d", 9233)
+	l.Fatalf("second")
+	got := buf.String()
+	for _, want := range []string{
+		`level=info component=nats-server msg="Server is ready"`,
+		`level=debug component=nats-server msg="  Version:  2.15.2"`,
+		`level=warn component=nats-server msg="slow consumer"`,
+		`level=error component=nats-server msg="route failed"`,
+		`level=error component=nats-server msg="Error listening on port: 9233" fatal=true`,
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("log lacks %s:\n%s", want, got)
+		}
+	}
+	if err := l.err(); err == nil || !strings.Contains(err.Error(), "9233") {
+		t.Errorf("fatal kept: %v, want the first one", err)
+	}
+}

@@ -2,6 +2,7 @@ package nats
 
 import (
 	"fmt"
+	"strings"
 	"sync"
 
 	"github.com/go-kit/log"
@@ -23,8 +24,16 @@ func newServerLogger(logger log.Logger) *serverLogger {
 	return &serverLogger{logger: log.With(logger, "component", "nats-server")}
 }
 
+// Noticef logs at info, except the indented detail lines and rulers of
+// the start banner (version, store limits…), which are debug: a start
+// then says what listens where in a few lines.
 func (l *serverLogger) Noticef(format string, v ...any) {
-	level.Info(l.logger).Log("msg", fmt.Sprintf(format, v...))
+	msg := fmt.Sprintf(format, v...)
+	if strings.HasPrefix(msg, "  ") || strings.HasPrefix(msg, "---") || strings.TrimSpace(msg) == "" {
+		level.Debug(l.logger).Log("msg", msg)
+		return
+	}
+	level.Info(l.logger).Log("msg", msg)
 }
 
 func (l *serverLogger) Warnf(format string, v ...any) {
