@@ -57,7 +57,7 @@ type Unit struct {
 	Fronts []string
 	// Routes are registered with the instance while it runs.
 	Routes []string
-	Build  func() (service.Service, error)
+	Build  func() (service.Runner, error)
 }
 
 // Supervisor runs units "let it crash" style. Each unit has its own
@@ -536,7 +536,7 @@ func (u *unit) runOnce(ctx context.Context) exit {
 
 // safeRun runs svc and turns a panic into an error, so a panicking service
 // is one more failure for the supervisor, not the end of the process.
-func safeRun(ctx context.Context, svc service.Service, up chan<- service.Addrs) (err error) {
+func safeRun(ctx context.Context, svc service.Runner, up chan<- service.Addrs) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("panic: %v\n%s", r, debug.Stack())

@@ -35,7 +35,7 @@ type fakeSvc struct {
 
 var errCrash = errors.New("crash")
 
-func (p *fakeSvc) Build() (service.Service, error) { return p, nil }
+func (p *fakeSvc) Build() (service.Runner, error) { return p, nil }
 
 func (p *fakeSvc) Run(ctx context.Context, up func(service.Addrs)) error {
 	n := int(p.starts.Add(1))
@@ -199,7 +199,7 @@ func TestCleanReturnIsStoppedNotRestarted(t *testing.T) {
 	// A service that ends on its own after becoming ready.
 	quit := make(chan struct{})
 	p2 := &cleanExit{quit: quit}
-	sup, _ := supervise(t, testPolicy(), Unit{Name: "clean", Build: func() (service.Service, error) { return p2, nil }})
+	sup, _ := supervise(t, testPolicy(), Unit{Name: "clean", Build: func() (service.Runner, error) { return p2, nil }})
 	awaitState(t, sup, "clean", StateRunning)
 	close(quit)
 	st := awaitState(t, sup, "clean", StateStopped)

@@ -29,7 +29,7 @@ var errCrash = errors.New("bench: induced crash")
 // an error, which the supervisor sees as any other crash. A nil crash never
 // fires.
 type crashable struct {
-	inner service.Service
+	inner service.Runner
 	crash <-chan struct{}
 }
 
@@ -49,7 +49,7 @@ func (c *crashable) Run(ctx context.Context, up func(service.Addrs)) error {
 
 // usersBuilder returns a Build of the real users service on 127.0.0.1:0,
 // keeping its data in dir, wrapped in a crashable.
-func usersBuilder(dir string, instances registry.Registry, crash <-chan struct{}) func() (service.Service, error) {
+func usersBuilder(dir string, instances registry.Registry, crash <-chan struct{}) func() (service.Runner, error) {
 	cfg := users.Descriptor().NewConfig().(*users.Config)
 	cfg.Base().HTTPAddr = "127.0.0.1:0"
 	cfg.Base().DebugAddr = "127.0.0.1:0"
@@ -61,7 +61,7 @@ func usersBuilder(dir string, instances registry.Registry, crash <-chan struct{}
 		Node:     "bench",
 		Registry: instances,
 	}
-	return func() (service.Service, error) {
+	return func() (service.Runner, error) {
 		inner, err := cfg.Build(env)
 		if err != nil {
 			return nil, err
@@ -230,7 +230,7 @@ func awaitRecovery(ctx context.Context, sup *ocisrt.Supervisor, name string, res
 
 // directStart builds and runs one instance without a supervisor, times it
 // to the first 200 from its /readyz, then stops it and waits for its end.
-func directStart(ctx context.Context, build func() (service.Service, error), probe *http.Client) (time.Duration, error) {
+func directStart(ctx context.Context, build func() (service.Runner, error), probe *http.Client) (time.Duration, error) {
 	t0 := time.Now()
 	svc, err := build()
 	if err != nil {

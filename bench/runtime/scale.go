@@ -173,7 +173,7 @@ func newScaleSupervisor(n int, instances registry.Registry) *ocisrt.Supervisor {
 	for i := range units {
 		units[i] = ocisrt.Unit{
 			Name:  fmt.Sprintf("svc%04d", i),
-			Build: func() (service.Service, error) { return trivial{}, nil },
+			Build: func() (service.Runner, error) { return trivial{}, nil },
 		}
 	}
 	return ocisrt.NewSupervisor(log.NewNopLogger(), ocisrt.DefaultPolicy(), "bench", prometheus.NewRegistry(), instances, units)

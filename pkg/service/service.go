@@ -16,8 +16,10 @@ import (
 	"github.com/ocis-runtime/ocis/pkg/registry"
 )
 
-// Service is one started instance of a member of the family.
-type Service interface {
+// Runner is one started instance of a member of the family: what the
+// supervisor runs. It is not the business interface a service's
+// service.go declares (users.Service, storage.Service); it wraps one.
+type Runner interface {
 	// Run serves until ctx is done, then drains and returns nil; it returns
 	// an error when it cannot serve. It calls up once, as soon as its
 	// listeners are open, with their real addresses.
@@ -63,7 +65,7 @@ type Descriptor struct {
 func (d Descriptor) Default() bool { return !d.Optional }
 
 // Config is a service's settings. It owns its flags and builds a fresh
-// Service from them for every start.
+// Runner from them for every start.
 type Config interface {
 	// RegisterFlags defines the service's flags, unprefixed; the caller
 	// namespaces them ("users.http-addr") when the family runs together.
@@ -71,7 +73,7 @@ type Config interface {
 	// Base returns the settings every service has.
 	Base() *Base
 	// Build returns a service ready to Run.
-	Build(env Env) (Service, error)
+	Build(env Env) (Runner, error)
 }
 
 // Env is what the process hands every service it builds.

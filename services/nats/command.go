@@ -79,7 +79,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 // Build implements service.Config. It validates every setting and builds
 // the server's options without opening anything, so a bad setting is
 // reported before any listener of the process opens.
-func (c *Config) Build(env service.Env) (service.Service, error) {
+func (c *Config) Build(env service.Env) (service.Runner, error) {
 	opts, err := c.serverOptions(env)
 	if err != nil {
 		return nil, err

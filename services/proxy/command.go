@@ -38,7 +38,7 @@ func (c *Config) Base() *service.Base { return &c.base }
 func (c *Config) RegisterFlags(fs *flag.FlagSet) { c.base.RegisterFlags(fs) }
 
 // Build implements service.Config.
-func (c *Config) Build(env service.Env) (service.Service, error) {
+func (c *Config) Build(env service.Env) (service.Runner, error) {
 	keys, err := env.Shared.Keys()
 	if err != nil {
 		return nil, err

@@ -48,7 +48,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 }
 
 // Build implements service.Config.
-func (c *Config) Build(env service.Env) (service.Service, error) {
+func (c *Config) Build(env service.Env) (service.Runner, error) {
 	if c.Quota < 0 {
 		return nil, fmt.Errorf("quota %d is negative; 0 means no limit", c.Quota)
 	}

@@ -83,7 +83,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 }
 
 // Build implements service.Config.
-func (c *Config) Build(env service.Env) (service.Service, error) {
+func (c *Config) Build(env service.Env) (service.Runner, error) {
 	if c.BcryptCost < bcrypt.MinCost || c.BcryptCost > bcrypt.MaxCost {
 		return nil, fmt.Errorf("bcrypt cost %d is outside %d to %d", c.BcryptCost, bcrypt.MinCost, bcrypt.MaxCost)
 	}
