@@ -3,7 +3,7 @@ GO      ?= go
 BIN     := bin/ocis
 COMMIT  := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 VERSION := $(shell git describe --tags --always 2>/dev/null || echo dev)
-LDFLAGS := -X github.com/ocis-runtime/ocis/runtime.Version=$(VERSION) -X github.com/ocis-runtime/ocis/runtime.Commit=$(COMMIT)
+LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 STATICCHECK := $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 .PHONY: build run test bench lint

@@ -14,7 +14,7 @@ import (
 	"github.com/ocis-runtime/ocis/bench/internal/benchkit"
 	"github.com/ocis-runtime/ocis/pkg/registry"
 	"github.com/ocis-runtime/ocis/pkg/service"
-	ocisrt "github.com/ocis-runtime/ocis/runtime"
+	"github.com/ocis-runtime/ocis/runtime/supervisor"
 	"github.com/ocis-runtime/ocis/services/users"
 )
 
@@ -82,7 +82,7 @@ type recovery struct {
 // again, each time timing the crash to the supervisor reporting it running,
 // and between crashes starts the same service directly as the baseline.
 func (b *bench) crashRecovery(ctx context.Context) error {
-	policy := ocisrt.DefaultPolicy()
+	policy := supervisor.DefaultPolicy()
 	// The default policy gives up after 10 failures a minute and doubles
 	// the wait with each failure in the window; here every crash gets the
 	// first wait, the one a service that has not failed for a minute gets.
@@ -93,12 +93,12 @@ func (b *bench) crashRecovery(ctx context.Context) error {
 	// As in ocis server: the instance is registered while it runs, under
 	// its routes, in the in-process registry.
 	instances := registry.NewMemory()
-	units := []ocisrt.Unit{{
+	units := []supervisor.Unit{{
 		Name:   users.Name,
 		Routes: users.Descriptor().Routes,
 		Build:  usersBuilder(filepath.Join(b.tmp, "crash", "supervised"), instances, crash),
 	}}
-	sup := ocisrt.NewSupervisor(log.NewNopLogger(), policy, "bench", prometheus.NewRegistry(), instances, units)
+	sup := supervisor.New(log.NewNopLogger(), policy, "bench", prometheus.NewRegistry(), instances, units)
 	supCtx, stopSup := context.WithCancel(ctx)
 	supDone := make(chan error, 1)
 	go func() { supDone <- sup.Run(supCtx) }()
@@ -190,7 +190,7 @@ func (b *bench) crashRecovery(ctx context.Context) error {
 // awaitRecovery waits until the supervisor reports name running with more
 // than restarts restarts, and reads the stages of the way there from the
 // Since of each state it sees.
-func awaitRecovery(ctx context.Context, sup *ocisrt.Supervisor, name string, restarts int, trigger time.Time) (recovery, error) {
+func awaitRecovery(ctx context.Context, sup *supervisor.Supervisor, name string, restarts int, trigger time.Time) (recovery, error) {
 	timeout := time.NewTimer(30 * time.Second)
 	defer timeout.Stop()
 	var backoffAt, startingAt time.Time
@@ -201,13 +201,13 @@ func awaitRecovery(ctx context.Context, sup *ocisrt.Supervisor, name string, res
 			return recovery{}, err
 		}
 		switch st.State {
-		case ocisrt.StateBackoff:
+		case supervisor.StateBackoff:
 			backoffAt = st.Since
-		case ocisrt.StateStarting:
+		case supervisor.StateStarting:
 			startingAt = st.Since
-		case ocisrt.StateFailed:
+		case supervisor.StateFailed:
 			return recovery{}, fmt.Errorf("%s failed: %s", name, st.LastError)
-		case ocisrt.StateRunning:
+		case supervisor.StateRunning:
 			if st.Restarts > restarts {
 				rec := recovery{total: st.Since.Sub(trigger)}
 				if !backoffAt.IsZero() && !startingAt.IsZero() {

@@ -29,7 +29,8 @@ import (
 	"github.com/ocis-runtime/ocis/pkg/registry"
 	"github.com/ocis-runtime/ocis/pkg/service"
 	"github.com/ocis-runtime/ocis/pkg/transport"
-	ocisrt "github.com/ocis-runtime/ocis/runtime"
+	"github.com/ocis-runtime/ocis/runtime/control"
+	"github.com/ocis-runtime/ocis/runtime/supervisor"
 )
 
 // The scale targets of the issue.
@@ -168,15 +169,15 @@ func scaleChild(cfg options, out io.Writer) error {
 
 // newScaleSupervisor returns a supervisor of n trivial services under the
 // default policy, recording them in instances as ocis server does.
-func newScaleSupervisor(n int, instances registry.Registry) *ocisrt.Supervisor {
-	units := make([]ocisrt.Unit, n)
+func newScaleSupervisor(n int, instances registry.Registry) *supervisor.Supervisor {
+	units := make([]supervisor.Unit, n)
 	for i := range units {
-		units[i] = ocisrt.Unit{
+		units[i] = supervisor.Unit{
 			Name:  fmt.Sprintf("svc%04d", i),
 			Build: func() (service.Runner, error) { return trivial{}, nil },
 		}
 	}
-	return ocisrt.NewSupervisor(log.NewNopLogger(), ocisrt.DefaultPolicy(), "bench", prometheus.NewRegistry(), instances, units)
+	return supervisor.New(log.NewNopLogger(), supervisor.DefaultPolicy(), "bench", prometheus.NewRegistry(), instances, units)
 }
 
 // nopRegistry records nothing.
@@ -189,7 +190,7 @@ func (nopRegistry) Table() *registry.Table             { return registry.NewTabl
 
 // awaitAllRunning waits until every unit of sup runs; a unit that fails is
 // an error.
-func awaitAllRunning(ctx context.Context, sup *ocisrt.Supervisor) error {
+func awaitAllRunning(ctx context.Context, sup *supervisor.Supervisor) error {
 	for {
 		changed := sup.Changed()
 		if sup.Ready() {
@@ -199,7 +200,7 @@ func awaitAllRunning(ctx context.Context, sup *ocisrt.Supervisor) error {
 		case <-changed:
 		case <-ctx.Done():
 			for _, st := range sup.Statuses() {
-				if st.State != ocisrt.StateRunning {
+				if st.State != supervisor.StateRunning {
 					return fmt.Errorf("%s is %s (%s): %w", st.Name, st.State, st.LastError, ctx.Err())
 				}
 			}
@@ -208,7 +209,7 @@ func awaitAllRunning(ctx context.Context, sup *ocisrt.Supervisor) error {
 	}
 }
 
-func supervisedRound(ctx context.Context, sup *ocisrt.Supervisor) (scaleRound, error) {
+func supervisedRound(ctx context.Context, sup *supervisor.Supervisor) (scaleRound, error) {
 	r := scaleRound{Services: len(sup.Statuses()), RSSBeforeKB: rssAfterGC()}
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
@@ -349,7 +350,7 @@ func (b *bench) scaleList(ctx context.Context) error {
 		return err
 	}
 	nop := log.NewNopLogger()
-	h := ocisrt.NewHTTPHandler(ocisrt.MakeEndpoints(sup.Control(), endpoint.Chain{Logger: nop}), nop, token, prometheus.NewRegistry(), sup.Ready)
+	h := control.NewHTTPHandler(control.MakeEndpoints(control.New(sup), endpoint.Chain{Logger: nop}), nop, token, prometheus.NewRegistry(), sup.Ready)
 	api, err := transport.Listen(nop, "127.0.0.1:0", h, 5*time.Second)
 	if err != nil {
 		return err
@@ -377,7 +378,7 @@ func (b *bench) scaleList(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		var got []ocisrt.Status
+		var got []supervisor.Status
 		if err := json.NewDecoder(bytes.NewReader(out)).Decode(&got); err != nil {
 			return fmt.Errorf("ocis list --json printed no status array: %w", err)
 		}

@@ -10,25 +10,25 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ocis-runtime/ocis/runtime"
+	"github.com/ocis-runtime/ocis/runtime/supervisor"
 	"github.com/ocis-runtime/ocis/services"
 )
 
 // listJSON runs `ocis list --json`.
-func (e *env) listJSON() []runtime.Status {
+func (e *env) listJSON() []supervisor.Status {
 	e.t.Helper()
 	code, stdout, stderr := e.run("list", "--json")
 	if code != 0 {
 		e.t.Fatalf("ocis list --json: exit %d: %s", code, stderr)
 	}
-	var out []runtime.Status
+	var out []supervisor.Status
 	if err := json.Unmarshal([]byte(stdout), &out); err != nil {
 		e.t.Fatalf("decode list: %v\n%s", err, stdout)
 	}
 	return out
 }
 
-func (e *env) status(name string) runtime.Status {
+func (e *env) status(name string) supervisor.Status {
 	e.t.Helper()
 	for _, s := range e.listJSON() {
 		if s.Name == name {
@@ -36,20 +36,20 @@ func (e *env) status(name string) runtime.Status {
 		}
 	}
 	e.t.Fatalf("ocis list has no %s", name)
-	return runtime.Status{}
+	return supervisor.Status{}
 }
 
 // waitState waits until name is in state want; while the runtime is not yet
 // answering, it keeps waiting.
-func (e *env) waitState(name string, want runtime.State) runtime.Status {
+func (e *env) waitState(name string, want supervisor.State) supervisor.Status {
 	e.t.Helper()
-	var st runtime.Status
+	var st supervisor.Status
 	waitFor(e.t, name+" "+string(want), 30*time.Second, func() bool {
 		code, stdout, _ := e.run("list", "--json")
 		if code != 0 {
 			return false
 		}
-		var all []runtime.Status
+		var all []supervisor.Status
 		if err := json.Unmarshal([]byte(stdout), &all); err != nil {
 			return false
 		}
@@ -87,7 +87,7 @@ func TestListKillRunRestartThroughCLI(t *testing.T) {
 		}
 	}
 	st := e.status("users")
-	if st.State != runtime.StateRunning || st.Node == "" || st.Addr != e.vars["OCIS_USERS_HTTP_ADDR"] || st.Since.IsZero() {
+	if st.State != supervisor.StateRunning || st.Node == "" || st.Addr != e.vars["OCIS_USERS_HTTP_ADDR"] || st.Since.IsZero() {
 		t.Errorf("list --json users = %+v", st)
 	}
 
@@ -96,16 +96,16 @@ func TestListKillRunRestartThroughCLI(t *testing.T) {
 		args       []string
 		wantCode   int
 		wantOut    string
-		wantState  runtime.State
+		wantState  supervisor.State
 		answersNow bool
 	}{
-		{[]string{"kill", "users"}, 0, "users: stopped", runtime.StateStopped, false},
-		{[]string{"kill", "users"}, 1, "service is stopped, cannot kill it", runtime.StateStopped, false},
-		{[]string{"run", "users"}, 0, "users: running", runtime.StateRunning, true},
-		{[]string{"run", "users"}, 1, "service is running, cannot run it", runtime.StateRunning, true},
-		{[]string{"restart", "users"}, 0, "users: running", runtime.StateRunning, true},
-		{[]string{"kill", "nosuch"}, 1, `unknown service "nosuch"; known services: ` + known, runtime.StateRunning, true},
-		{[]string{"kill"}, 2, "kill takes one service name", runtime.StateRunning, true},
+		{[]string{"kill", "users"}, 0, "users: stopped", supervisor.StateStopped, false},
+		{[]string{"kill", "users"}, 1, "service is stopped, cannot kill it", supervisor.StateStopped, false},
+		{[]string{"run", "users"}, 0, "users: running", supervisor.StateRunning, true},
+		{[]string{"run", "users"}, 1, "service is running, cannot run it", supervisor.StateRunning, true},
+		{[]string{"restart", "users"}, 0, "users: running", supervisor.StateRunning, true},
+		{[]string{"kill", "nosuch"}, 1, `unknown service "nosuch"; known services: ` + known, supervisor.StateRunning, true},
+		{[]string{"kill"}, 2, "kill takes one service name", supervisor.StateRunning, true},
 	}
 	for _, s := range steps {
 		t.Run(strings.Join(s.args, " "), func(t *testing.T) {
@@ -152,7 +152,7 @@ func TestControlAPIAnswers(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			expectError(t, tt.method, base+tt.path, tt.token, "", tt.wantStatus, tt.wantCode)
-			if st := e.status("users").State; st != runtime.StateRunning {
+			if st := e.status("users").State; st != supervisor.StateRunning {
 				t.Errorf("users is %s after a refused call, want running", st)
 			}
 		})
@@ -247,13 +247,13 @@ func TestTakenPortBacksOffAndRecovers(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.start("server")
-	var st runtime.Status
+	var st supervisor.Status
 	waitFor(t, "users in backoff", 30*time.Second, func() bool {
 		code, stdout, _ := e.run("list", "--json")
 		if code != 0 {
 			return false
 		}
-		var all []runtime.Status
+		var all []supervisor.Status
 		_ = json.Unmarshal([]byte(stdout), &all)
 		for _, s := range all {
 			if s.Name == "users" && s.Restarts > 0 {
@@ -267,7 +267,7 @@ func TestTakenPortBacksOffAndRecovers(t *testing.T) {
 		t.Errorf("last error = %q, want the taken port", st.LastError)
 	}
 	blocker.Close()
-	e.waitState("users", runtime.StateRunning)
+	e.waitState("users", supervisor.StateRunning)
 	if !e.usersAnswers() {
 		t.Error("users does not answer after recovering")
 	}
@@ -283,7 +283,7 @@ func TestCrashLoopFailsUntilRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.start("server")
-	st := e.waitState("users", runtime.StateFailed)
+	st := e.waitState("users", supervisor.StateFailed)
 	if st.Restarts != 2 || !strings.Contains(st.LastError, "3 failures") {
 		t.Errorf("failed status = %+v; want 2 restarts and the failure count", st)
 	}
@@ -292,7 +292,7 @@ func TestCrashLoopFailsUntilRun(t *testing.T) {
 		t.Errorf("list row %q; want failed with the reason", row)
 	}
 	blocker.Close()
-	if got := e.status("users").State; got != runtime.StateFailed {
+	if got := e.status("users").State; got != supervisor.StateFailed {
 		t.Errorf("failed service moved to %s by itself", got)
 	}
 	if code, stdout, stderr := e.run("run", "users"); code != 0 || !strings.Contains(stdout, "users: running") {

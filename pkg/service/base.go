@@ -3,6 +3,7 @@ package service
 import (
 	"flag"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"time"
@@ -125,4 +126,17 @@ func (s *Shared) ConfigPath() string {
 		return s.ConfigFile
 	}
 	return filepath.Join(s.BaseDataPath, "ocis.env")
+}
+
+// Dialable turns a listen address into one a client can dial: a wildcard
+// host (":9140", "0.0.0.0:9140") becomes loopback.
+func Dialable(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, port)
 }

@@ -1,4 +1,8 @@
-package runtime
+// Package supervisor keeps each service of the family up "let it crash"
+// style: it starts units once their dependencies run, restarts a failing
+// one with backoff, gives up on one that keeps failing, and stops them all
+// in reverse dependency order.
+package supervisor
 
 import (
 	"context"
@@ -78,11 +82,11 @@ type Supervisor struct {
 	changed chan struct{} // closed and replaced on every state change
 }
 
-// NewSupervisor returns a supervisor of units, logging to logger with
+// New returns a supervisor of units, logging to logger with
 // service=<unit> on every line about a unit, registering its state and
 // restart metrics on reg, and recording running instances in instances. The units' dependencies must
-// already be checked for unknown names and cycles (checkGraph).
-func NewSupervisor(logger log.Logger, policy Policy, node string, reg prometheus.Registerer, instances registry.Registry, units []Unit) *Supervisor {
+// already be checked for unknown names and cycles (CheckGraph).
+func New(logger log.Logger, policy Policy, node string, reg prometheus.Registerer, instances registry.Registry, units []Unit) *Supervisor {
 	metrics := newStateMetrics(reg)
 	s := &Supervisor{
 		logger:   log.With(logger, "service", "runtime"),
@@ -488,7 +492,7 @@ func (u *unit) runOnce(ctx context.Context) exit {
 			}
 			running = true
 			startTimer.Stop()
-			in := registry.Instance{Service: u.Name, Node: u.sup.node, Addr: dialable(addrs.HTTP), Routes: u.Routes, Local: addrs.Handler}
+			in := registry.Instance{Service: u.Name, Node: u.sup.node, Addr: service.Dialable(addrs.HTTP), Routes: u.Routes, Local: addrs.Handler}
 			if err := u.sup.registry.Register(in); err != nil {
 				_ = stop()
 				return exit{exitFailed, fmt.Errorf("register instance: %w", err)}

@@ -1,4 +1,4 @@
-package runtime
+package main
 
 import (
 	"context"
@@ -11,12 +11,15 @@ import (
 	"github.com/go-kit/log"
 	"github.com/go-kit/log/level"
 	"github.com/oklog/run"
+	"github.com/peterbourgon/ff/v3/ffcli"
 
 	"github.com/ocis-runtime/ocis/pkg/config"
 	"github.com/ocis-runtime/ocis/pkg/logging"
 	"github.com/ocis-runtime/ocis/pkg/registry"
 	"github.com/ocis-runtime/ocis/pkg/service"
 	"github.com/ocis-runtime/ocis/pkg/transport"
+	"github.com/ocis-runtime/ocis/runtime/control"
+	"github.com/ocis-runtime/ocis/runtime/supervisor"
 )
 
 // family is the settings of `ocis server`: shared, runtime, and each
@@ -24,7 +27,7 @@ import (
 type family struct {
 	set      *config.Set
 	shared   *service.Shared
-	settings *Settings
+	settings *runtimeSettings
 	configs  map[string]service.Config
 }
 
@@ -43,6 +46,23 @@ func newFamily(cat service.Catalogue, output io.Writer) *family {
 		f.set.Register(d.Name+".", d.Name, cfg.RegisterFlags)
 	}
 	return f
+}
+
+// registerServer adds `ocis server`.
+func registerServer(a *app) {
+	f := newFamily(a.cat, a.usage)
+	a.verbs = append(a.verbs, &ffcli.Command{
+		Name:       "server",
+		ShortUsage: "ocis server [flags]",
+		ShortHelp:  "start the runtime and its services; blocks until SIGINT or SIGTERM",
+		FlagSet:    f.set.FlagSet(),
+		Exec: func(_ context.Context, args []string) error {
+			if err := noArgs("server", args); err != nil {
+				return err
+			}
+			return serve(a.cat, f, a.stdout, a.stderr)
+		},
+	})
 }
 
 // serve is `ocis server`: it initialises a fresh data dir, resolves the
@@ -70,7 +90,7 @@ func serve(cat service.Catalogue, f *family, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if err := checkGraph(cat, enabled); err != nil {
+	if err := supervisor.CheckGraph(cat, enabled); err != nil {
 		return err
 	}
 	token, err := f.settings.resolveToken(f.shared, true)
@@ -91,14 +111,14 @@ func serve(cat service.Catalogue, f *family, stdout, stderr io.Writer) error {
 			}
 		}
 	}
-	units := make([]Unit, 0, len(enabled))
+	units := make([]supervisor.Unit, 0, len(enabled))
 	for _, name := range enabled {
 		d, _ := cat.Lookup(name)
 		cfg := f.configs[name]
 		env := service.Env{Logger: log.With(logger, "service", name), Shared: f.shared, Node: f.settings.Node, Registry: instances}
-		units = append(units, Unit{Name: name, DependsOn: d.DependsOn, Fronts: d.Fronts, Routes: d.Routes, Build: func() (service.Runner, error) { return cfg.Build(env) }})
+		units = append(units, supervisor.Unit{Name: name, DependsOn: d.DependsOn, Fronts: d.Fronts, Routes: d.Routes, Build: func() (service.Runner, error) { return cfg.Build(env) }})
 	}
-	sup := NewSupervisor(logger, f.settings.Policy, f.settings.Node, reg, instances, units)
+	sup := supervisor.New(logger, f.settings.Policy, f.settings.Node, reg, instances, units)
 
 	var g run.Group
 	// Signals: SIGINT or SIGTERM ends the group; a second one exits at once.
@@ -106,8 +126,8 @@ func serve(cat service.Catalogue, f *family, stdout, stderr io.Writer) error {
 	// Control API: opened first, so a taken runtime port fails before any
 	// service starts.
 	{
-		endpoints := MakeEndpoints(sup.Control(), service.Chain(rtLogger, reg, "runtime", &service.Base{RequestTimeout: time.Minute}))
-		h := NewHTTPHandler(endpoints, rtLogger, token, reg, sup.Ready)
+		endpoints := control.MakeEndpoints(control.New(sup), service.Chain(rtLogger, reg, "runtime", &service.Base{RequestTimeout: control.RequestTimeout}))
+		h := control.NewHTTPHandler(endpoints, rtLogger, token, reg, sup.Ready)
 		api, err := transport.Listen(log.With(rtLogger, "listener", "control"), f.settings.Addr, h, 5*time.Second)
 		if err != nil {
 			return err
@@ -126,8 +146,7 @@ func serve(cat service.Catalogue, f *family, stdout, stderr io.Writer) error {
 	}
 	level.Info(rtLogger).Log("msg", "runtime starting", "node", f.settings.Node, "addr", f.settings.Addr, "services", fmt.Sprint(enabled))
 	err = g.Run()
-	var sig run.SignalError
-	if errors.As(err, &sig) {
+	if errors.Is(err, run.ErrSignal) {
 		level.Info(rtLogger).Log("msg", "runtime stopped")
 		return nil
 	}

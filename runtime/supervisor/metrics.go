@@ -1,4 +1,4 @@
-package runtime
+package supervisor
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
@@ -30,7 +30,7 @@ func newStateMetrics(reg prometheus.Registerer) *stateMetrics {
 }
 
 func (m *stateMetrics) set(service string, current State) {
-	for _, st := range States {
+	for _, st := range States() {
 		v := 0.0
 		if st == current {
 			v = 1

@@ -1,4 +1,4 @@
-package runtime
+package supervisor
 
 import (
 	"strings"
@@ -30,7 +30,7 @@ func TestCheckGraph(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := checkGraph(tt.cat, tt.enabled)
+			err := CheckGraph(tt.cat, tt.enabled)
 			switch {
 			case tt.wantErr == "" && err != nil:
 				t.Errorf("err = %v, want none", err)

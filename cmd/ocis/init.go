@@ -1,19 +1,56 @@
-package runtime
+package main
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"time"
 
+	"github.com/peterbourgon/ff/v3/ffcli"
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/ocis-runtime/ocis/pkg/config"
+	"github.com/ocis-runtime/ocis/pkg/service"
 )
+
+// registerInit adds `ocis init`.
+func registerInit(a *app) {
+	set := config.NewSet("init", a.usage)
+	shared := service.NewShared()
+	var (
+		password string
+		force    bool
+	)
+	set.Register("", "", func(fs *flag.FlagSet) {
+		fs.StringVar(&shared.BaseDataPath, "base-data-path", shared.BaseDataPath, "where services keep their data and the config file")
+		fs.StringVar(&shared.ConfigFile, "config-file", shared.ConfigFile, "config file to write (default <base-data-path>/ocis.env)")
+	})
+	set.Register("", "init", func(fs *flag.FlagSet) {
+		fs.StringVar(&password, "admin-password", "", "admin password (default: generated and printed once)")
+		fs.BoolVar(&force, "force", false, "overwrite an existing config")
+	})
+	a.verbs = append(a.verbs, &ffcli.Command{
+		Name:       "init",
+		ShortUsage: "ocis init [--admin-password P] [--force]",
+		ShortHelp:  "write the config with a fresh JWT secret and admin password",
+		FlagSet:    set.FlagSet(),
+		Exec: func(_ context.Context, args []string) error {
+			if err := noArgs("init", args); err != nil {
+				return err
+			}
+			if err := set.Load(func() (string, error) { return "", nil }); err != nil {
+				return err
+			}
+			return initConfig(shared.ConfigPath(), password, force, a.stdout)
+		},
+	})
+}
 
 // ErrConfigExists refuses to overwrite a config without --force.
 var ErrConfigExists = errors.New("config file exists")
@@ -100,25 +137,4 @@ func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil
-}
-
-// loadOrCreateToken returns the runtime's control token: the one in the
-// environment or flags if set, else the one in the token file, created on
-// first start.
-func loadOrCreateToken(path string) (string, error) {
-	b, err := os.ReadFile(path)
-	if err == nil && len(b) > 0 {
-		return string(b), nil
-	}
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return "", fmt.Errorf("read runtime token: %w", err)
-	}
-	token, err := randomString(32)
-	if err != nil {
-		return "", err
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return "", fmt.Errorf("create data dir: %w", err)
-	}
-	return token, writeFileAtomic(path, []byte(token), 0o600)
 }

@@ -1,35 +1,35 @@
-package runtime
+package main
 
 import (
 	"flag"
 	"os"
-	"path/filepath"
 
 	"github.com/ocis-runtime/ocis/pkg/config"
 	"github.com/ocis-runtime/ocis/pkg/service"
+	"github.com/ocis-runtime/ocis/runtime/supervisor"
 )
 
-// Settings are the runtime's own flags, beside the shared ones and those of
+// runtimeSettings are the runtime's own flags, beside the shared ones and those of
 // each service.
-type Settings struct {
+type runtimeSettings struct {
 	Addr   string
 	Token  string
 	Node   string
-	Policy Policy
-	Select Selection
+	Policy supervisor.Policy
+	Select supervisor.Selection
 }
 
-func newSettings() *Settings {
+func newSettings() *runtimeSettings {
 	host, err := os.Hostname()
 	if err != nil {
 		host = "localhost"
 	}
-	return &Settings{Addr: "127.0.0.1:9250", Node: host, Policy: DefaultPolicy()}
+	return &runtimeSettings{Addr: "127.0.0.1:9250", Node: host, Policy: supervisor.DefaultPolicy()}
 }
 
 // registerClient defines what a client of the control API needs:
 // --runtime.addr and --runtime.token (OCIS_RUNTIME_ADDR, OCIS_RUNTIME_TOKEN).
-func (s *Settings) registerClient(set *config.Set) {
+func (s *runtimeSettings) registerClient(set *config.Set) {
 	set.Register("runtime.", "runtime", func(fs *flag.FlagSet) {
 		config.AddrVar(fs, &s.Addr, "addr", s.Addr, "address of the runtime's control API")
 		fs.StringVar(&s.Token, "token", s.Token, "bearer token of the control API (default: the token file in the base data path)")
@@ -37,7 +37,7 @@ func (s *Settings) registerClient(set *config.Set) {
 }
 
 // registerServer defines the flags of `ocis server`.
-func (s *Settings) registerServer(set *config.Set) {
+func (s *runtimeSettings) registerServer(set *config.Set) {
 	s.registerClient(set)
 	set.Register("runtime.", "runtime", func(fs *flag.FlagSet) {
 		p := &s.Policy
@@ -55,14 +55,9 @@ func (s *Settings) registerServer(set *config.Set) {
 	})
 }
 
-// tokenPath is where the runtime keeps its control token.
-func tokenPath(shared *service.Shared) string {
-	return filepath.Join(shared.BaseDataPath, "runtime.token")
-}
-
 // resolveToken returns the configured token or the token file's, creating
 // the file when create is set.
-func (s *Settings) resolveToken(shared *service.Shared, create bool) (string, error) {
+func (s *runtimeSettings) resolveToken(shared *service.Shared, create bool) (string, error) {
 	if s.Token != "" {
 		return s.Token, nil
 	}

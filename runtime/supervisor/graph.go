@@ -1,4 +1,4 @@
-package runtime
+package supervisor
 
 import (
 	"fmt"
@@ -8,12 +8,12 @@ import (
 	"github.com/ocis-runtime/ocis/pkg/service"
 )
 
-// checkGraph verifies that every dependency and every fronted service of the
+// CheckGraph verifies that every dependency and every fronted service of the
 // enabled services is known, and that together they form no cycle: a cycle
 // of DependsOn would never start, and one through Fronts would never stop,
 // each service waiting for another to stop first. A service that is known
 // but not enabled here is left out: it may run on another node.
-func checkGraph(cat service.Catalogue, enabled []string) error {
+func CheckGraph(cat service.Catalogue, enabled []string) error {
 	deps := map[string][]string{}
 	for _, name := range enabled {
 		d, _ := cat.Lookup(name)
@@ -65,43 +65,4 @@ func checkGraph(cat service.Catalogue, enabled []string) error {
 		}
 	}
 	return nil
-}
-
-// Selection is how an operator picks the services to run.
-type Selection struct {
-	Run     []string // only these
-	Exclude []string // all but these
-	Add     []string // the default set plus these
-}
-
-// Resolve returns the enabled services in catalogue order, or an error that
-// names an unknown service and the known ones.
-func (s Selection) Resolve(cat service.Catalogue) ([]string, error) {
-	for _, list := range [][]string{s.Run, s.Exclude, s.Add} {
-		for _, name := range list {
-			if _, ok := cat.Lookup(name); !ok {
-				return nil, &service.UnknownError{Name: name, Known: cat.Names()}
-			}
-		}
-	}
-	var out []string
-	for _, d := range cat {
-		on := d.Default()
-		if len(s.Run) > 0 {
-			on = slices.Contains(s.Run, d.Name)
-		}
-		if slices.Contains(s.Add, d.Name) {
-			on = true
-		}
-		if slices.Contains(s.Exclude, d.Name) {
-			on = false
-		}
-		if on {
-			out = append(out, d.Name)
-		}
-	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("no service selected to run; known services: %s", strings.Join(cat.Names(), ", "))
-	}
-	return out, nil
 }

@@ -1,7 +1,8 @@
-package runtime
+package control
 
 import (
 	"net/http"
+	"time"
 
 	"github.com/go-kit/log"
 	"github.com/prometheus/client_golang/prometheus"
@@ -9,6 +10,10 @@ import (
 	"github.com/ocis-runtime/ocis/pkg/endpoint"
 	"github.com/ocis-runtime/ocis/pkg/transport"
 )
+
+// RequestTimeout bounds one call of the control API: a restart waits for the
+// service to drain and to become ready again.
+const RequestTimeout = time.Minute
 
 // NewHTTPHandler serves the control API, every route behind the runtime
 // token, and /healthz, /readyz, /metrics beside it without one.

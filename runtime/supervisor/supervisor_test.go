@@ -1,4 +1,4 @@
-package runtime
+package supervisor
 
 import (
 	"context"
@@ -88,7 +88,7 @@ func testPolicy() Policy {
 func supervise(t *testing.T, policy Policy, units ...Unit) (*Supervisor, *prometheus.Registry) {
 	t.Helper()
 	reg := prometheus.NewRegistry()
-	sup := NewSupervisor(log.NewNopLogger(), policy, "test-node", reg, registry.NewMemory(), units)
+	sup := New(log.NewNopLogger(), policy, "test-node", reg, registry.NewMemory(), units)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- sup.Run(ctx) }()
@@ -299,7 +299,7 @@ func TestDependenciesOrderStartAndStop(t *testing.T) {
 	base := &fakeSvc{ready: baseReady.Load, onStop: record("base stopped")}
 	app := &fakeSvc{onStop: record("app stopped")}
 	reg := prometheus.NewRegistry()
-	sup := NewSupervisor(log.NewNopLogger(), testPolicy(), "n", reg, registry.NewMemory(),
+	sup := New(log.NewNopLogger(), testPolicy(), "n", reg, registry.NewMemory(),
 		[]Unit{unitOf("app", app, "base"), unitOf("base", base)})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -341,7 +341,7 @@ func TestFrontsOrdersStopOnly(t *testing.T) {
 	app := &fakeSvc{ready: appReady.Load, onCancel: record("app told to stop")}
 	other := &fakeSvc{onCancel: record("other told to stop")}
 	reg := prometheus.NewRegistry()
-	sup := NewSupervisor(log.NewNopLogger(), testPolicy(), "n", reg, registry.NewMemory(), []Unit{
+	sup := New(log.NewNopLogger(), testPolicy(), "n", reg, registry.NewMemory(), []Unit{
 		{Name: "entry", Fronts: []string{"app", "other"}, Build: entry.Build},
 		unitOf("app", app), unitOf("other", other),
 	})
@@ -480,7 +480,7 @@ func TestBackoffDelayGrowsAndIsCapped(t *testing.T) {
 // while its service is running.
 func TestRegistryFollowsRunning(t *testing.T) {
 	instances := registry.NewMemory()
-	sup := NewSupervisor(log.NewNopLogger(), testPolicy(), "node-a", prometheus.NewRegistry(), instances,
+	sup := New(log.NewNopLogger(), testPolicy(), "node-a", prometheus.NewRegistry(), instances,
 		[]Unit{{Name: "svc", Routes: []string{"/api/v1/svc"}, Build: (&fakeSvc{}).Build}})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

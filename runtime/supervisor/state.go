@@ -1,7 +1,4 @@
-// Package runtime runs the family: the supervisor that keeps each service
-// up ("let it crash"), the order services start and stop in, the control API
-// through which operators list, kill, run and restart them, and the CLI.
-package runtime
+package supervisor
 
 import "time"
 
@@ -18,8 +15,11 @@ const (
 	StateFailed   State = "failed"
 )
 
-// States lists every state, for metrics that need all of them.
-var States = []State{StateStopped, StateStarting, StateRunning, StateStopping, StateBackoff, StateFailed}
+// States lists every state, for metrics that need all of them. It returns a
+// fresh slice, so no caller can change another's.
+func States() []State {
+	return []State{StateStopped, StateStarting, StateRunning, StateStopping, StateBackoff, StateFailed}
+}
 
 // Status is one service as the control API reports it.
 type Status struct {

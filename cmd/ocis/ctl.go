@@ -1,0 +1,88 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"syscall"
+
+	"github.com/peterbourgon/ff/v3/ffcli"
+
+	"github.com/ocis-runtime/ocis/pkg/apierr"
+	"github.com/ocis-runtime/ocis/pkg/config"
+	"github.com/ocis-runtime/ocis/pkg/service"
+	"github.com/ocis-runtime/ocis/runtime/control"
+	"github.com/ocis-runtime/ocis/runtime/supervisor"
+)
+
+// ctlFlags are what every client verb needs to reach the runtime.
+type ctlFlags struct {
+	set      *config.Set
+	shared   *service.Shared
+	settings *runtimeSettings
+}
+
+func newCtlFlags(name string, usage io.Writer) *ctlFlags {
+	c := &ctlFlags{set: config.NewSet(name, usage), shared: service.NewShared(), settings: newSettings()}
+	c.set.Register("", "", c.shared.RegisterFlags)
+	c.settings.registerClient(c.set)
+	return c
+}
+
+// client loads the settings and returns a client of the runtime.
+func (c *ctlFlags) client() (*control.Client, error) {
+	if err := c.set.Load(func() (string, error) { return c.shared.ConfigPath(), nil }); err != nil {
+		return nil, err
+	}
+	token, err := c.settings.resolveToken(c.shared, false)
+	if err != nil {
+		token = "" // the runtime will answer 401; explain says why
+	}
+	return control.NewClient(c.settings.Addr, token, nil)
+}
+
+// explain turns the errors a CLI user meets into one line that says what to
+// do.
+func (c *ctlFlags) explain(err error) error {
+	switch {
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return fmt.Errorf("no runtime answers at %s; start one with `ocis server` (or point --runtime.addr / OCIS_RUNTIME_ADDR at it)", c.settings.Addr)
+	case errors.Is(err, apierr.ErrUnauthenticated):
+		return fmt.Errorf("the runtime at %s refused the token: %v; set OCIS_RUNTIME_TOKEN or use the base data path of that runtime (its token is in %s)", c.settings.Addr, err, tokenPath(c.shared))
+	}
+	return err
+}
+
+// command is one of kill, run and restart: a call of the control API about
+// one service, printing the state it left the service in.
+type command func(*control.Client, context.Context, control.ServiceRequest) (supervisor.Status, error)
+
+// controlCommand returns `ocis <verb> <service>`.
+func controlCommand(a *app, verb, help string, call command) *ffcli.Command {
+	c := newCtlFlags(verb, a.usage)
+	return &ffcli.Command{
+		Name:       verb,
+		ShortUsage: fmt.Sprintf("ocis %s <service>", verb),
+		ShortHelp:  help,
+		FlagSet:    c.set.FlagSet(),
+		Exec: func(ctx context.Context, args []string) error {
+			if len(args) != 1 {
+				return &usageError{fmt.Sprintf("%s takes one service name, got %d arguments", verb, len(args))}
+			}
+			cl, err := c.client()
+			if err != nil {
+				return err
+			}
+			st, err := call(cl, ctx, control.ServiceRequest{Name: args[0]})
+			if err != nil {
+				return c.explain(err)
+			}
+			fmt.Fprintf(a.stdout, "%s: %s\n", st.Name, st.State)
+			if st.State != supervisor.StateRunning && verb != "kill" && st.LastError != "" {
+				fmt.Fprintf(a.stdout, "last error: %s\n", st.LastError)
+			}
+			return nil
+		},
+	}
+}

@@ -1,0 +1,71 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/peterbourgon/ff/v3/ffcli"
+
+	"github.com/ocis-runtime/ocis/pkg/endpoint"
+	"github.com/ocis-runtime/ocis/runtime/supervisor"
+)
+
+// registerList adds `ocis list [--json]`.
+func registerList(a *app) {
+	c := newCtlFlags("list", a.usage)
+	var asJSON bool
+	c.set.FlagSet().BoolVar(&asJSON, "json", false, "print the JSON array of the control API")
+	a.verbs = append(a.verbs, &ffcli.Command{
+		Name:       "list",
+		ShortUsage: "ocis list [--json]",
+		ShortHelp:  "show every service: state, node, address, restarts, since, last error",
+		FlagSet:    c.set.FlagSet(),
+		Exec: func(ctx context.Context, args []string) error {
+			if err := noArgs("list", args); err != nil {
+				return err
+			}
+			cl, err := c.client()
+			if err != nil {
+				return err
+			}
+			statuses, err := cl.List(ctx, endpoint.Empty{})
+			if err != nil {
+				return c.explain(err)
+			}
+			if asJSON {
+				enc := json.NewEncoder(a.stdout)
+				enc.SetIndent("", "  ")
+				return enc.Encode(statuses)
+			}
+			return printTable(a.stdout, statuses, time.Now())
+		},
+	})
+}
+
+// printTable writes statuses as the table of `ocis list`, ages counted to
+// now; a last error is cut at its first line.
+func printTable(w io.Writer, statuses []supervisor.Status, now time.Time) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "SERVICE\tSTATE\tNODE\tADDRESS\tRESTARTS\tSINCE\tLAST ERROR")
+	for _, s := range statuses {
+		addr := s.Addr
+		if addr == "" {
+			addr = "-"
+		}
+		lastErr := s.LastError
+		if i := strings.IndexByte(lastErr, '\n'); i >= 0 {
+			lastErr = lastErr[:i]
+		}
+		if lastErr == "" {
+			lastErr = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", s.Name, s.State, s.Node, addr, s.Restarts,
+			now.Sub(s.Since).Truncate(time.Second).String()+" ago", lastErr)
+	}
+	return tw.Flush()
+}

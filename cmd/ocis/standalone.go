@@ -1,0 +1,118 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/go-kit/log"
+	"github.com/go-kit/log/level"
+	"github.com/oklog/run"
+	"github.com/peterbourgon/ff/v3/ffcli"
+
+	"github.com/ocis-runtime/ocis/pkg/config"
+	"github.com/ocis-runtime/ocis/pkg/logging"
+	"github.com/ocis-runtime/ocis/pkg/registry"
+	"github.com/ocis-runtime/ocis/pkg/service"
+)
+
+// standalone is the settings of `ocis <service> server` and `… health`: the
+// shared flags and the service's own, unprefixed, with the same env vars as
+// in the family.
+type standalone struct {
+	set    *config.Set
+	shared *service.Shared
+	cfg    service.Config
+}
+
+func newStandalone(d service.Descriptor, usage io.Writer) *standalone {
+	s := &standalone{set: config.NewSet(d.Name, usage), shared: service.NewShared(), cfg: d.NewConfig()}
+	s.set.Register("", "", s.shared.RegisterFlags)
+	s.set.Register("", d.Name, s.cfg.RegisterFlags)
+	return s
+}
+
+func (s *standalone) load() error {
+	return s.set.Load(func() (string, error) { return s.shared.ConfigPath(), nil })
+}
+
+// standaloneCommand returns `ocis <service> server`.
+func standaloneCommand(a *app, d service.Descriptor) *ffcli.Command {
+	s := newStandalone(d, a.usage)
+	return &ffcli.Command{
+		Name:       "server",
+		ShortUsage: fmt.Sprintf("ocis %s server [flags]", d.Name),
+		ShortHelp:  fmt.Sprintf("run %s alone, without the runtime", d.Name),
+		FlagSet:    s.set.FlagSet(),
+		Exec: func(_ context.Context, args []string) error {
+			if err := noArgs("server", args); err != nil {
+				return err
+			}
+			if err := s.load(); err != nil {
+				return err
+			}
+			return runStandalone(a.cat, d, s, a.stderr)
+		},
+	}
+}
+
+// staticRegistry is the registry of a service running alone: every other
+// service of the catalogue at the address its own settings give (env vars or
+// the config file), so a standalone proxy routes to standalone services.
+func staticRegistry(cat service.Catalogue, self string, shared *service.Shared) (registry.Registry, error) {
+	reg := registry.NewMemory()
+	for _, d := range cat {
+		if d.Name == self || len(d.Routes) == 0 {
+			continue
+		}
+		cfg := d.NewConfig()
+		set := config.NewSet(d.Name, io.Discard)
+		set.Register("", d.Name, cfg.RegisterFlags)
+		if err := set.Load(func() (string, error) { return shared.ConfigPath(), nil }); err != nil {
+			return nil, err
+		}
+		in := registry.Instance{Service: d.Name, Node: "static", Addr: service.Dialable(cfg.Base().HTTPAddr), Routes: d.Routes}
+		if err := reg.Register(in); err != nil {
+			return nil, err
+		}
+	}
+	return reg, nil
+}
+
+// runStandalone runs one service in a group with the signal actor; no
+// supervisor restarts it, its process manager does.
+func runStandalone(cat service.Catalogue, d service.Descriptor, s *standalone, stderr io.Writer) error {
+	logger, err := logging.New(stderr, s.shared.LogLevel, s.shared.LogFormat)
+	if err != nil {
+		return err
+	}
+	logger = log.With(logger, "service", d.Name)
+	instances, err := staticRegistry(cat, d.Name, s.shared)
+	if err != nil {
+		return err
+	}
+	svc, err := s.cfg.Build(service.Env{Logger: logger, Shared: s.shared, Node: "standalone", Registry: instances})
+	if err != nil {
+		return fmt.Errorf("%s: %w", d.Name, err)
+	}
+	var g run.Group
+	// Signals: SIGINT or SIGTERM ends the group; a second one exits at once.
+	addSignalActor(&g, logger)
+	// The service: serves until interrupted, then drains.
+	{
+		ctx, cancel := context.WithCancel(context.Background())
+		g.Add(func() error {
+			return svc.Run(ctx, func(a service.Addrs) {
+				level.Info(logger).Log("msg", "serving", "http", a.HTTP, "debug", a.Debug)
+			})
+		}, func(error) {
+			cancel()
+		})
+	}
+	err = g.Run()
+	if err == nil || errors.Is(err, run.ErrSignal) {
+		return nil
+	}
+	return fmt.Errorf("%s: %w", d.Name, err)
+}

@@ -1,0 +1,71 @@
+package control
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/ocis-runtime/ocis/pkg/endpoint"
+	"github.com/ocis-runtime/ocis/pkg/transport"
+	"github.com/ocis-runtime/ocis/runtime/supervisor"
+)
+
+// Client is the control API across HTTP; it implements Service.
+type Client struct {
+	e     Endpoints
+	token string
+}
+
+var _ Service = (*Client)(nil)
+
+// clientTimeout bounds a whole call when the caller brings no client. It is
+// longer than the runtime's own RequestTimeout, so that a slow restart is
+// answered by the runtime (503, naming what it waited for) rather than cut
+// short by the client.
+const clientTimeout = RequestTimeout + 15*time.Second
+
+// NewClient returns a client of the runtime at addr ("127.0.0.1:9250")
+// that authenticates with token. A nil hc means a client of its own with a
+// timeout, never http.DefaultClient, which waits forever.
+func NewClient(addr, token string, hc *http.Client) (*Client, error) {
+	u, err := url.Parse("http://" + addr)
+	if err != nil {
+		return nil, fmt.Errorf("parse runtime address %q: %w", addr, err)
+	}
+	if hc == nil {
+		hc = &http.Client{Timeout: clientTimeout}
+	}
+	action := func(verb string) func(ServiceRequest) string {
+		return func(r ServiceRequest) string { return "/api/v1/services/" + url.PathEscape(r.Name) + "/" + verb }
+	}
+	return &Client{token: token, e: Endpoints{
+		List:    transport.ClientRoute[endpoint.Empty, []supervisor.Status](hc, u, http.MethodGet, func(endpoint.Empty) string { return "/api/v1/services" }),
+		Kill:    transport.ClientRoute[ServiceRequest, supervisor.Status](hc, u, http.MethodPost, action("kill")),
+		Run:     transport.ClientRoute[ServiceRequest, supervisor.Status](hc, u, http.MethodPost, action("run")),
+		Restart: transport.ClientRoute[ServiceRequest, supervisor.Status](hc, u, http.MethodPost, action("restart")),
+	}}, nil
+}
+
+func (c *Client) ctx(ctx context.Context) context.Context { return transport.WithBearer(ctx, c.token) }
+
+// List implements Service.
+func (c *Client) List(ctx context.Context, req endpoint.Empty) ([]supervisor.Status, error) {
+	return endpoint.Call[endpoint.Empty, []supervisor.Status](c.ctx(ctx), c.e.List, req)
+}
+
+// Kill implements Service.
+func (c *Client) Kill(ctx context.Context, req ServiceRequest) (supervisor.Status, error) {
+	return endpoint.Call[ServiceRequest, supervisor.Status](c.ctx(ctx), c.e.Kill, req)
+}
+
+// Run implements Service.
+func (c *Client) Run(ctx context.Context, req ServiceRequest) (supervisor.Status, error) {
+	return endpoint.Call[ServiceRequest, supervisor.Status](c.ctx(ctx), c.e.Run, req)
+}
+
+// Restart implements Service.
+func (c *Client) Restart(ctx context.Context, req ServiceRequest) (supervisor.Status, error) {
+	return endpoint.Call[ServiceRequest, supervisor.Status](c.ctx(ctx), c.e.Restart, req)
+}

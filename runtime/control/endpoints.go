@@ -1,0 +1,25 @@
+package control
+
+import (
+	kitendpoint "github.com/go-kit/kit/endpoint"
+
+	"github.com/ocis-runtime/ocis/pkg/endpoint"
+)
+
+// Endpoints are the control API's methods as go-kit endpoints.
+type Endpoints struct {
+	List    kitendpoint.Endpoint
+	Kill    kitendpoint.Endpoint
+	Run     kitendpoint.Endpoint
+	Restart kitendpoint.Endpoint
+}
+
+// MakeEndpoints adapts s to endpoints, each wrapped by chain.
+func MakeEndpoints(s Service, chain endpoint.Chain) Endpoints {
+	return Endpoints{
+		List:    chain.Wrap("list", endpoint.Typed(s.List)),
+		Kill:    chain.Wrap("kill", endpoint.Typed(s.Kill)),
+		Run:     chain.Wrap("run", endpoint.Typed(s.Run)),
+		Restart: chain.Wrap("restart", endpoint.Typed(s.Restart)),
+	}
+}
