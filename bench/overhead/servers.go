@@ -3,11 +3,13 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
-	"runtime/pprof"
+	"os"
+	"os/signal"
+	"runtime/metrics"
+	"syscall"
 	"time"
 
 	kitendpoint "github.com/go-kit/kit/endpoint"
@@ -46,9 +48,6 @@ const echoPath = "/api/v1/echo"
 
 // drain bounds the graceful shutdown of each server at the end of the run.
 const drain = 5 * time.Second
-
-// stopFunc stops a server and waits for it to return.
-type stopFunc func() error
 
 // benchLogger discards every line but, like a production logger, filters at
 // info first, so the chain's per-call debug line is dropped the way it is
@@ -102,57 +101,66 @@ func plainHandler() http.Handler {
 	return mux
 }
 
-// startFramework serves frameworkHandler on a transport.Listen server, so
-// with the production http.Server settings.
-func startFramework() (addr string, stop stopFunc, err error) {
-	logger := benchLogger()
-	srv, err := transport.Listen(logger, "127.0.0.1:0", frameworkHandler(logger, productionChain(logger).Wrap), drain)
+// serveSide serves one side on cfg.addr until SIGTERM or SIGINT: the
+// framework's through transport.Listen, so with the production http.Server
+// settings and the run-group actor, plain's on a bare http.Server. A side
+// listener on cfg.statsAddr answers GET /allocs with the process's heap
+// allocations so far, objects and bytes, which the measuring process reads
+// before and after a round.
+func serveSide(cfg config) error {
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	stats, err := net.Listen("tcp", cfg.statsAddr)
 	if err != nil {
-		return "", nil, err
+		return fmt.Errorf("listen on %s: %w", cfg.statsAddr, err)
+	}
+	statsMux := http.NewServeMux()
+	statsMux.HandleFunc("GET /allocs", func(w http.ResponseWriter, _ *http.Request) {
+		objects, bytes := heapAllocs()
+		fmt.Fprintf(w, "%d %d\n", objects, bytes)
+	})
+	go func() { _ = http.Serve(stats, statsMux) }()
+
+	if cfg.serve == "plain" {
+		ln, err := net.Listen("tcp", cfg.addr)
+		if err != nil {
+			return fmt.Errorf("listen on %s: %w", cfg.addr, err)
+		}
+		srv := &http.Server{Handler: plainHandler(), ReadHeaderTimeout: 10 * time.Second}
+		done := make(chan error, 1)
+		go func() { done <- srv.Serve(ln) }()
+		select {
+		case <-sigs:
+		case err := <-done:
+			return err
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), drain)
+		defer cancel()
+		return srv.Shutdown(ctx)
 	}
 
-	// transport.Server is an oklog/run actor; a second actor that waits for
-	// stop lets this program end the group when the measurement is done.
+	logger := benchLogger()
+	srv, err := transport.Listen(logger, cfg.addr, frameworkHandler(logger, productionChain(logger).Wrap), drain)
+	if err != nil {
+		return err
+	}
 	var g run.Group
 	srv.AddTo(&g)
 	quit := make(chan struct{})
-	g.Add(func() error { <-quit; return nil }, func(error) {})
-	done := make(chan error, 1)
-	goLabelled("framework", func() { done <- g.Run() })
-	return srv.Addr(), func() error { close(quit); return <-done }, nil
+	g.Add(func() error {
+		select {
+		case <-sigs:
+		case <-quit:
+		}
+		return nil
+	}, func(error) { close(quit) })
+	return g.Run()
 }
 
-// startPlain serves plainHandler on a bare http.Server.
-func startPlain() (addr string, stop stopFunc, err error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", nil, fmt.Errorf("listen on 127.0.0.1:0: %w", err)
-	}
-	srv := &http.Server{Handler: plainHandler(), ReadHeaderTimeout: 10 * time.Second}
-	done := make(chan error, 1)
-	goLabelled("plain", func() {
-		err := srv.Serve(ln)
-		if errors.Is(err, http.ErrServerClosed) {
-			err = nil
-		}
-		done <- err
-	})
-	return ln.Addr().String(), func() error {
-		ctx, cancel := context.WithTimeout(context.Background(), drain)
-		defer cancel()
-		if err := srv.Shutdown(ctx); err != nil {
-			return fmt.Errorf("shut down plain server: %w", err)
-		}
-		return <-done
-	}, nil
-}
-
-// goLabelled runs f in a goroutine carrying the pprof label side=name.
-// Goroutines inherit labels, so every connection goroutine of a server
-// started there is labelled too and a CPU profile can be split per side with
-// -tagfocus=side=framework.
-func goLabelled(name string, f func()) {
-	pprof.Do(context.Background(), pprof.Labels("side", name), func(context.Context) {
-		go f()
-	})
+// heapAllocs is the process's cumulative heap allocations, objects and
+// bytes.
+func heapAllocs() (objects, bytes uint64) {
+	samples := []metrics.Sample{{Name: "/gc/heap/allocs:objects"}, {Name: "/gc/heap/allocs:bytes"}}
+	metrics.Read(samples)
+	return samples[0].Value.Uint64(), samples[1].Value.Uint64()
 }

@@ -4,74 +4,18 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"text/template"
-	"time"
 
 	"github.com/ocis-runtime/ocis/bench/internal/benchkit"
 )
 
-// nginxPackages are the Debian packages that bring the tools the small GET
-// benchmark runs.
-var nginxPackages = []string{"nginx-light", "wrk"}
-
 // ensureTools installs nginx and wrk with apt-get when either is missing.
 func ensureTools(ctx context.Context, log io.Writer) error {
-	if lookNginx() != "" && lookPath("wrk") != "" {
-		return nil
-	}
-	if os.Geteuid() != 0 {
-		return fmt.Errorf("nginx or wrk is missing and installing them needs root: apt-get install -y %s", strings.Join(nginxPackages, " "))
-	}
-	install := func() ([]byte, error) {
-		ictx, cancel := context.WithTimeout(ctx, 5*time.Minute)
-		defer cancel()
-		cmd := exec.CommandContext(ictx, "apt-get", append([]string{"install", "-y"}, nginxPackages...)...)
-		cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
-		return cmd.CombinedOutput()
-	}
-	fmt.Fprintf(log, "installing %s with apt-get\n", strings.Join(nginxPackages, " "))
-	if out, err := install(); err != nil {
-		// A fresh container has no package lists yet.
-		fmt.Fprintf(log, "apt-get install failed (%v), running apt-get update first\n", err)
-		uctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
-		defer cancel()
-		if uout, uerr := exec.CommandContext(uctx, "apt-get", "update").CombinedOutput(); uerr != nil {
-			return fmt.Errorf("apt-get update: %w\n%s\n(install output:\n%s)", uerr, uout, out)
-		}
-		if out, err := install(); err != nil {
-			return fmt.Errorf("apt-get install %s: %w\n%s", strings.Join(nginxPackages, " "), err, out)
-		}
-	}
-	if lookNginx() == "" || lookPath("wrk") == "" {
-		return errors.New("apt-get installed nginx-light and wrk, but nginx or wrk is still not found")
-	}
-	return nil
-}
-
-func lookPath(name string) string {
-	p, err := exec.LookPath(name)
-	if err != nil {
-		return ""
-	}
-	return p
-}
-
-// lookNginx finds nginx in PATH or in /usr/sbin, which is not in every
-// user's PATH.
-func lookNginx() string {
-	if p := lookPath("nginx"); p != "" {
-		return p
-	}
-	if fi, err := os.Stat("/usr/sbin/nginx"); err == nil && !fi.IsDir() {
-		return "/usr/sbin/nginx"
-	}
-	return ""
+	return benchkit.EnsureDebian(ctx, log, []string{"nginx", "wrk"}, []string{"nginx-light", "wrk"})
 }
 
 // nginxConf is a reverse proxy in front of one upstream, tuned as an
@@ -142,7 +86,7 @@ func (b *bench) startNginx(listen, upstream string) (*benchkit.Child, error) {
 	if err := os.WriteFile(confPath, conf.Bytes(), 0o600); err != nil {
 		return nil, err
 	}
-	bin := lookNginx()
+	bin := benchkit.LookTool("nginx")
 	if bin == "" {
 		return nil, errors.New("nginx not found")
 	}

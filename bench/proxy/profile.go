@@ -31,7 +31,7 @@ func (b *bench) profile(ctx context.Context, srv *ocisServer, token, suffix stri
 		// wrk runs a second before the profile starts and a second after
 		// it ends, so the profile sees a steady load only.
 		type wrkDone struct {
-			r   wrkResult
+			r   benchkit.WrkResult
 			err error
 		}
 		done := make(chan wrkDone, 1)
@@ -53,7 +53,7 @@ func (b *bench) profile(ctx context.Context, srv *ocisServer, token, suffix stri
 		if w.err != nil {
 			return fmt.Errorf("profile %s: %w", t.name, w.err)
 		}
-		fmt.Fprintf(b.out, "  profiled %-10s %8.0f req/s  p99 %s (not counted) -> %s\n", t.name, w.r.rps, benchkit.Millis(w.r.p99), path)
+		fmt.Fprintf(b.out, "  profiled %-10s %8.0f req/s  p99 %s (not counted) -> %s\n", t.name, w.r.RPS, benchkit.Millis(w.r.P99), path)
 	}
 	fmt.Fprintf(b.out, "  read them with: go tool pprof -top -cum -nodecount=60 %s\n", filepath.Join(b.cfg.pprofDir, targets[len(targets)-1].key+suffix+".pprof"))
 	return nil

@@ -39,7 +39,7 @@ type target struct {
 	name    string
 	key     string // a name for files
 	url     string
-	results []wrkResult
+	results []benchkit.WrkResult
 }
 
 // smallResult is what the small GET benchmark leaves for the run at log
@@ -122,7 +122,7 @@ func (b *bench) smallGETs(ctx context.Context, srv *ocisServer) (*smallResult, e
 				return nil, fmt.Errorf("round %d, %s: %w", i+1, t.name, err)
 			}
 			t.results = append(t.results, r)
-			fmt.Fprintf(b.out, "  round %d %-10s %8.0f req/s  p99 %s%s\n", i+1, t.name, r.rps, benchkit.Millis(r.p99), socketNote(r))
+			fmt.Fprintf(b.out, "  round %d %-10s %8.0f req/s  p99 %s%s\n", i+1, t.name, r.RPS, benchkit.Millis(r.P99), r.SocketNote())
 		}
 	}
 	if b.cfg.pprofDir != "" {
@@ -173,7 +173,7 @@ func (b *bench) infoLevel(ctx context.Context, warn *ocisServer, small *smallRes
 		}
 	}
 	line := fmt.Sprintf("small GETs at OCIS_LOG_LEVEL=info (access log on, %.1f MB written to a file in the run): ocis proxy %.0f req/s (p99 %s), 1 run; %.2f of the proxy at warn%s",
-		float64(logged)/1e6, r.rps, benchkit.Millis(r.p99), r.rps/small.proxyRPS, socketNote(r))
+		float64(logged)/1e6, r.RPS, benchkit.Millis(r.P99), r.RPS/small.proxyRPS, r.SocketNote())
 	fmt.Fprintln(b.out, line)
 	if err := srv.stop(); err != nil {
 		return "", fmt.Errorf("stop ocis at log level info: %w", err)
@@ -222,12 +222,4 @@ func fileSize(path string) int64 {
 		return 0
 	}
 	return fi.Size()
-}
-
-// socketNote is a warning for a run in which wrk saw socket errors.
-func socketNote(r wrkResult) string {
-	if r.socketErrors == "" {
-		return ""
-	}
-	return " (wrk socket errors: " + r.socketErrors + ")"
 }

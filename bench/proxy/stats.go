@@ -16,7 +16,7 @@ func summarise(t *target) summary {
 	rps := make([]float64, len(t.results))
 	p99 := make([]time.Duration, len(t.results))
 	for i, r := range t.results {
-		rps[i], p99[i] = r.rps, r.p99
+		rps[i], p99[i] = r.RPS, r.P99
 	}
 	return summary{rps: benchkit.Median(rps), p99: benchkit.Median(p99)}
 }

@@ -83,10 +83,39 @@ func TestMillis(t *testing.T) {
 }
 
 func TestVerdict(t *testing.T) {
-	if got := Verdict(true); got != "" {
-		t.Errorf("Verdict(true) = %q, want empty", got)
+	if got := Verdict(true); got != " PASS" {
+		t.Errorf("Verdict(true) = %q, want %q", got, " PASS")
 	}
-	if got := Verdict(false); got != " MISSED" {
-		t.Errorf("Verdict(false) = %q, want %q", got, " MISSED")
+	if got := Verdict(false); got != " MISS" {
+		t.Errorf("Verdict(false) = %q, want %q", got, " MISS")
+	}
+}
+
+func TestJudge(t *testing.T) {
+	tests := []struct {
+		name   string
+		target Target
+		xs     []float64
+		want   string
+	}{
+		{"every round above", Target{Value: 0.85}, []float64{0.9, 0.88, 0.95}, "target >= 0.85 PASS"},
+		{"median above, one round below", Target{Value: 0.85}, []float64{0.9, 0.8, 0.95}, "target >= 0.85 PASS (not every round)"},
+		{"every round below", Target{Value: 0.85}, []float64{0.7, 0.8, 0.75}, "target >= 0.85 MISS"},
+		{"a cost under its bound", Target{Value: 1.2, AtMost: true, Verb: "%.1f"}, []float64{1.1, 1.15, 1.0}, "target <= 1.2 PASS"},
+		{"a cost over its bound", Target{Value: 1.2, AtMost: true}, []float64{1.3, 1.25, 1.1}, "target <= 1.20 MISS (not every round)"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := tc.target.Judge(SpreadOf(tc.xs)); got != tc.want {
+				t.Errorf("Judge = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestSpreadFormat(t *testing.T) {
+	got := SpreadOf([]float64{0.9, 0.8, 1.0}).Format("%.2f")
+	if want := "0.90 (min 0.80, max 1.00, spread 22%, n=3)"; got != want {
+		t.Errorf("Format = %q, want %q", got, want)
 	}
 }

@@ -1,4 +1,4 @@
-package main
+package benchkit
 
 import (
 	"testing"
@@ -41,14 +41,14 @@ func TestParseWrk(t *testing.T) {
 	tests := []struct {
 		name    string
 		out     string
-		want    wrkResult
+		want    WrkResult
 		wantErr bool
 	}{
-		{"clean", wrkClean, wrkResult{rps: 979.48, p99: 6170 * time.Microsecond, requests: 980}, false},
-		{"errors", wrkFailing, wrkResult{rps: 1577.34, p99: 812 * time.Microsecond, requests: 1580, non2xx: 1580,
-			socketErrors: "connect 0, read 2, write 0, timeout 0"}, false},
-		{"no latency", "  980 requests in 1.00s, 3.50MB read\nRequests/sec:    979.48\n", wrkResult{}, true},
-		{"empty", "", wrkResult{}, true},
+		{"clean", wrkClean, WrkResult{RPS: 979.48, P50: 1980 * time.Microsecond, P99: 6170 * time.Microsecond, Requests: 980}, false},
+		{"errors", wrkFailing, WrkResult{RPS: 1577.34, P50: 950 * time.Microsecond, P99: 812 * time.Microsecond, Requests: 1580, Non2xx: 1580,
+			SocketErrors: "connect 0, read 2, write 0, timeout 0"}, false},
+		{"no latency", "  980 requests in 1.00s, 3.50MB read\nRequests/sec:    979.48\n", WrkResult{}, true},
+		{"empty", "", WrkResult{}, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
