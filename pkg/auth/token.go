@@ -53,6 +53,7 @@ type Keys struct {
 	secret  []byte
 	now     func() time.Time
 	revoked *Revocations
+	cache   *verified
 }
 
 // NewKeys returns keys for secret; an empty secret is refused because it
@@ -61,7 +62,7 @@ func NewKeys(secret string) (*Keys, error) {
 	if len(secret) < 16 {
 		return nil, errors.New("jwt secret must be at least 16 bytes")
 	}
-	return &Keys{secret: []byte(secret), now: time.Now}, nil
+	return &Keys{secret: []byte(secret), now: time.Now, cache: newVerified(DefaultCacheSize)}, nil
 }
 
 // CheckRevocations makes Verify refuse tokens that r lists as revoked. Every
@@ -97,7 +98,25 @@ func (k *Keys) Sign(who Identity, ttl time.Duration) (token string, expires time
 // Verify checks a token's signature, algorithm, issuer, expiry and, when
 // the keys check revocations, that it was not revoked. Every failure is an
 // unauthenticated error whose message says which check failed.
+//
+// A token that passed once is remembered (a bounded cache keyed by the
+// token itself), and presented again skips the signature and parsing; its
+// expiry and its revocation are checked on every call all the same. The
+// claims returned for a remembered token are shared between calls: read
+// them, never modify them.
 func (k *Keys) Verify(token string) (*Claims, error) {
+	if c := k.cache.get(token); c != nil {
+		// The cached claims passed every check but the two that depend
+		// on when they are asked.
+		if !k.now().Before(c.ExpiresAt.Time) {
+			k.cache.drop(token)
+			return nil, ErrTokenExpired
+		}
+		if k.revoked.Revoked(c.Subject, c.Gen) {
+			return nil, ErrTokenRevoked
+		}
+		return c, nil
+	}
 	var claims Claims
 	_, err := jwt.ParseWithClaims(token, &claims, func(*jwt.Token) (any, error) {
 		return k.secret, nil
@@ -113,6 +132,7 @@ func (k *Keys) Verify(token string) (*Claims, error) {
 	case err == nil && k.revoked.Revoked(claims.Subject, claims.Gen):
 		return nil, ErrTokenRevoked
 	case err == nil:
+		k.cache.put(token, &claims, k.now())
 		return &claims, nil
 	case errors.Is(err, jwt.ErrTokenExpired):
 		return nil, ErrTokenExpired
