@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
+	"time"
 
 	"github.com/go-kit/kit/endpoint"
 	httptransport "github.com/go-kit/kit/transport/http"
@@ -32,23 +34,37 @@ func BearerFrom(ctx context.Context) (string, bool) {
 
 // ClientRoute builds the caller's side of one route: an endpoint that sends a
 // Req to base+path(req) and decodes a Resp, or the wire error. Requests of
-// methods that carry a body are sent as JSON.
+// methods that carry a body are sent as JSON. Services declare a Route
+// instead, whose Client does the same from the one declaration.
 func ClientRoute[Req, Resp any](c *http.Client, base *url.URL, method string, path func(Req) string) endpoint.Endpoint {
+	hasBody := method != http.MethodGet && method != http.MethodDelete && method != http.MethodHead
+	return clientEndpoint[Req, Resp](c, base, method, hasBody, func(req Req) (*url.URL, error) {
+		u, err := base.Parse(path(req))
+		if err != nil {
+			return nil, fmt.Errorf("%w: build url: %v", apierr.ErrInvalidArgument, err)
+		}
+		return u, nil
+	})
+}
+
+// clientEndpoint is an endpoint that sends a Req to the URL target makes of
+// it, as JSON when hasBody, and decodes a Resp or the wire error.
+func clientEndpoint[Req, Resp any](c *http.Client, base *url.URL, method string, hasBody bool, target func(Req) (*url.URL, error)) endpoint.Endpoint {
 	enc := func(ctx context.Context, r *http.Request, request any) error {
 		req, ok := request.(Req)
 		if !ok {
 			return fmt.Errorf("%w: client wants %T, got %T", apierr.ErrInternal, req, request)
 		}
-		u, err := base.Parse(path(req))
+		u, err := target(req)
 		if err != nil {
-			return fmt.Errorf("%w: build url: %v", apierr.ErrInvalidArgument, err)
+			return err
 		}
 		r.URL = u
 		r.Host = u.Host
 		if token, ok := ctx.Value(bearerKey{}).(string); ok {
 			r.Header.Set("Authorization", "Bearer "+token)
 		}
-		if method == http.MethodGet || method == http.MethodDelete || method == http.MethodHead {
+		if !hasBody {
 			return nil
 		}
 		body, err := json.Marshal(req)
@@ -88,3 +104,25 @@ func ClientRoute[Req, Resp any](c *http.Client, base *url.URL, method string, pa
 
 // PathEscape escapes one path segment; a shorthand for clients.
 func PathEscape(s string) string { return url.PathEscape(s) }
+
+// NewHTTPClient returns the client one service calls another with: pooled
+// keep-alive connections, a bound on dialling and on waiting for the
+// answer's headers, and, when timeout is not 0, on the whole call. A client
+// that streams files passes 0: a whole-call timeout would cut a large
+// download or upload short however fast its bytes flow; the caller's
+// context bounds it instead.
+func NewHTTPClient(timeout time.Duration) *http.Client {
+	return &http.Client{
+		Timeout: timeout,
+		Transport: &http.Transport{
+			Proxy:                 http.ProxyFromEnvironment,
+			DialContext:           (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+			TLSHandshakeTimeout:   5 * time.Second,
+			ResponseHeaderTimeout: 60 * time.Second,
+			ExpectContinueTimeout: time.Second,
+			MaxIdleConns:          64,
+			MaxIdleConnsPerHost:   16,
+			IdleConnTimeout:       90 * time.Second,
+		},
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strings"
 
@@ -19,6 +20,7 @@ import (
 type Router struct {
 	logger  log.Logger
 	authn   Authenticator
+	trusted []netip.Prefix
 	routes  *http.ServeMux
 	paths   *http.ServeMux
 	allowed map[string][]string // path pattern → methods, for the Allow header
@@ -26,14 +28,28 @@ type Router struct {
 
 // NewRouter returns a router whose protected routes let a request through
 // only when authn accepts it; authn may be nil only if every route is public.
-func NewRouter(logger log.Logger, authn Authenticator) *Router {
-	return &Router{
+func NewRouter(logger log.Logger, authn Authenticator, opts ...RouterOption) *Router {
+	rt := &Router{
 		logger:  logger,
 		authn:   authn,
+		trusted: DefaultTrustedProxies(),
 		routes:  http.NewServeMux(),
 		paths:   http.NewServeMux(),
 		allowed: map[string][]string{},
 	}
+	for _, o := range opts {
+		o(rt)
+	}
+	return rt
+}
+
+// RouterOption adjusts a router.
+type RouterOption func(*Router)
+
+// TrustedProxies names the peers whose X-Forwarded-For tells the client's
+// address (ClientAddrFrom); the default is loopback.
+func TrustedProxies(prefixes []netip.Prefix) RouterOption {
+	return func(rt *Router) { rt.trusted = slices.Clone(prefixes) }
 }
 
 // RouteOption adjusts one route.
@@ -65,11 +81,38 @@ func Encode(enc httptransport.EncodeResponseFunc) RouteOption {
 
 type requestKey struct{}
 
+// call is what the router puts in the context of every endpoint call.
+type call struct {
+	r  *http.Request
+	rt *Router
+}
+
 // RequestFrom returns the HTTP request an endpoint call came from, for
 // encoders that answer according to it (Range, conditional requests).
 func RequestFrom(ctx context.Context) (*http.Request, bool) {
-	r, ok := ctx.Value(requestKey{}).(*http.Request)
-	return r, ok
+	c, ok := ctx.Value(requestKey{}).(call)
+	return c.r, ok
+}
+
+// ClientAddrFrom returns the address of the client an endpoint call came
+// from (ClientAddr, under the router's TrustedProxies), or "" outside a
+// router's call.
+func ClientAddrFrom(ctx context.Context) string {
+	c, ok := ctx.Value(requestKey{}).(call)
+	if !ok {
+		return ""
+	}
+	return ClientAddr(c.r, c.rt.trusted)
+}
+
+// LoggerFrom returns the logger of the router an endpoint call came through,
+// for encoders that write errors themselves; a nop logger outside one.
+func LoggerFrom(ctx context.Context) log.Logger {
+	c, ok := ctx.Value(requestKey{}).(call)
+	if !ok {
+		return log.NewNopLogger()
+	}
+	return c.rt.logger
 }
 
 // Handle serves pattern ("POST /api/v1/users") with e, decoding requests with
@@ -86,7 +129,7 @@ func (rt *Router) Handle(pattern string, e endpoint.Endpoint, dec httptransport.
 	h := httptransport.NewServer(e, dec, enc,
 		httptransport.ServerErrorEncoder(ErrorEncoder(rt.logger)),
 		httptransport.ServerBefore(func(ctx context.Context, r *http.Request) context.Context {
-			return context.WithValue(ctx, requestKey{}, r)
+			return context.WithValue(ctx, requestKey{}, call{r: r, rt: rt})
 		}),
 	)
 	rt.HandleHTTP(pattern, h, opts...)
