@@ -1,30 +1,34 @@
-// Command proxy measures the storage/proxy issue's figures, each beside a
-// baseline taken in the same invocation, against the real binary:
+// Command proxy measures the proxy's figures of issue 8 (item 7), each as a
+// ratio against a baseline measured in the same invocation, with wrk, an
+// external load generator, against separate server processes, in
+// interleaved rounds reported as min/median/max:
 //
-//  1. small GETs: wrk fetches a 1 KiB file (a) from the storage service
-//     directly, (b) through the ocis proxy and (c) through nginx configured
-//     as a reverse proxy in front of the same storage instance; the figures
-//     are requests/s and p99 latency, and the targets proxy/nginx >= 1.0
-//     and proxy/direct >= 0.6;
-//  2. large transfers: a file of -size bytes uploaded and downloaded with
-//     storage.Client, directly and through the proxy; the target is
-//     proxy/direct >= 0.8 for each direction.
+//  1. colocated small GETs: one `ocis server`, a 1 KiB file fetched from
+//     the storage service's own listener (direct) and through the proxy,
+//     which hands the request to the storage handler in its process;
+//     target proxy/direct >= 0.85;
+//  2. networked small GETs: `ocis proxy server` and `ocis storage server`
+//     as separate processes, against nginx in front of the same storage
+//     process; target proxy/nginx >= 0.8; each forwarder's CPU time per
+//     request beside its throughput;
+//  3. 1000 connections: the networked proxy and nginx at -c1000 with their
+//     resident memory sampled; target proxy RSS <= 150 MB;
+//  4. large transfers: a file of -size bytes uploaded and downloaded with
+//     storage.Client, directly and through the colocated proxy, from and
+//     into memory (hashed after the timing); target proxy/direct >= 0.8.
 //
 // Usage (from the module root, as it builds ./cmd/ocis):
 //
 //	go run ./bench/proxy             # 3 rounds of 10s per target, 1 GiB transfers
-//	go run ./bench/proxy -short      # 1 round of 3s per target, 128 MiB transfers
-//	go run ./bench/proxy -pprof /tmp/prof   # and CPU profiles of the direct and proxy runs
+//	go run ./bench/proxy -short      # 3 rounds of 3s per target, 128 MiB transfers
+//	go run ./bench/proxy -only networked -pprof /tmp/prof   # and a CPU profile of the proxy
 //
-// It needs nginx and wrk; when either is missing from PATH it installs the
-// Debian packages nginx-light and wrk with apt-get (root only).
-//
-// The machine the figures come from is small and noisy, so the targets are
-// measured in interleaved rounds (a, b, c, a, b, c, ...) and the figures are
-// medians. Everything listens on 127.0.0.1 only. The run is bounded by
-// -timeout; it kills every child process (ocis, nginx and its workers, wrk)
-// and removes its temporary directory when it ends, on failure and on
-// SIGINT/SIGTERM too (a second signal exits at once).
+// It needs nginx and wrk; when either is missing it installs the Debian
+// packages nginx-light and wrk with apt-get (root only). Everything listens
+// on 127.0.0.1 only. The run is bounded by -timeout; it kills every child
+// process (ocis, nginx and its workers, wrk) and removes its temporary
+// directory when it ends, on failure and on SIGINT/SIGTERM too (a second
+// signal exits at once).
 package main
 
 import (
@@ -64,7 +68,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	cfg := options{size: 1 << 30}
 	fs := flag.NewFlagSet("proxy", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.BoolVar(&cfg.short, "short", false, "smoke run: 1 round of 3s per target, 128MiB transfers")
+	fs.BoolVar(&cfg.short, "short", false, "smoke run: 3 rounds of 3s per target, 128MiB transfers")
 	fs.DurationVar(&cfg.duration, "d", 10*time.Second, "duration of one wrk run (whole seconds)")
 	fs.IntVar(&cfg.conns, "c", 32, "wrk connections (fixed concurrency)")
 	fs.IntVar(&cfg.threads, "t", 2, "wrk threads")
@@ -72,8 +76,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.Var(&cfg.size, "size", "bytes of the large transfer (suffixes KiB, MiB, GiB, KB, MB, GB)")
 	fs.DurationVar(&cfg.timeout, "timeout", 10*time.Minute, "bound of the whole run")
 	fs.IntVar(&cfg.nginxWorkers, "nginx-workers", 2, "nginx worker_processes")
-	fs.StringVar(&cfg.only, "only", "", "comma list of benchmarks to run: small, transfer (default all)")
-	fs.StringVar(&cfg.pprofDir, "pprof", "", "write 5s CPU profiles of ocis during an extra direct and an extra proxy wrk run to `dir`")
+	fs.StringVar(&cfg.only, "only", "", "comma list of benchmarks to run: colocated, networked, rss, transfer (default all; rss runs with networked)")
+	fs.StringVar(&cfg.pprofDir, "pprof", "", "write a 5s CPU profile of the networked proxy during an extra wrk run to `dir`")
 	fs.BoolVar(&cfg.keep, "keep", false, "keep the temporary directory (binary, data dir, logs, nginx.conf)")
 	if err := fs.Parse(args); err != nil {
 		return options{}, err
@@ -86,7 +90,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		set := map[string]bool{}
 		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 		if !set["rounds"] {
-			cfg.rounds = 1
+			cfg.rounds = 3
 		}
 		if !set["d"] {
 			cfg.duration = 3 * time.Second
@@ -113,17 +117,21 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	}
 	for _, name := range strings.Split(cfg.only, ",") {
 		switch name {
-		case "", "small", "transfer":
+		case "", "colocated", "networked", "rss", "transfer":
 		default:
-			return options{}, fmt.Errorf("-only %q: unknown benchmark %q; known: small, transfer", cfg.only, name)
+			return options{}, fmt.Errorf("-only %q: unknown benchmark %q; known: colocated, networked, rss, transfer", cfg.only, name)
 		}
 	}
 	return cfg, nil
 }
 
-// wants reports whether the benchmark named name is to run.
+// wants reports whether the benchmark named name is to run; rss runs
+// inside networked.
 func (c options) wants(name string) bool {
 	if c.only == "" {
+		return true
+	}
+	if name == "networked" && c.wants("rss") {
 		return true
 	}
 	for _, n := range strings.Split(c.only, ",") {
@@ -189,52 +197,56 @@ func benchmark(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// measure builds and starts ocis, then runs the benchmarks asked for, and
-// repeats their headline figures at the end.
+// measure builds ocis, runs the benchmarks asked for, and repeats their
+// figures at the end with the load average, which says whether anything
+// else competed for the CPUs.
 func (b *bench) measure(ctx context.Context) error {
-	if b.cfg.wants("small") {
-		if err := ensureTools(ctx, b.log); err != nil {
-			return err
-		}
+	if err := ensureTools(ctx, b.log); err != nil {
+		return err
 	}
 	if err := b.build(ctx); err != nil {
 		return err
 	}
-	addrs, err := newOcisAddrs()
-	if err != nil {
-		return err
-	}
-	srv, err := b.startOcis(ctx, addrs, "warn", b.cfg.pprofDir != "")
-	if err != nil {
-		return err
-	}
-	defer srv.stop()
-	fmt.Fprintln(b.out, "ocis server: OCIS_LOG_LEVEL=warn, so the proxy's access log (one line per request, at info) is off; its log goes to a file")
-
+	load0, _ := benchkit.LoadAverage()
 	var summary []string
-	var small *smallResult
-	if b.cfg.wants("small") {
-		if small, err = b.smallGETs(ctx, srv); err != nil {
-			return fmt.Errorf("small GETs: %w", err)
-		}
-		summary = append(summary, small.line)
-	}
-	if b.cfg.wants("transfer") {
-		lines, err := b.transfers(ctx, srv)
+	if b.cfg.wants("colocated") || b.cfg.wants("transfer") {
+		addrs, err := newOcisAddrs()
 		if err != nil {
-			return fmt.Errorf("large transfers: %w", err)
+			return err
+		}
+		srv, err := b.startOcis(ctx, addrs, "warn", false)
+		if err != nil {
+			return err
+		}
+		defer srv.stop()
+		fmt.Fprintln(b.out, "ocis: OCIS_LOG_LEVEL=warn, so the proxy's access log (one line per request, at info) is off, as nginx's is")
+		if b.cfg.wants("colocated") {
+			lines, err := b.colocated(ctx, srv)
+			if err != nil {
+				return fmt.Errorf("colocated small GETs: %w", err)
+			}
+			summary = append(summary, lines...)
+		}
+		if b.cfg.wants("transfer") {
+			lines, err := b.transfers(ctx, srv)
+			if err != nil {
+				return fmt.Errorf("large transfers: %w", err)
+			}
+			summary = append(summary, lines...)
+		}
+		if err := srv.stop(); err != nil {
+			return err
+		}
+	}
+	if b.cfg.wants("networked") {
+		lines, err := b.networked(ctx)
+		if err != nil {
+			return fmt.Errorf("networked: %w", err)
 		}
 		summary = append(summary, lines...)
 	}
-	if small != nil {
-		// Last, as it restarts ocis with another log level.
-		line, err := b.infoLevel(ctx, srv, small)
-		if err != nil {
-			return fmt.Errorf("small GETs at log level info: %w", err)
-		}
-		summary = append(summary, line)
-	}
-	fmt.Fprintln(b.out, "summary:")
+	load1, _ := benchkit.LoadAverage()
+	fmt.Fprintf(b.out, "summary (load average %.2f at start, %.2f at end; wrk shares the CPUs with the servers):\n", load0, load1)
 	for _, l := range summary {
 		fmt.Fprintln(b.out, "  "+l)
 	}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -66,8 +67,10 @@ func newOcisAddrs() (ocisAddrs, error) {
 	return a, nil
 }
 
-// ocisServer is one running `ocis server`.
+// ocisServer is one running ocis process: `ocis server`, or one service
+// alone (`ocis <service> server`).
 type ocisServer struct {
+	name    string
 	addrs   ocisAddrs
 	level   string
 	logPath string
@@ -76,15 +79,17 @@ type ocisServer struct {
 	stopErr error
 }
 
-// startOcis starts `ocis server` on the benchmark's data dir with every
-// listener on addrs, logging at level to a file, and waits for the
-// runtime's /readyz. The first start on the data dir runs `ocis init`
-// itself; the admin password of the environment wins over the one init
-// generates.
-func (b *bench) startOcis(ctx context.Context, addrs ocisAddrs, level string, pprof bool) (*ocisServer, error) {
+// jwtSecret signs the tokens of every ocis process of the benchmark, so
+// that separate processes accept each other's tokens.
+const jwtSecret = "bench-secret-0123456789abcdefghij"
+
+// ocisEnv is the environment of an ocis process on data dir data with
+// every listener on addrs.
+func (b *bench) ocisEnv(data string, addrs ocisAddrs, level string, pprof bool) []string {
 	env := append(b.env[:len(b.env):len(b.env)],
-		config.EnvName("", "base-data-path")+"="+filepath.Join(b.tmp, "data"),
+		config.EnvName("", "base-data-path")+"="+data,
 		config.EnvName("", "log-level")+"="+level,
+		config.EnvName("", "jwt-secret")+"="+jwtSecret,
 		config.EnvName(users.Name, "admin-password")+"="+adminPassword,
 		config.EnvName(users.Name, "bcrypt-cost")+"=4",
 		config.EnvName("runtime", "addr")+"="+addrs.runtime,
@@ -93,13 +98,34 @@ func (b *bench) startOcis(ctx context.Context, addrs ocisAddrs, level string, pp
 		env = append(env,
 			config.EnvName(d.Name, "http-addr")+"="+addrs.http[d.Name],
 			config.EnvName(d.Name, "debug-addr")+"="+addrs.debug[d.Name])
+		if pprof {
+			env = append(env, config.EnvName(d.Name, "debug.pprof")+"=true")
+		}
 	}
-	if pprof {
-		// The profile of one process covers every service in it; the
-		// proxy's debug address is just where it is fetched.
-		env = append(env, config.EnvName(proxy.Name, "debug.pprof")+"=true")
-	}
-	logPath := filepath.Join(b.tmp, "ocis-"+level+".log")
+	return env
+}
+
+// startOcis starts `ocis server` on the benchmark's data dir with every
+// listener on addrs, logging at level to a file, and waits for the
+// runtime's /readyz. The first start on the data dir runs `ocis init`
+// itself; the admin password of the environment wins over the one init
+// generates.
+func (b *bench) startOcis(ctx context.Context, addrs ocisAddrs, level string, pprof bool) (*ocisServer, error) {
+	return b.startProcess(ctx, "ocis server", []string{"server"}, filepath.Join(b.tmp, "data"), addrs, level, pprof,
+		"http://"+addrs.runtime+"/readyz")
+}
+
+// startService starts `ocis <name> server`, one service alone in its
+// process, on the data dir data, and waits for its /readyz. A standalone
+// proxy routes to the other services at the addresses of the environment
+// (addrs), so services started this way find each other.
+func (b *bench) startService(ctx context.Context, name, data string, addrs ocisAddrs, level string, pprof bool) (*ocisServer, error) {
+	return b.startProcess(ctx, "ocis "+name+" server", []string{name, "server"}, data, addrs, level, pprof,
+		"http://"+addrs.debug[name]+"/readyz")
+}
+
+func (b *bench) startProcess(ctx context.Context, name string, args []string, data string, addrs ocisAddrs, level string, pprof bool, readyURL string) (*ocisServer, error) {
+	logPath := filepath.Join(b.tmp, strings.ReplaceAll(name, " ", "-")+"-"+level+".log")
 	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("open ocis log: %w", err)
@@ -107,26 +133,26 @@ func (b *bench) startOcis(ctx context.Context, addrs ocisAddrs, level string, pp
 	// The child writes its log straight to the file: through a pipe, this
 	// process would copy every line and its CPU would count against ocis.
 	defer logFile.Close()
-	cmd := exec.Command(b.ocis, "server")
-	cmd.Env = env
+	cmd := exec.Command(b.ocis, args...)
+	cmd.Env = b.ocisEnv(data, addrs, level, pprof)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
-	ch, err := b.kids.Start("ocis server", cmd)
+	ch, err := b.kids.Start(name, cmd)
 	if err != nil {
 		return nil, err
 	}
-	s := &ocisServer{addrs: addrs, level: level, logPath: logPath, ch: ch}
+	s := &ocisServer{name: name, addrs: addrs, level: level, logPath: logPath, ch: ch}
 	t0 := time.Now()
 	client := newHTTPClient()
 	defer client.CloseIdleConnections()
-	if err := benchkit.AwaitStatus(ctx, client, "http://"+addrs.runtime+"/readyz", nil, http.StatusOK, 20*time.Millisecond, startGrace, ch.Done()); err != nil {
+	if err := benchkit.AwaitStatus(ctx, client, readyURL, nil, http.StatusOK, 20*time.Millisecond, startGrace, ch.Done()); err != nil {
 		ch.Kill()
 		<-ch.Done()
 		if ctx.Err() != nil {
 			return nil, err
 		}
-		return nil, fmt.Errorf("ocis server: %w; log:\n%s", err, benchkit.FileTail(logPath))
+		return nil, fmt.Errorf("%s: %w; log:\n%s", name, err, benchkit.FileTail(logPath))
 	}
-	fmt.Fprintf(b.log, "ocis server (log level %s) ready in %s\n", level, time.Since(t0).Round(time.Millisecond))
+	fmt.Fprintf(b.log, "%s (log level %s) ready in %s\n", name, level, time.Since(t0).Round(time.Millisecond))
 	return s, nil
 }
 
@@ -138,15 +164,19 @@ func (s *ocisServer) url(name string) string { return "http://" + s.addrs.http[n
 func (s *ocisServer) stop() error {
 	s.once.Do(func() {
 		if _, err := s.ch.Stop(syscall.SIGTERM, startGrace); err != nil {
-			s.stopErr = fmt.Errorf("%w; log:\n%s", err, benchkit.FileTail(s.logPath))
+			s.stopErr = fmt.Errorf("%s: %w; log:\n%s", s.name, err, benchkit.FileTail(s.logPath))
 		}
 	})
 	return s.stopErr
 }
 
-// login returns a bearer token of the admin, from the users service.
-func (s *ocisServer) login(ctx context.Context, hc *http.Client) (string, error) {
-	c, err := users.NewClient(s.url(users.Name), hc)
+// usersName is the users service, which issues the benchmark's tokens.
+const usersName = users.Name
+
+// login returns a bearer token of the admin from the users service at
+// base.
+func login(ctx context.Context, hc *http.Client, base string) (string, error) {
+	c, err := users.NewClient(base, hc)
 	if err != nil {
 		return "", err
 	}
