@@ -27,7 +27,7 @@ type testServer struct {
 	srv  *server.Server
 }
 
-func startServer(t *testing.T) *testServer {
+func startServer(t testing.TB) *testServer {
 	t.Helper()
 	s := &testServer{opts: &server.Options{
 		ServerName: "events-test",
@@ -45,7 +45,7 @@ func startServer(t *testing.T) *testServer {
 
 // start runs the server with its options, pinning the port a random port
 // resolved to so that a restart keeps it.
-func (s *testServer) start(t *testing.T) {
+func (s *testServer) start(t testing.TB) {
 	t.Helper()
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -88,7 +88,7 @@ func (s *testServer) url() string {
 }
 
 // connect opens a client of s that reconnects fast; closed with the test.
-func connect(t *testing.T, s *testServer, who string) *nats.Conn {
+func connect(t testing.TB, s *testServer, who string) *nats.Conn {
 	t.Helper()
 	nc, err := natsconn.Connect(natsconn.Options{
 		URLs: []string{s.url()}, Name: who, ReconnectWait: 50 * time.Millisecond, PingInterval: 500 * time.Millisecond,
@@ -103,7 +103,7 @@ func connect(t *testing.T, s *testServer, who string) *nats.Conn {
 
 // testLogger logs to the test when -v is given, else nowhere; lines
 // logged after the test ended are dropped.
-func testLogger(t *testing.T, who string) log.Logger {
+func testLogger(t testing.TB, who string) log.Logger {
 	if !testing.Verbose() {
 		return log.NewNopLogger()
 	}
@@ -117,7 +117,7 @@ func testLogger(t *testing.T, who string) log.Logger {
 }
 
 type testWriter struct {
-	t    *testing.T
+	t    testing.TB
 	mu   sync.Mutex
 	done bool
 }

@@ -1,12 +1,15 @@
 package events
 
 import (
+	"errors"
 	"path/filepath"
 	"testing"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
+
+var errRollback = errors.New("roll back")
 
 func TestLedger(t *testing.T) {
 	db, err := bolt.Open(filepath.Join(t.TempDir(), "store.db"), 0o600, nil)
@@ -41,7 +44,7 @@ func TestLedger(t *testing.T) {
 	rolledBack := Event{ID: NewID(), Type: "file.deleted", Time: now}
 	_ = db.Update(func(tx *bolt.Tx) error {
 		_, _ = l.Mark(tx, rolledBack)
-		return bolt.ErrTxClosed // any error rolls back
+		return errRollback
 	})
 	_ = db.View(func(tx *bolt.Tx) error {
 		if l.Seen(tx, rolledBack) {

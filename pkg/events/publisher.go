@@ -201,6 +201,18 @@ func (p *Publisher) drop(reason string, n int) {
 	level.Warn(p.logger).Log("msg", "events dropped", "reason", reason, "dropped", total, "outbox", len(p.outbox), "outbox_size", cap(p.outbox))
 }
 
+// reportDrops logs the drops not logged yet, if the last line is old
+// enough.
+func (p *Publisher) reportDrops() {
+	now := time.Now().UnixNano()
+	last := p.lastDropLog.Load()
+	if p.droppedSince.Load() == 0 || now-last < int64(dropLogEvery) || !p.lastDropLog.CompareAndSwap(last, now) {
+		return
+	}
+	n := p.droppedSince.Swap(0)
+	level.Warn(p.logger).Log("msg", "events dropped", "dropped", n, "outbox", len(p.outbox), "outbox_size", cap(p.outbox))
+}
+
 // Pending is the number of events in the outbox, not yet sent.
 func (p *Publisher) Pending() int { return len(p.outbox) }
 
@@ -231,11 +243,18 @@ func (p *Publisher) Interrupt(error) {
 func (p *Publisher) Run(ctx context.Context) error {
 	// The stream is bound before the first send and again whenever a
 	// send says it is gone; a failure to bind only delays the sending.
+	// Drops are logged at once only every dropLogEvery; the ticker
+	// reports the ones in between, so a burst's end is not left unsaid.
+	tick := time.NewTicker(dropLogEvery)
+	defer tick.Stop()
 	var left []outgoing
 	for ctx.Err() == nil && len(left) == 0 {
 		var batch []outgoing
 		select {
 		case <-ctx.Done():
+			continue
+		case <-tick.C:
+			p.reportDrops()
 			continue
 		case first := <-p.outbox:
 			batch = p.collect(first)
