@@ -183,10 +183,10 @@ func newScaleSupervisor(n int, instances registry.Registry) *supervisor.Supervis
 // nopRegistry records nothing.
 type nopRegistry struct{}
 
-func (nopRegistry) Declare(string, []string) error     { return nil }
-func (nopRegistry) Register(registry.Instance) error   { return nil }
-func (nopRegistry) Deregister(registry.Instance) error { return nil }
-func (nopRegistry) Table() *registry.Table             { return registry.NewTable(nil, nil) }
+func (nopRegistry) Declare(string, []string, []string) error { return nil }
+func (nopRegistry) Register(registry.Instance) error         { return nil }
+func (nopRegistry) Deregister(registry.Instance) error       { return nil }
+func (nopRegistry) Table() *registry.Table                   { return registry.NewTable(nil, nil) }
 
 // awaitAllRunning waits until every unit of sup runs; a unit that fails is
 // an error.

@@ -106,7 +106,7 @@ func serve(cat service.Catalogue, f *family, stdout, stderr io.Writer) error {
 	// unknown.
 	for _, d := range cat {
 		if len(d.Routes) > 0 {
-			if err := instances.Declare(d.Name, d.Routes); err != nil {
+			if err := instances.Declare(d.Name, d.Routes, d.Public); err != nil {
 				return err
 			}
 		}

@@ -72,7 +72,7 @@ func staticRegistry(cat service.Catalogue, self string, shared *service.Shared) 
 		if err := set.Load(func() (string, error) { return shared.ConfigPath(), nil }); err != nil {
 			return nil, err
 		}
-		in := registry.Instance{Service: d.Name, Node: "static", Addr: service.Dialable(cfg.Base().HTTPAddr), Routes: d.Routes}
+		in := registry.Instance{Service: d.Name, Node: "static", Addr: service.Dialable(cfg.Base().HTTPAddr), Routes: d.Routes, Public: d.Public}
 		if err := reg.Register(in); err != nil {
 			return nil, err
 		}

@@ -34,8 +34,8 @@ func NewCluster(local *Memory, remote *Watcher) *Cluster {
 }
 
 // Declare implements Registry.
-func (c *Cluster) Declare(service string, routes []string) error {
-	return c.local.Declare(service, routes)
+func (c *Cluster) Declare(service string, routes, public []string) error {
+	return c.local.Declare(service, routes, public)
 }
 
 // Register implements Registry: it records an instance of this process.
@@ -57,12 +57,8 @@ func (c *Cluster) Table() *Table {
 	if m := c.cache.Load(); m != nil && m.local == lt && m.remote == rv {
 		return m.table
 	}
-	declared := map[string][]string{}
-	for _, r := range lt.routes {
-		declared[r.service] = append(declared[r.service], r.prefix)
-	}
 	instances := append(lt.All(), rv.instances...)
-	t := NewTable(declared, instances)
+	t := NewTable(lt.Declarations(), instances)
 	c.cache.Store(&merged{local: lt, remote: rv, table: t})
 	return t
 }

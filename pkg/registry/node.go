@@ -43,8 +43,11 @@ type ServiceRecord struct {
 	State string `json:"state"`
 	// Addr is the service's primary address, dialable by other nodes;
 	// empty while it has none.
-	Addr      string    `json:"addr,omitempty"`
-	Routes    []string  `json:"routes,omitempty"`
+	Addr   string   `json:"addr,omitempty"`
+	Routes []string `json:"routes,omitempty"`
+	// Public are the patterns of the service's routes that need no
+	// token (Instance.Public).
+	Public    []string  `json:"public,omitempty"`
 	Restarts  int       `json:"restarts"`
 	Since     time.Time `json:"since"`
 	LastError string    `json:"last_error,omitempty"`
@@ -57,7 +60,7 @@ func (r NodeRecord) Instances() []Instance {
 	var out []Instance
 	for _, s := range r.Services {
 		if s.State == StateRunning && s.Addr != "" {
-			out = append(out, Instance{Service: s.Name, Node: r.Node, Addr: s.Addr, Routes: slices.Clone(s.Routes)})
+			out = append(out, Instance{Service: s.Name, Node: r.Node, Addr: s.Addr, Routes: slices.Clone(s.Routes), Public: slices.Clone(s.Public)})
 		}
 	}
 	return out

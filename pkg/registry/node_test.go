@@ -91,7 +91,7 @@ func put(t *testing.T, rec NodeRecord) entry {
 // rebuilt only after a change.
 func TestClusterTable(t *testing.T) {
 	local := NewMemory()
-	if err := local.Declare("storage", []string{"/api/v1/files"}); err != nil {
+	if err := local.Declare("storage", []string{"/api/v1/files"}, nil); err != nil {
 		t.Fatal(err)
 	}
 	w := NewWatcher(WatcherOptions{Self: "n1"})

@@ -17,10 +17,15 @@ import (
 
 // Instance is one running instance of a service.
 type Instance struct {
-	Service string   `json:"service"`
-	Node    string   `json:"node"`
-	Addr    string   `json:"addr"`
-	Routes  []string `json:"routes"`
+	Service string `json:"service"`
+	Node    string `json:"node"`
+	Addr    string `json:"addr"`
+	// Routes are the path prefixes the service owns.
+	Routes []string `json:"routes"`
+	// Public are the patterns of the service's routes that take requests
+	// without a token ("POST /api/v1/tokens"), as http.ServeMux writes
+	// them; the proxy lets those through unauthenticated.
+	Public []string `json:"public,omitempty"`
 	// Local serves the instance's API without the network when it runs in
 	// this process; it is never sent to another node.
 	Local http.Handler `json:"-"`
@@ -34,10 +39,12 @@ func (i Instance) ID() string { return i.Service + "@" + i.Node + "/" + i.Addr }
 // instances, which a Watcher learns from the NATS key-value bucket that
 // every node's Announcer writes (see docs/distribution.md).
 type Registry interface {
-	// Declare records that service owns routes, whether or not an instance
-	// runs: a request for a declared route with no instance is
-	// "unavailable", not "not found".
-	Declare(service string, routes []string) error
+	// Declare records that service owns the path prefixes routes, and
+	// that its routes public take requests without a token, whether or
+	// not an instance runs: a request for a declared route with no
+	// instance is "unavailable", not "not found" (nor "unauthenticated",
+	// when the route is public).
+	Declare(service string, routes, public []string) error
 	Register(Instance) error
 	Deregister(Instance) error
 	// Table returns the current routing table. It is immutable: a change
@@ -45,11 +52,12 @@ type Registry interface {
 	Table() *Table
 }
 
-// Table is a snapshot of the registry: the instances of each service and
-// which service owns which path prefix.
+// Table is a snapshot of the registry: the instances of each service,
+// which service owns which path prefix, and which of its routes are public.
 type Table struct {
 	instances map[string][]Instance
 	routes    []route // longest prefix first
+	public    map[string][]pattern
 }
 
 type route struct {
@@ -57,21 +65,30 @@ type route struct {
 	service string
 }
 
-// NewTable builds a table from declared routes (service → prefixes) and
+// Declared is what a service declared: the path prefixes it owns and the
+// patterns of its public routes.
+type Declared struct {
+	Routes []string
+	Public []string
+}
+
+// NewTable builds a table from declared routes (service → declaration) and
 // instances; an instance's own routes count as declared too.
-func NewTable(declared map[string][]string, instances []Instance) *Table {
-	t := &Table{instances: map[string][]Instance{}}
+func NewTable(declared map[string]Declared, instances []Instance) *Table {
+	t := &Table{instances: map[string][]Instance{}, public: map[string][]pattern{}}
 	owners := map[string]string{}
-	for service, routes := range declared {
-		for _, p := range routes {
+	for service, d := range declared {
+		for _, p := range d.Routes {
 			owners[p] = service
 		}
+		t.addPublic(service, d.Public)
 	}
 	for _, in := range instances {
 		t.instances[in.Service] = append(t.instances[in.Service], in)
 		for _, p := range in.Routes {
 			owners[p] = in.Service
 		}
+		t.addPublic(in.Service, in.Public)
 	}
 	for _, list := range t.instances {
 		sort.Slice(list, func(i, j int) bool { return list[i].ID() < list[j].ID() })
@@ -99,6 +116,48 @@ func (t *Table) Owner(path string) (string, bool) {
 	return "", false
 }
 
+// addPublic records the public route patterns of service, once each; a
+// pattern that does not parse is left out, so it stays protected.
+func (t *Table) addPublic(service string, patterns []string) {
+	for _, s := range patterns {
+		p, ok := parsePattern(s)
+		if ok && !slices.ContainsFunc(t.public[service], func(q pattern) bool { return q.text == s }) {
+			t.public[service] = append(t.public[service], p)
+		}
+	}
+}
+
+// Public reports whether a request of method for path, which service owns,
+// matches one of that service's public routes: only the owner of a path
+// can make it public.
+func (t *Table) Public(service, method, path string) bool {
+	for _, p := range t.public[service] {
+		if p.match(method, path) {
+			return true
+		}
+	}
+	return false
+}
+
+// Declarations returns what the table holds as declared: each service's
+// prefixes and public patterns, its instances' included.
+func (t *Table) Declarations() map[string]Declared {
+	out := map[string]Declared{}
+	for _, r := range t.routes {
+		d := out[r.service]
+		d.Routes = append(d.Routes, r.prefix)
+		out[r.service] = d
+	}
+	for service, patterns := range t.public {
+		d := out[service]
+		for _, p := range patterns {
+			d.Public = append(d.Public, p.text)
+		}
+		out[service] = d
+	}
+	return out
+}
+
 // Instances returns the instances of service, sorted by ID.
 func (t *Table) Instances(service string) []Instance { return t.instances[service] }
 
@@ -121,7 +180,7 @@ func (t *Table) All() []Instance {
 // starting a thousand services) costs n, not n².
 type Memory struct {
 	mu       sync.Mutex
-	declared map[string][]string
+	declared map[string]Declared
 	byID     map[string]Instance
 	stale    atomic.Bool
 	table    atomic.Pointer[Table]
@@ -129,16 +188,16 @@ type Memory struct {
 
 // NewMemory returns an empty in-process registry.
 func NewMemory() *Memory {
-	m := &Memory{declared: map[string][]string{}, byID: map[string]Instance{}}
+	m := &Memory{declared: map[string]Declared{}, byID: map[string]Instance{}}
 	m.table.Store(NewTable(nil, nil))
 	return m
 }
 
 // Declare implements Registry.
-func (m *Memory) Declare(service string, routes []string) error {
+func (m *Memory) Declare(service string, routes, public []string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.declared[service] = slices.Clone(routes)
+	m.declared[service] = Declared{Routes: slices.Clone(routes), Public: slices.Clone(public)}
 	m.rebuild()
 	return nil
 }
@@ -148,6 +207,7 @@ func (m *Memory) Register(in Instance) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	in.Routes = slices.Clone(in.Routes)
+	in.Public = slices.Clone(in.Public)
 	m.byID[in.ID()] = in
 	m.rebuild()
 	return nil

@@ -65,7 +65,7 @@ func TestMemoryRegisterDeregister(t *testing.T) {
 
 func TestDeclaredRoutesOutliveInstances(t *testing.T) {
 	m := NewMemory()
-	if err := m.Declare("storage", []string{"/api/v1/files"}); err != nil {
+	if err := m.Declare("storage", []string{"/api/v1/files"}, nil); err != nil {
 		t.Fatal(err)
 	}
 	got, ok := m.Table().Owner("/api/v1/files/a")

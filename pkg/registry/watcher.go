@@ -387,6 +387,7 @@ func cloneRecord(r NodeRecord) NodeRecord {
 	r.Services = slices.Clone(r.Services)
 	for i := range r.Services {
 		r.Services[i].Routes = slices.Clone(r.Services[i].Routes)
+		r.Services[i].Public = slices.Clone(r.Services[i].Public)
 	}
 	return r
 }

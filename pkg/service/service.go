@@ -43,8 +43,14 @@ type Descriptor struct {
 	// HTTPAddr and DebugAddr are the default listen addresses.
 	HTTPAddr  string
 	DebugAddr string
-	// Routes are the path prefixes the service owns.
+	// Routes are the path prefixes the service owns, and Public the
+	// patterns of its routes that take requests without a token
+	// ("POST /api/v1/tokens"). A service with an HTTP API derives both
+	// from its transport.API (API.Prefixes, API.Public) rather than
+	// listing them again; the runtime declares them in the registry,
+	// where the proxy reads them.
 	Routes []string
+	Public []string
 	// DependsOn names services that must be running before this one starts.
 	DependsOn []string
 	// Fronts names services this one forwards requests to (the proxy

@@ -26,6 +26,8 @@ const testSecret = "proxy-test-secret-of-32-bytes-!!"
 var (
 	usersRoutes   = []string{"/api/v1/users", "/api/v1/tokens"}
 	storageRoutes = []string{"/api/v1/files"}
+	// publicRoutes are the routes each service declares public.
+	publicRoutes = map[string][]string{"users": {"POST /api/v1/tokens"}}
 )
 
 // fixture is a proxy in front of real backends, all on 127.0.0.1:0 and all
@@ -89,7 +91,7 @@ func (f *fixture) deregister(t *testing.T, in registry.Instance) {
 
 func (f *fixture) declare(t *testing.T, service string, routes []string) {
 	t.Helper()
-	if err := f.reg.Declare(service, routes); err != nil {
+	if err := f.reg.Declare(service, routes, publicRoutes[service]); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -135,7 +137,7 @@ func backend(t *testing.T, service, node string, routes []string, h http.Handler
 	t.Helper()
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	return registry.Instance{Service: service, Node: node, Addr: srv.Listener.Addr().String(), Routes: routes}
+	return registry.Instance{Service: service, Node: node, Addr: srv.Listener.Addr().String(), Routes: routes, Public: publicRoutes[service]}
 }
 
 // echo is a backend that answers with its name and reports what it saw of

@@ -46,3 +46,10 @@ func (b *Balancer) Route(path string) (service string, order []registry.Instance
 	order = append(order, instances[:start]...)
 	return service, order, true
 }
+
+// Public reports whether a request of method for path, which service owns,
+// takes no token: whether it matches a route the service declared public
+// in the registry. Only the owner of a path can make it public.
+func (b *Balancer) Public(service, method, path string) bool {
+	return b.reg.Table().Public(service, method, path)
+}

@@ -102,7 +102,7 @@ func TestBalancerRoutesByLongestPrefix(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := reg.Declare("activity", []string{"/api/v1/activities"}); err != nil {
+	if err := reg.Declare("activity", []string{"/api/v1/activities"}, nil); err != nil {
 		t.Fatal(err)
 	}
 	b := proxy.NewBalancer(reg)

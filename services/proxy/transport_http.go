@@ -40,7 +40,8 @@ type Handler struct {
 }
 
 // NewHandler returns the proxy handler. Tokens are checked with keys on every
-// route but login; the services check them again.
+// route but those the owning service declared public in the registry
+// (login); the services check them again.
 func NewHandler(logger log.Logger, balancer *Balancer, keys *auth.Keys, reg prometheus.Registerer) *Handler {
 	h := &Handler{
 		logger:   logger,
@@ -116,7 +117,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.requests.WithLabelValues(up.service, strconv.Itoa(rec.status)).Inc()
 		h.duration.WithLabelValues(up.service).Observe(took.Seconds())
 		level.Info(h.logger).Log("msg", "request", "method", r.Method, "path", r.URL.Path, "status", rec.status,
-			"bytes", rec.bytes.Load(), "took", took, "request_id", id, "service", up.service,
+			"bytes", rec.bytes.Load(), "took", took, "request_id", id, "upstream_service", up.service,
 			"upstream", up.used, "remote", r.RemoteAddr)
 	}()
 
@@ -126,7 +127,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	up.service = service
-	public := r.Method == http.MethodPost && r.URL.Path == "/api/v1/tokens"
+	public := h.balancer.Public(service, r.Method, r.URL.Path)
 	if !public {
 		if _, err := h.authn(r); err != nil {
 			h.refuse(rec, r, err)

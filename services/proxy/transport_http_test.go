@@ -87,6 +87,36 @@ func TestHandlerAuthAndRouting(t *testing.T) {
 	}
 }
 
+// TestHandlerPublicRoutesFromRegistry checks that the proxy knows public
+// routes only from what services declare in the registry: a route is
+// public because its owner says so, whatever its path, and a declared
+// public route whose service is down is 503, not 401.
+func TestHandlerPublicRoutesFromRegistry(t *testing.T) {
+	f := newFixture(t)
+	f.declare(t, "users", usersRoutes)
+	shares := &echo{name: "shares"}
+	in := backend(t, "shares", "n1", []string{"/api/v1/shares"}, shares)
+	in.Public = []string{"GET /api/v1/shares/{id}"}
+	f.register(t, in)
+
+	for _, tc := range []struct {
+		name, method, path string
+		wantStatus         int
+	}{
+		{"declared public route", http.MethodGet, "/api/v1/shares/abc", http.StatusOK},
+		{"HEAD of a public GET", http.MethodHead, "/api/v1/shares/abc", http.StatusOK},
+		{"other method of the path", http.MethodDelete, "/api/v1/shares/abc", http.StatusUnauthorized},
+		{"path the pattern does not match", http.MethodGet, "/api/v1/shares/abc/x", http.StatusUnauthorized},
+		{"login with users down", http.MethodPost, "/api/v1/tokens", http.StatusServiceUnavailable},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := f.do(t, tc.method, tc.path, nil, nil); got.status != tc.wantStatus {
+				t.Errorf("status = %d, want %d (body %s)", got.status, tc.wantStatus, got.body)
+			}
+		})
+	}
+}
+
 func TestHandlerRequestID(t *testing.T) {
 	f := newFixture(t)
 	f.register(t, backend(t, "users", "n1", usersRoutes, &echo{name: "users"}))

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"time"
 
 	"github.com/ocis-runtime/ocis/pkg/endpoint"
 	"github.com/ocis-runtime/ocis/pkg/transport"
@@ -19,26 +20,26 @@ type Client struct {
 
 var _ Service = (*Client)(nil)
 
-// NewClient returns a client of the users service at base ("http://host:port").
+// NewClient returns a client of the users service at base
+// ("http://host:port"), calling through hc, or, when hc is nil, a client
+// with timeouts (transport.NewHTTPClient).
 func NewClient(base string, hc *http.Client) (*Client, error) {
 	u, err := url.Parse(base)
 	if err != nil {
 		return nil, fmt.Errorf("parse users url %q: %w", base, err)
 	}
 	if hc == nil {
-		hc = http.DefaultClient
+		hc = transport.NewHTTPClient(callTimeout)
 	}
-	empty := func(endpoint.Empty) string { return "/api/v1/users" }
-	return &Client{e: Endpoints{
-		Login:      transport.ClientRoute[LoginRequest, Token](hc, u, http.MethodPost, func(LoginRequest) string { return "/api/v1/tokens" }),
-		Me:         transport.ClientRoute[endpoint.Empty, User](hc, u, http.MethodGet, func(endpoint.Empty) string { return "/api/v1/users/me" }),
-		CreateUser: transport.ClientRoute[CreateUserRequest, User](hc, u, http.MethodPost, func(CreateUserRequest) string { return "/api/v1/users" }),
-		ListUsers:  transport.ClientRoute[endpoint.Empty, UserList](hc, u, http.MethodGet, empty),
-		DeleteUser: transport.ClientRoute[DeleteUserRequest, endpoint.Empty](hc, u, http.MethodDelete, func(r DeleteUserRequest) string {
-			return "/api/v1/users/" + url.PathEscape(r.Username)
-		}),
-	}}, nil
+	c := &Client{}
+	API(&c.e).Dial(hc, u)
+	return c, nil
 }
+
+// callTimeout bounds one call of the default client: a login may wait for
+// a password-check slot and be held back after failures, for seconds, not
+// minutes.
+const callTimeout = 30 * time.Second
 
 // Login implements Service.
 func (c *Client) Login(ctx context.Context, req LoginRequest) (Token, error) {

@@ -24,12 +24,14 @@ const Name = "users"
 
 // Descriptor describes the users service to the runtime.
 func Descriptor() service.Descriptor {
+	api := API(&Endpoints{})
 	d := service.Descriptor{
 		Name:      Name,
 		Summary:   "accounts and login tokens",
 		HTTPAddr:  "127.0.0.1:9140",
 		DebugAddr: "127.0.0.1:9145",
-		Routes:    []string{"/api/v1/users", "/api/v1/tokens"},
+		Routes:    api.Prefixes(),
+		Public:    api.Public(),
 	}
 	d.NewConfig = func() service.Config {
 		return &Config{

@@ -12,26 +12,39 @@ import (
 	"github.com/ocis-runtime/ocis/pkg/transport"
 )
 
-// NewHTTPHandler serves the endpoints on the routes the service owns;
-// logins are budgeted by the client address, read from X-Forwarded-For
-// only when the peer is one of trusted.
-func NewHTTPHandler(e Endpoints, logger log.Logger, keys *auth.Keys, trusted []netip.Prefix) http.Handler {
-	r := transport.NewRouter(logger, transport.JWT(keys))
-	decodeLogin := func(ctx context.Context, req *http.Request) (any, error) {
-		v, err := transport.DecodeJSON[LoginRequest](ctx, req)
-		if err != nil {
-			return nil, err
-		}
-		login := v.(LoginRequest)
-		login.ClientAddr = transport.ClientAddr(req, trusted)
-		return login, nil
+// API is the users service's HTTP API, each route declared once: the
+// server serves e through it (NewHTTPHandler), a client fills e from it
+// (NewClient), and the descriptor derives from it the prefixes the service
+// owns and its public routes.
+func API(e *Endpoints) transport.API {
+	return transport.API{
+		transport.Bind(&e.Login, transport.Post[LoginRequest, Token]("/api/v1/tokens").Public().Decode(decodeLogin)),
+		transport.Bind(&e.Me, transport.Get[endpoint.Empty, User]("/api/v1/users/me")),
+		transport.Bind(&e.CreateUser, transport.Post[CreateUserRequest, User]("/api/v1/users").Status(http.StatusCreated)),
+		transport.Bind(&e.ListUsers, transport.Get[endpoint.Empty, UserList]("/api/v1/users")),
+		transport.Bind(&e.DeleteUser, transport.Delete[DeleteUserRequest, endpoint.Empty]("/api/v1/users/{name}").Param("name", deleteName).Status(http.StatusNoContent)),
 	}
-	r.Handle("POST /api/v1/tokens", e.Login, decodeLogin, transport.Public())
-	r.Handle("GET /api/v1/users/me", e.Me, transport.NoBody(func(*http.Request) endpoint.Empty { return endpoint.Empty{} }))
-	r.Handle("POST /api/v1/users", e.CreateUser, transport.DecodeJSON[CreateUserRequest], transport.Status(http.StatusCreated))
-	r.Handle("GET /api/v1/users", e.ListUsers, transport.NoBody(func(*http.Request) endpoint.Empty { return endpoint.Empty{} }))
-	r.Handle("DELETE /api/v1/users/{name}", e.DeleteUser, transport.NoBody(func(r *http.Request) DeleteUserRequest {
-		return DeleteUserRequest{Username: r.PathValue("name")}
-	}), transport.Status(http.StatusNoContent))
+}
+
+func deleteName(r *DeleteUserRequest) *string { return &r.Username }
+
+// NewHTTPHandler serves the endpoints on the routes of API; logins are
+// budgeted by the client address, read from X-Forwarded-For only when the
+// peer is one of trusted.
+func NewHTTPHandler(e Endpoints, logger log.Logger, keys *auth.Keys, trusted []netip.Prefix) http.Handler {
+	r := transport.NewRouter(logger, transport.JWT(keys), transport.TrustedProxies(trusted))
+	API(&e).Serve(r)
 	return r
+}
+
+// decodeLogin reads the credentials, and the client's address, by which
+// failed logins are budgeted; the client never sends the address itself.
+func decodeLogin(ctx context.Context, r *http.Request) (any, error) {
+	v, err := transport.DecodeJSON[LoginRequest](ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	login := v.(LoginRequest)
+	login.ClientAddr = transport.ClientAddrFrom(ctx)
+	return login, nil
 }
