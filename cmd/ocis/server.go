@@ -116,7 +116,11 @@ func serve(cat service.Catalogue, f *family, stdout, stderr io.Writer) error {
 		d, _ := cat.Lookup(name)
 		cfg := f.configs[name]
 		env := service.Env{Logger: log.With(logger, "service", name), Shared: f.shared, Node: f.settings.Node, Registry: instances}
-		units = append(units, supervisor.Unit{Name: name, DependsOn: d.DependsOn, Fronts: d.Fronts, Routes: d.Routes, Build: func() (service.Runner, error) { return cfg.Build(env) }})
+		units = append(units, supervisor.Unit{
+			Name: name, DependsOn: d.DependsOn, Fronts: d.Fronts, Routes: d.Routes,
+			StopTimeout: cfg.Base().ShutdownTimeout,
+			Build:       func() (service.Runner, error) { return cfg.Build(env) },
+		})
 	}
 	sup := supervisor.New(logger, f.settings.Policy, f.settings.Node, reg, instances, units)
 

@@ -46,6 +46,7 @@ func (s *runtimeSettings) registerServer(set *config.Set) {
 		fs.IntVar(&p.MaxFailures, "max-failures", p.MaxFailures, "failures within the failure window that mark a service failed")
 		config.DurationVar(fs, &p.FailureWindow, "failure-window", p.FailureWindow, "window in which failures are counted")
 		config.DurationVar(fs, &p.StartTimeout, "start-timeout", p.StartTimeout, "how long a service may take to become ready")
+		config.DurationVar(fs, &p.StopGrace, "stop-grace", p.StopGrace, "how long past its shutdown timeout a stopping service is waited for before it is abandoned and marked failed")
 	})
 	set.Register("", "", func(fs *flag.FlagSet) {
 		fs.StringVar(&s.Node, "node", s.Node, "name of this machine among the nodes")

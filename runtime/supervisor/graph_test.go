@@ -26,6 +26,10 @@ func TestCheckGraph(t *testing.T) {
 		// A service that depends on what fronts it would wait for it
 		// to stop while being waited for.
 		{"cycle through fronts", service.Catalogue{d("proxy", nil, []string{"a"}), d("a", []string{"proxy"}, nil)}, []string{"proxy", "a"}, "dependency cycle: proxy -> a -> proxy"},
+		{"self dependency", service.Catalogue{d("a", []string{"a"}, nil)}, []string{"a"}, "dependency cycle: a -> a"},
+		{"long cycle", service.Catalogue{d("a", []string{"b"}, nil), d("b", []string{"c"}, nil), d("c", []string{"a"}, nil)}, []string{"a", "b", "c"}, "dependency cycle: a -> b -> c -> a"},
+		{"dependency not enabled here runs elsewhere", service.Catalogue{d("a", []string{"b"}, nil), d("b", nil, nil)}, []string{"a"}, ""},
+		{"unknown dependency of a service not enabled is not checked", service.Catalogue{d("a", nil, nil), d("b", []string{"nosuch"}, nil)}, []string{"a"}, ""},
 		{"cycle left out with a service not enabled", service.Catalogue{d("proxy", nil, []string{"a"}), d("a", []string{"proxy"}, nil)}, []string{"proxy"}, ""},
 	}
 	for _, tt := range tests {

@@ -2,6 +2,7 @@ package supervisor
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
 )
 
 // stateMetrics are the supervisor's instruments.
@@ -10,23 +11,23 @@ type stateMetrics struct {
 	state    *prometheus.GaugeVec
 }
 
+// newStateMetrics registers the instruments on reg (none when reg is nil).
 func newStateMetrics(reg prometheus.Registerer) *stateMetrics {
-	m := &stateMetrics{
-		restarts: prometheus.NewCounterVec(prometheus.CounterOpts{
+	f := promauto.With(reg)
+	return &stateMetrics{
+		restarts: f.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "ocis",
 			Subsystem: "service",
 			Name:      "restarts_total",
 			Help:      "Restarts of a service by the supervisor after a failure.",
 		}, []string{"service"}),
-		state: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		state: f.NewGaugeVec(prometheus.GaugeOpts{
 			Namespace: "ocis",
 			Subsystem: "service",
 			Name:      "state",
 			Help:      "1 for the state a service is in, 0 for the others.",
 		}, []string{"service", "state"}),
 	}
-	reg.MustRegister(m.restarts, m.state)
-	return m
 }
 
 func (m *stateMetrics) set(service string, current State) {

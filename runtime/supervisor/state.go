@@ -1,6 +1,10 @@
 package supervisor
 
-import "time"
+import (
+	"fmt"
+	"slices"
+	"time"
+)
 
 // State is where a supervised service is in its life.
 type State string
@@ -19,6 +23,40 @@ const (
 // fresh slice, so no caller can change another's.
 func States() []State {
 	return []State{StateStopped, StateStarting, StateRunning, StateStopping, StateBackoff, StateFailed}
+}
+
+// transitions are the moves a unit may make, from the state on the left.
+// Every state change goes through switchState, which checks it here.
+func transitions() map[State][]State {
+	return map[State][]State{
+		// An operator's run or restart, or the supervisor's first start.
+		StateStopped: {StateStarting},
+		// Ready; told to stop; killed or shut down while waiting for a
+		// dependency; Run or Build failed before the service was ready.
+		StateStarting: {StateRunning, StateStopping, StateStopped, StateBackoff, StateFailed},
+		// Told to stop; Run returned nil by itself; Run failed or panicked.
+		StateRunning: {StateStopping, StateStopped, StateBackoff, StateFailed},
+		// Drained after a kill or shutdown, a restart, or a failed start;
+		// failed also when the stop was abandoned.
+		StateStopping: {StateStopped, StateStarting, StateBackoff, StateFailed},
+		// The wait is over or a restart cut it short; killed or shut down.
+		StateBackoff: {StateStarting, StateStopped},
+		// Only an operator's run or restart revives a failed service.
+		StateFailed: {StateStarting},
+	}
+}
+
+// canSwitch reports whether the table allows the move from → to.
+func canSwitch(from, to State) bool {
+	return slices.Contains(transitions()[from], to)
+}
+
+// errInvalidTransition is a move the table does not allow: a bug in the
+// supervisor, never an operator's doing.
+type errInvalidTransition struct{ from, to State }
+
+func (e errInvalidTransition) Error() string {
+	return fmt.Sprintf("supervisor: invalid state transition %s -> %s", e.from, e.to)
 }
 
 // Status is one service as the control API reports it.

@@ -227,18 +227,6 @@ func (c *cleanExit) Run(ctx context.Context, up func(service.Addrs)) error {
 	return (&fakeSvc{}).Run(ctx, up)
 }
 
-func TestStartTimeoutIsAFailure(t *testing.T) {
-	p := &fakeSvc{ready: func() bool { return false }}
-	policy := testPolicy()
-	policy.StartTimeout = 50 * time.Millisecond
-	policy.MaxFailures = 0
-	sup, _ := supervise(t, policy, unitOf("slow", p))
-	st := awaitState(t, sup, "slow", StateFailed)
-	if want := "not ready within start timeout"; !strings.Contains(st.LastError, want) {
-		t.Errorf("last error = %q, want %q", st.LastError, want)
-	}
-}
-
 // TestCrashLoopDoesNotDisturbOthers runs a service that fails at every start
 // beside healthy ones, and checks that those start at once and never leave
 // running.
@@ -455,7 +443,7 @@ func TestConcurrentCommands(t *testing.T) {
 }
 
 func TestBackoffDelayGrowsAndIsCapped(t *testing.T) {
-	u := &unit{sup: &Supervisor{policy: Policy{BackoffMin: 20 * time.Millisecond, BackoffMax: 10 * time.Second}}}
+	p := Policy{BackoffMin: 20 * time.Millisecond, BackoffMax: 10 * time.Second}
 	tests := []struct {
 		n        int
 		min, max time.Duration
@@ -468,7 +456,7 @@ func TestBackoffDelayGrowsAndIsCapped(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(fmt.Sprint(tt.n), func(t *testing.T) {
 			for range 50 {
-				if got := u.delay(tt.n); got < tt.min || got > tt.max {
+				if got := p.delay(tt.n); got < tt.min || got > tt.max {
 					t.Fatalf("delay(%d) = %s, want within [%s, %s]", tt.n, got, tt.min, tt.max)
 				}
 			}
@@ -501,4 +489,63 @@ func TestRegistryFollowsRunning(t *testing.T) {
 	if got := instances.Table().Instances("svc"); len(got) != 0 {
 		t.Errorf("after kill: %+v still registered", got)
 	}
+}
+
+// TestTransitionTable checks the tables agree: every answer of the command
+// table is a move the transition table allows, and a move outside it is
+// refused loudly.
+func TestTransitionTable(t *testing.T) {
+	// paths are the moves an action makes, with an instance running and
+	// without one; a starting unit may be either.
+	paths := func(st State, act action) [][]State {
+		var out [][]State
+		withInstance := st == StateRunning || st == StateStarting
+		without := st != StateRunning
+		switch act {
+		case start:
+			out = append(out, []State{st, StateStarting})
+		case stop:
+			if withInstance {
+				out = append(out, []State{st, StateStopping, StateStopped})
+			}
+			if without {
+				out = append(out, []State{st, StateStopped})
+			}
+		case restart:
+			if withInstance {
+				out = append(out, []State{st, StateStopping, StateStarting})
+			}
+			if without && st != StateStarting {
+				out = append(out, []State{st, StateStarting})
+			}
+		}
+		return out
+	}
+	for st, answers := range commandTable() {
+		for kind, act := range answers {
+			for _, path := range paths(st, act) {
+				for i := 1; i < len(path); i++ {
+					if !canSwitch(path[i-1], path[i]) {
+						t.Errorf("%s in %s moves %s -> %s, which the transition table does not allow", cmdKind(kind), st, path[i-1], path[i])
+					}
+				}
+			}
+		}
+	}
+	for _, st := range States() {
+		if _, ok := transitions()[st]; !ok {
+			t.Errorf("state %s has no row in the transition table", st)
+		}
+	}
+
+	sup := New(log.NewNopLogger(), testPolicy(), "n", nil, registry.NewMemory(), []Unit{{Name: "svc"}})
+	defer func() {
+		if r := recover(); r == nil {
+			t.Error("stopped -> running did not panic")
+		}
+		if st, _ := sup.Status("svc"); st.State != StateStopped {
+			t.Errorf("after a refused move the state is %s, want stopped", st.State)
+		}
+	}()
+	sup.units["svc"].switchState(StateRunning, nil)
 }
