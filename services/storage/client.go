@@ -10,8 +10,6 @@ import (
 	"strconv"
 	"strings"
 
-	kitendpoint "github.com/go-kit/kit/endpoint"
-
 	"github.com/ocis-runtime/ocis/pkg/apierr"
 	"github.com/ocis-runtime/ocis/pkg/endpoint"
 	"github.com/ocis-runtime/ocis/pkg/transport"
@@ -21,10 +19,9 @@ import (
 // transport.WithBearer; every call acts on that user's files. Uploads and
 // downloads stream: neither holds a file in memory.
 type Client struct {
-	base   *url.URL
-	hc     *http.Client
-	list   kitendpoint.Endpoint
-	delete kitendpoint.Endpoint
+	base *url.URL
+	hc   *http.Client
+	e    Endpoints
 }
 
 // UploadOptions are the conditions of an upload.
@@ -50,25 +47,21 @@ type DownloadInfo struct {
 }
 
 // NewClient returns a client of the storage service at base
-// ("http://host:port").
+// ("http://host:port"), calling through hc, or, when hc is nil, a client
+// with timeouts on dialling and on the answer's headers but none on the
+// whole call, which would cut a large transfer short
+// (transport.NewHTTPClient); bound a call with its context.
 func NewClient(base string, hc *http.Client) (*Client, error) {
 	u, err := url.Parse(base)
 	if err != nil {
 		return nil, fmt.Errorf("parse storage url %q: %w", base, err)
 	}
 	if hc == nil {
-		hc = http.DefaultClient
+		hc = transport.NewHTTPClient(0)
 	}
-	return &Client{
-		base: u,
-		hc:   hc,
-		list: transport.ClientRoute[ListRequest, Listing](hc, u, http.MethodGet, func(r ListRequest) string {
-			return prefix + escapePath(r.Path)
-		}),
-		delete: transport.ClientRoute[DeleteRequest, endpoint.Empty](hc, u, http.MethodDelete, func(r DeleteRequest) string {
-			return prefix + escapePath(r.Path)
-		}),
-	}, nil
+	c := &Client{base: u, hc: hc}
+	API(&c.e).Dial(hc, u)
+	return c, nil
 }
 
 // Upload streams body, of size bytes (-1 when not known), to the file at p.
@@ -79,11 +72,11 @@ func (c *Client) Upload(ctx context.Context, p string, body io.Reader, size int6
 	if body != nil && size != 0 {
 		rc = io.NopCloser(body)
 	}
-	req, err := c.request(ctx, http.MethodPut, p, rc)
+	req, err := putFile.Request(ctx, c.base, PutRequest{Path: p})
 	if err != nil {
 		return FileInfo{}, false, err
 	}
-	req.ContentLength = size
+	req.Body, req.ContentLength = rc, size
 	if opts.IfMatch != "" {
 		req.Header.Set("If-Match", opts.IfMatch)
 	}
@@ -110,7 +103,7 @@ func (c *Client) Upload(ctx context.Context, p string, body io.Reader, size int6
 // rangeHeader is set ("bytes=0-99"), that range. The caller closes the
 // body.
 func (c *Client) Download(ctx context.Context, p, rangeHeader string) (io.ReadCloser, DownloadInfo, error) {
-	req, err := c.request(ctx, http.MethodGet, p, nil)
+	req, err := getFile.Request(ctx, c.base, GetRequest{Path: p})
 	if err != nil {
 		return nil, DownloadInfo{}, err
 	}
@@ -146,30 +139,13 @@ func (c *Client) List(ctx context.Context, dir string) (Listing, error) {
 	if dir != "" && !strings.HasSuffix(dir, "/") {
 		dir += "/"
 	}
-	return endpoint.Call[ListRequest, Listing](ctx, c.list, ListRequest{Path: dir})
+	return endpoint.Call[ListRequest, Listing](ctx, c.e.List, ListRequest{Path: dir})
 }
 
 // Delete removes the file at p, or the directory at p if it is empty.
 func (c *Client) Delete(ctx context.Context, p string) error {
-	_, err := endpoint.Call[DeleteRequest, endpoint.Empty](ctx, c.delete, DeleteRequest{Path: p})
+	_, err := endpoint.Call[DeleteRequest, endpoint.Empty](ctx, c.e.Delete, DeleteRequest{Path: p})
 	return err
-}
-
-// request builds a streaming request for the file at p, carrying the
-// caller's token.
-func (c *Client) request(ctx context.Context, method, p string, body io.ReadCloser) (*http.Request, error) {
-	u, err := c.base.Parse(prefix + escapePath(p))
-	if err != nil {
-		return nil, fmt.Errorf("%w: build url: %v", apierr.ErrInvalidArgument, err)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, u.String(), body)
-	if err != nil {
-		return nil, fmt.Errorf("%w: build request: %v", apierr.ErrInvalidArgument, err)
-	}
-	if token, ok := transport.BearerFrom(ctx); ok {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	return req, nil
 }
 
 // do sends req; a peer that was not reached is the service being

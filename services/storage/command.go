@@ -18,12 +18,14 @@ const Name = "storage"
 
 // Descriptor describes the storage service to the runtime.
 func Descriptor() service.Descriptor {
+	api := API(&Endpoints{})
 	d := service.Descriptor{
 		Name:      Name,
 		Summary:   "per-user files: streamed uploads, downloads with Range and ETag",
 		HTTPAddr:  "127.0.0.1:9150",
 		DebugAddr: "127.0.0.1:9155",
-		Routes:    []string{"/api/v1/files"},
+		Routes:    api.Prefixes(),
+		Public:    api.Public(),
 	}
 	d.NewConfig = func() service.Config {
 		return &Config{base: service.NewBase(d, true)}

@@ -14,13 +14,15 @@ import (
 
 	"github.com/ocis-runtime/ocis/pkg/apierr"
 	"github.com/ocis-runtime/ocis/pkg/auth"
+	"github.com/ocis-runtime/ocis/pkg/endpoint"
 	"github.com/ocis-runtime/ocis/pkg/transport"
 )
 
 // route is the path the service owns; file paths begin after prefix.
 const (
-	route  = "/api/v1/files"
-	prefix = route + "/"
+	route       = "/api/v1/files"
+	prefix      = route + "/"
+	filePattern = prefix + "{path...}"
 )
 
 // uploadIdle is how long an upload may go without a byte arriving. It
@@ -28,22 +30,51 @@ const (
 // would cut a large upload short.
 const uploadIdle = 2 * time.Minute
 
-// NewHTTPHandler serves the endpoints on the routes the service owns. Every
-// route wants a bearer token; the token's user is the owner of every path.
-//
-// A path ending in "/" names a directory: GET lists it. Any other path names
-// a file, and GET of a path that is a directory answers 404 not_found with a
-// hint to add the slash, so that the shape of an answer follows from the
-// URL alone.
+// The routes of the storage API, each declared once. A path ending in "/"
+// names a directory: GET lists it. Any other path names a file, and GET of
+// a path that is a directory answers 404 not_found with a hint to add the
+// slash, so that the shape of an answer follows from the URL alone. GET is
+// therefore one route with two faces, listDir for a directory (JSON) and
+// getFile for a file (its bytes), which the server's decoder tells apart.
+// Uploads and downloads stream: the server decodes and encodes their
+// bodies itself, and the client builds their requests from the same
+// routes (Client.Upload, Client.Download).
+var putFile = transport.Put[PutRequest, PutResult](filePattern).Stream().
+	Param("path", func(r *PutRequest) *string { return &r.Path }).
+	Decode(decodePut).Encode(encodePut)
+
+var listDir = transport.Get[ListRequest, Listing](filePattern).
+	Param("path", func(r *ListRequest) *string { return &r.Path }).
+	Decode(decodeGet).Encode(encodeGet)
+
+var getFile = transport.Get[GetRequest, Download](filePattern).Stream().
+	Param("path", func(r *GetRequest) *string { return &r.Path })
+
+var deleteFile = transport.Delete[DeleteRequest, endpoint.Empty](filePattern).
+	Param("path", func(r *DeleteRequest) *string { return &r.Path }).
+	Status(http.StatusNoContent)
+
+// API is the storage service's HTTP API: the server serves e through it
+// (NewHTTPHandler), a client fills e from it (NewClient), and the
+// descriptor derives from it the prefix the service owns. Every route
+// wants a bearer token; the token's user is the owner of every path.
+func API(e *Endpoints) transport.API {
+	return transport.API{
+		transport.Bind(&e.Put, putFile),
+		transport.Bind(&e.List, listDir),
+		transport.Bind(&e.Delete, deleteFile),
+	}
+}
+
+// NewHTTPHandler serves the endpoints on the routes of API.
 func NewHTTPHandler(e Endpoints, logger log.Logger, keys *auth.Keys) http.Handler {
 	authn := transport.JWT(keys)
 	r := transport.NewRouter(logger, authn)
-	r.Handle("PUT "+prefix+"{path...}", e.Put, decodePut, transport.MaxBody(0), transport.Encode(encodePut))
-	r.Handle("GET "+prefix+"{path...}", getOrList(e), decodeGet, transport.Encode(encodeGet(logger)))
-	r.Handle("GET "+route, e.List, transport.NoBody(func(*http.Request) ListRequest { return ListRequest{} }))
-	r.Handle("DELETE "+prefix+"{path...}", e.Delete, transport.NoBody(func(r *http.Request) DeleteRequest {
-		return DeleteRequest{Path: r.PathValue("path")}
-	}), transport.Status(http.StatusNoContent))
+	// GET serves directories and files on one route; each request goes
+	// through its own wrapped endpoint, so logs and metrics keep them
+	// apart.
+	e.List = getOrList(e)
+	API(&e).Serve(r)
 	return &guard{next: r, authn: authn, logger: logger}
 }
 
@@ -94,27 +125,24 @@ func getOrList(e Endpoints) kitendpoint.Endpoint {
 // encodeGet writes a listing as JSON and a download with
 // http.ServeContent, which answers Range, If-None-Match, If-Modified-Since
 // and HEAD; it closes the file in every case.
-func encodeGet(logger log.Logger) func(context.Context, http.ResponseWriter, any) error {
-	listing := transport.EncodeJSON(http.StatusOK)
-	return func(ctx context.Context, w http.ResponseWriter, response any) error {
-		d, ok := response.(Download)
-		if !ok {
-			return listing(ctx, w, response)
-		}
-		defer d.Content.Close()
-		r, ok := transport.RequestFrom(ctx)
-		if !ok {
-			return fmt.Errorf("%w: download without its request", apierr.ErrInternal)
-		}
-		h := w.Header()
-		h.Set("ETag", d.File.ETag)
-		// User content is never typed by its name: served as a page on
-		// the API's origin, an uploaded .html could run script there.
-		h.Set("Content-Type", "application/octet-stream")
-		h.Set("X-Content-Type-Options", "nosniff")
-		http.ServeContent(&wireErrors{ResponseWriter: w, logger: logger}, r, "", d.File.MTime, d.Content)
-		return nil
+func encodeGet(ctx context.Context, w http.ResponseWriter, response any) error {
+	d, ok := response.(Download)
+	if !ok {
+		return transport.EncodeJSON(http.StatusOK)(ctx, w, response)
 	}
+	defer d.Content.Close()
+	r, ok := transport.RequestFrom(ctx)
+	if !ok {
+		return fmt.Errorf("%w: download without its request", apierr.ErrInternal)
+	}
+	h := w.Header()
+	h.Set("ETag", d.File.ETag)
+	// User content is never typed by its name: served as a page on the
+	// API's origin, an uploaded .html could run script there.
+	h.Set("Content-Type", "application/octet-stream")
+	h.Set("X-Content-Type-Options", "nosniff")
+	http.ServeContent(&wireErrors{ResponseWriter: w, logger: transport.LoggerFrom(ctx)}, r, "", d.File.MTime, d.Content)
+	return nil
 }
 
 // wireErrors gives the errors http.ServeContent writes as plain text (412,
@@ -180,12 +208,17 @@ type guard struct {
 }
 
 func (g *guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.URL.Path == route && r.Method != http.MethodGet && r.Method != http.MethodHead {
-		// http.ServeMux would redirect to route+"/", where a PUT or a
-		// DELETE would name the root, which is no file.
-		w.Header().Set("Allow", "GET, HEAD")
-		transport.WriteError(g.logger, w, fmt.Errorf("%w: %s %s, use GET", apierr.ErrMethodNotAllowed, r.Method, route))
-		return
+	if r.URL.Path == route {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			// http.ServeMux would redirect to route+"/", where a PUT or
+			// a DELETE would name the root, which is no file.
+			w.Header().Set("Allow", "GET, HEAD")
+			transport.WriteError(g.logger, w, fmt.Errorf("%w: %s %s, use GET", apierr.ErrMethodNotAllowed, r.Method, route))
+			return
+		}
+		// GET of the route itself lists the root, as GET of prefix does,
+		// rather than redirect there.
+		r.URL.Path, r.URL.RawPath = prefix, ""
 	}
 	rest, ok := strings.CutPrefix(r.URL.Path, prefix)
 	if !ok {
