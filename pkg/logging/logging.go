@@ -10,11 +10,13 @@ import (
 	"github.com/go-kit/log/level"
 )
 
-// Levels and formats a logger can be built with.
-var (
-	Levels  = []string{"debug", "info", "warn", "error"}
-	Formats = []string{"logfmt", "json"}
-)
+// Levels returns the levels a logger can be built with, lowest first. It is
+// a function, not a variable, so no caller can change the list for
+// everyone.
+func Levels() []string { return []string{"debug", "info", "warn", "error"} }
+
+// Formats returns the formats a logger can be built with.
+func Formats() []string { return []string{"logfmt", "json"} }
 
 // New returns a logger writing format ("logfmt" or "json") to w, dropping
 // lines below lvl, with a UTC timestamp on every line.

@@ -105,8 +105,8 @@ func NewShared() *Shared {
 func (s *Shared) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&s.BaseDataPath, "base-data-path", s.BaseDataPath, "where services keep their data and the config file")
 	fs.StringVar(&s.ConfigFile, "config-file", s.ConfigFile, "config file of KEY=VALUE lines (default <base-data-path>/ocis.env)")
-	config.EnumVar(fs, &s.LogLevel, "log-level", s.LogLevel, "lowest level logged", logging.Levels...)
-	config.EnumVar(fs, &s.LogFormat, "log-format", s.LogFormat, "log line format", logging.Formats...)
+	config.EnumVar(fs, &s.LogLevel, "log-level", s.LogLevel, "lowest level logged", logging.Levels()...)
+	config.EnumVar(fs, &s.LogFormat, "log-format", s.LogFormat, "log line format", logging.Formats()...)
 	fs.StringVar(&s.JWTSecret, "jwt-secret", s.JWTSecret, "shared secret that signs tokens (written by ocis init)")
 }
 
