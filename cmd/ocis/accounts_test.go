@@ -1,6 +1,7 @@
 package main_test
 
 import (
+	"context"
 	"errors"
 	"io/fs"
 	"net/http"
@@ -83,4 +84,54 @@ func TestDeletedAccountLosesAccess(t *testing.T) {
 		}
 	}
 	expectErrorReason(t, http.MethodGet, "http://"+e.vars["OCIS_PROXY_HTTP_ADDR"]+"/api/v1/files/secret-proxy.txt", bobToken, "", http.StatusUnauthorized, "unauthenticated", "auth.token_revoked")
+}
+
+// TestDeletionReachesServicesInOtherProcesses: users and storage run as
+// processes of their own on one machine (one base data path); a deletion
+// made in users is refused by storage within about a second, and by a
+// storage started afterwards from its first request.
+func TestDeletionReachesServicesInOtherProcesses(t *testing.T) {
+	e := newEnv(t)
+	e.vars["OCIS_JWT_SECRET"] = "a-test-secret-of-enough-length"
+	e.start("users", "server")
+	waitHTTP(t, "http://"+e.vars["OCIS_USERS_DEBUG_ADDR"]+"/readyz", http.StatusOK)
+	storageProc := e.start("storage", "server")
+	waitHTTP(t, "http://"+e.vars["OCIS_STORAGE_DEBUG_ADDR"]+"/readyz", http.StatusOK)
+
+	c := e.usersClient()
+	admin := e.adminCtx(c)
+	if _, err := c.CreateUser(admin, users.CreateUserRequest{Username: "bob", Password: "bob-pass-1"}); err != nil {
+		t.Fatal(err)
+	}
+	tok, err := c.Login(context.Background(), users.LoginRequest{Username: "bob", Password: "bob-pass-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bob := transport.WithBearer(context.Background(), tok.Token)
+	if _, _, err := e.storageVia("storage").Upload(bob, "a.txt", strings.NewReader("bob's"), -1, storage.UploadOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.DeleteUser(admin, users.DeleteUserRequest{Username: "bob"}); err != nil {
+		t.Fatal(err)
+	}
+	deleted := time.Now()
+	url := "http://" + e.vars["OCIS_STORAGE_HTTP_ADDR"] + "/api/v1/files/a.txt"
+	waitFor(t, "storage in its own process refusing the deleted account", 3*time.Second, func() bool {
+		req, _ := http.NewRequest(http.MethodGet, url, nil)
+		req.Header.Set("Authorization", "Bearer "+tok.Token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusUnauthorized
+	})
+	t.Logf("storage refused the deleted account %s after the deletion", time.Since(deleted).Round(time.Millisecond))
+	expectErrorReason(t, http.MethodGet, url, tok.Token, "", http.StatusUnauthorized, "unauthenticated", "auth.token_revoked")
+
+	// A storage started after the deletion refuses from its first request.
+	storageProc.stop(t, 10*time.Second)
+	e.start("storage", "server")
+	waitHTTP(t, "http://"+e.vars["OCIS_STORAGE_DEBUG_ADDR"]+"/readyz", http.StatusOK)
+	expectErrorReason(t, http.MethodPut, url, tok.Token, "x", http.StatusUnauthorized, "unauthenticated", "auth.token_revoked")
 }

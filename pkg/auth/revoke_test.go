@@ -2,6 +2,8 @@ package auth
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -87,5 +89,43 @@ func TestVerifyRefusesRevoked(t *testing.T) {
 	r.Revoke(Revocation{Subject: "id-a", Deleted: true})
 	if _, err := k.Verify(gen2); !errors.Is(err, ErrTokenRevoked) {
 		t.Errorf("after deletion: err = %v, want %v", err, ErrTokenRevoked)
+	}
+}
+
+// TestRevocationsShareAFile: two processes of one machine (two lists on
+// one file) see each other's deletions within a refresh, and a list that
+// starts later reads them at once.
+func TestRevocationsShareAFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "revocations.json")
+	users, storage := NewRevocations(), NewRevocations()
+	for _, r := range []*Revocations{users, storage} {
+		if err := r.UseFile(path); err != nil {
+			t.Fatalf("a missing file is no error: %v", err)
+		}
+	}
+	users.Revoke(Revocation{Subject: "id-bob", Deleted: true})
+	if err := users.Save(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(3 * refreshEvery)
+	for !storage.Deleted("id-bob") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the other list did not see the deletion within %s", 3*refreshEvery)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	later := NewRevocations()
+	if err := later.UseFile(path); err != nil {
+		t.Fatal(err)
+	}
+	if !later.Revoked("id-bob", 1) {
+		t.Error("a list started after the save does not refuse the deleted account")
+	}
+
+	if err := os.WriteFile(path, []byte("{not json"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := NewRevocations().UseFile(path); err == nil {
+		t.Error("a broken file was accepted: a service would serve without its revocations")
 	}
 }

@@ -117,7 +117,20 @@ func (s *Shared) Keys() (*auth.Keys, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: run `ocis init` or set OCIS_JWT_SECRET", err)
 	}
+	if s.Revocations != nil {
+		// Read before the service serves: a deletion recorded by any
+		// process on this machine is refused from the first request.
+		if err := s.Revocations.UseFile(s.RevocationsPath()); err != nil {
+			return nil, err
+		}
+	}
 	return keys.CheckRevocations(s.Revocations), nil
+}
+
+// RevocationsPath is the file that shares revoked tokens between the
+// processes of this machine.
+func (s *Shared) RevocationsPath() string {
+	return filepath.Join(s.BaseDataPath, "revocations.json")
 }
 
 // ConfigPath is the config file in use.

@@ -58,11 +58,16 @@ func decodeStrict(body io.Reader, v any) error {
 			return fmt.Errorf("%w: malformed JSON: trailing data after the object", apierr.ErrInvalidArgument)
 		}
 	}
+	var kind *apierr.Error
 	switch {
 	case TimedOut(err):
 		return errBodyTimeout
 	case errors.As(err, &maxErr):
 		return fmt.Errorf("%w: request body over %d bytes", apierr.ErrTooLarge, maxErr.Limit)
+	case errors.As(err, &kind):
+		// The body was cut for a reason of the server's own (a stop's
+		// 503): that is the answer, not the client's JSON.
+		return err
 	case errors.Is(err, io.EOF):
 		return fmt.Errorf("%w: request body is empty, want a JSON object", apierr.ErrInvalidArgument)
 	case errors.As(err, &syntaxErr), errors.Is(err, io.ErrUnexpectedEOF):

@@ -3,6 +3,7 @@ package transport_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -106,5 +107,30 @@ func TestBodyLimit(t *testing.T) {
 				t.Errorf("code = %q, want %q", got.Error.Code, tc.wantCode)
 			}
 		})
+	}
+}
+
+// cutBody yields part of a JSON object and then the error a stop's cut
+// gives the read.
+type cutBody struct {
+	part string
+	err  error
+}
+
+func (b *cutBody) Read(p []byte) (int, error) {
+	if b.part == "" {
+		return 0, b.err
+	}
+	n := copy(p, b.part)
+	b.part = b.part[n:]
+	return n, nil
+}
+
+func TestDecodeJSONKeepsTheServersReasonForACut(t *testing.T) {
+	stopping := fmt.Errorf("%w: service is stopping", apierr.ErrUnavailable)
+	r := httptest.NewRequest(http.MethodPost, "/", &cutBody{part: `{"name":"al`, err: stopping})
+	_, err := transport.DecodeJSON[createUserRequest](context.Background(), r)
+	if !errors.Is(err, apierr.ErrUnavailable) {
+		t.Errorf("err = %v, want %v: the cut is the server's, not malformed JSON", err, apierr.ErrUnavailable)
 	}
 }

@@ -2,6 +2,7 @@ package storage
 
 import (
 	"errors"
+	"io"
 	"io/fs"
 	"strings"
 	"testing"
@@ -75,5 +76,48 @@ func waitGone(t *testing.T, e *testEnv, user string) {
 			t.Fatalf("files of %s still there: tree gone %t, record %+v, usage %d", user, treeGone, r, n)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestUploadOfDeletedAccountDoesNotCommit: an upload that was already
+// streaming when its account was deleted must not land after the account's
+// files were removed.
+func TestUploadOfDeletedAccountDoesNotCommit(t *testing.T) {
+	e := newTestEnv(t, 0)
+	revoked := auth.NewRevocations()
+	e.files.revoked = revoked
+	if _, _, err := e.client.Upload(e.as(t, "id-bob"), "old.txt", strings.NewReader("old"), -1, UploadOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	body, feed := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		_, _, err := e.client.Upload(e.as(t, "id-bob"), "late.txt", body, -1, UploadOptions{})
+		done <- err
+	}()
+	if _, err := feed.Write([]byte("first half, ")); err != nil {
+		t.Fatal(err)
+	}
+
+	remover := newAccountRemover(log.NewNopLogger(), e.files, revoked)
+	actor := remover.actor()
+	stopped := make(chan error, 1)
+	go func() { stopped <- actor.Execute() }()
+	defer func() { actor.Interrupt(nil); <-stopped }()
+	revoked.Revoke(auth.Revocation{Subject: "id-bob", Deleted: true})
+	waitGone(t, e, "id-bob")
+
+	if _, err := feed.Write([]byte("second half")); err != nil {
+		t.Fatal(err)
+	}
+	feed.Close()
+	if err := <-done; !errors.Is(err, auth.ErrTokenRevoked) {
+		t.Errorf("upload finished after the deletion: err = %v, want %v", err, auth.ErrTokenRevoked)
+	}
+	if _, err := e.files.disk.files.Lstat("id-bob"); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the deleted account's tree came back: %v", err)
+	}
+	if r := e.record(t, "id-bob", "late.txt"); r.Size != 0 {
+		t.Errorf("the late upload was recorded: %+v", r)
 	}
 }

@@ -95,6 +95,7 @@ func (s *server) Run(ctx context.Context, up func(service.Addrs)) (err error) {
 
 	reg := service.NewRegistry()
 	endpoints := MakeEndpoints(svc, service.Chain(logger, reg, Name, &s.cfg.base))
+	svc.revoked = s.env.Shared.Revocations
 	remover := newAccountRemover(logger, svc, s.env.Shared.Revocations)
 	return service.Serve(ctx, up, service.Parts{
 		Logger:   logger,

@@ -90,6 +90,7 @@ func TestConfigBuild(t *testing.T) {
 			cfg.Quota = tc.quota
 			shared := service.NewShared()
 			shared.JWTSecret = tc.secret
+			shared.BaseDataPath = t.TempDir()
 			got, err := cfg.Build(service.Env{Logger: log.NewNopLogger(), Shared: shared})
 			if len(tc.wantErrs) == 0 {
 				if err != nil || got == nil {
@@ -117,6 +118,9 @@ func testRunConfig(dir string, logger log.Logger) (*Config, service.Env) {
 	cfg.Base().DataDir = dir
 	shared := service.NewShared()
 	shared.JWTSecret = testSecret
+	// The machine-wide files (revocations) go with the test's data, never
+	// to the home directory.
+	shared.BaseDataPath = dir
 	return cfg, service.Env{Logger: logger, Shared: shared}
 }
 

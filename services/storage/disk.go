@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/ocis-runtime/ocis/pkg/apierr"
+	"github.com/ocis-runtime/ocis/pkg/transport"
 )
 
 // disk is the data dir on the file system: each user's tree under files/,
@@ -342,11 +343,27 @@ func cut(ctx context.Context, n int64, readErr error) error {
 	if errors.As(readErr, &kind) {
 		return fmt.Errorf("%w (upload cut after %d bytes)", readErr, n)
 	}
-	if readErr == nil {
-		readErr = ctx.Err()
+	if transport.TimedOut(readErr) {
+		// Idle past the upload's deadline: a timeout, like everywhere else.
+		return fmt.Errorf("%w: upload idle past its deadline after %d bytes", apierr.ErrRequestTimeout, n)
 	}
-	return fmt.Errorf("%w: after %d bytes: %v", ErrIncomplete, n, readErr)
+	// The cause stays for the logs; the answer names only the byte count,
+	// never the connection's addresses.
+	return &incomplete{n: n, cause: readErr}
 }
+
+// incomplete is an upload whose sender stopped sending: the client hears
+// ErrIncomplete with the byte count, the log gets the cause.
+type incomplete struct {
+	n     int64
+	cause error
+}
+
+func (e *incomplete) Error() string {
+	return fmt.Sprintf("%s: after %d bytes", ErrIncomplete.Error(), e.n)
+}
+
+func (e *incomplete) Unwrap() []error { return []error{ErrIncomplete, e.cause} }
 
 // discard removes what is left of an upload in tmp/: nothing once it was
 // moved into place.

@@ -153,6 +153,10 @@ type files struct {
 	// paths serialises the writers of one path and keeps readers from
 	// seeing a file with another file's metadata.
 	paths stripes
+	// revoked tells which accounts were deleted: an upload that was
+	// already streaming when its account went must not commit after the
+	// account's files were removed.
+	revoked *auth.Revocations
 }
 
 func newFiles(st *store, d *disk, quota int64) *files {
@@ -260,6 +264,13 @@ func (f *files) overQuota(n int64) error {
 func (f *files) commit(user string, req PutRequest, up upload) (res PutResult, err error) {
 	tree := f.trees.of(user)
 	tree.RLock()
+	// Under the tree's lock, which removeAccount holds exclusively: either
+	// the account is deleted now, or its removal comes after this commit
+	// and takes the file with it.
+	if f.revoked.Deleted(user) {
+		tree.RUnlock()
+		return PutResult{}, auth.ErrTokenRevoked
+	}
 	root, err := f.disk.userRoot(user, true)
 	if err != nil {
 		tree.RUnlock()

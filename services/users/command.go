@@ -116,6 +116,7 @@ func (s *server) Run(ctx context.Context, up func(service.Addrs)) (err error) {
 	if err != nil {
 		return err
 	}
+	svc.logger = logger
 	var created bool
 	if s.cfg.AdminPassword == "" && s.cfg.AdminPasswordHash != "" {
 		created, err = svc.bootstrapAdminHash(s.cfg.AdminUser, s.cfg.AdminPasswordHash)

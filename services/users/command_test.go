@@ -142,6 +142,7 @@ func TestConfigBuild(t *testing.T) {
 			cfg.BcryptCost = tc.cost
 			shared := service.NewShared()
 			shared.JWTSecret = tc.secret
+			shared.BaseDataPath = t.TempDir()
 
 			got, err := cfg.Build(service.Env{Logger: log.NewNopLogger(), Shared: shared})
 			if len(tc.wantErrs) == 0 {
@@ -172,6 +173,9 @@ func testRunConfig(dir, adminPass string) (*Config, service.Env) {
 	cfg.BcryptCost = bcrypt.MinCost
 	shared := service.NewShared()
 	shared.JWTSecret = testSecret
+	// The machine-wide files (revocations) go with the test's data, never
+	// to the home directory.
+	shared.BaseDataPath = dir
 	return cfg, service.Env{Logger: log.NewNopLogger(), Shared: shared}
 }
 

@@ -2,6 +2,7 @@ package users
 
 import (
 	"context"
+	"net/netip"
 	"fmt"
 	"sync"
 	"time"
@@ -22,9 +23,12 @@ type GuardConfig struct {
 	Slots int
 	// SlotWait is how long a check waits for its turn before ErrBusy.
 	SlotWait time.Duration
-	// UserBurst failures of one username, and AddrBurst of one client
-	// address, are allowed at once; each budget refills one failure per
-	// Refill.
+	// UserBurst failures of one username from one client address, and
+	// AddrBurst of one client address, are allowed at once; each budget
+	// refills one failure per Refill. One username from all addresses
+	// together may fail ten times as often: enough that no single address
+	// can lock a name out, while a name still cannot be guessed at more
+	// than ten addresses' pace.
 	UserBurst, AddrBurst int
 	Refill               time.Duration
 	// Tarpit is the longest a refused login is held before its 429, so
@@ -34,9 +38,10 @@ type GuardConfig struct {
 }
 
 // guard keeps password guessing from starving everyone:
-//   - every login reserves one failure of its username's budget and of its
-//     address's before any bcrypt runs, and gets them back on success, so
-//     no more guesses are ever under way than the budgets allow;
+//   - every login reserves one failure of its address's budget, of its
+//     username's from that address, and of its username's overall before
+//     any bcrypt runs, and gets them back on success, so no more guesses
+//     are ever under way than the budgets allow;
 //   - one client address has one password check at a time, so a flood
 //     from one address never queues ahead of other clients;
 //   - bcrypt runs in a fixed number of slots, at the lowest CPU priority,
@@ -44,8 +49,9 @@ type GuardConfig struct {
 type guard struct {
 	cfg   GuardConfig
 	slots chan struct{}
-	users *budgets
-	addrs *budgets
+	addrs *budgets // by client address (an IPv6 client by its /64)
+	pairs *budgets // by username and client address
+	names *budgets // by username, from every address
 	turns *turns
 	now   func() time.Time
 }
@@ -54,8 +60,9 @@ func newGuard(cfg GuardConfig) *guard {
 	return &guard{
 		cfg:   cfg,
 		slots: make(chan struct{}, max(1, cfg.Slots)),
-		users: newBudgets(cfg.UserBurst, cfg.Refill),
 		addrs: newBudgets(cfg.AddrBurst, cfg.Refill),
+		pairs: newBudgets(cfg.UserBurst, cfg.Refill),
+		names: newBudgets(10*cfg.UserBurst, cfg.Refill/10),
 		turns: &turns{byKey: map[string]*turn{}},
 		now:   time.Now,
 	}
@@ -63,31 +70,55 @@ func newGuard(cfg GuardConfig) *guard {
 
 // attempt is one admitted login; done settles its reservations.
 type attempt struct {
-	g          *guard
-	user, addr string
+	g    *guard
+	keys [3]string // of addrs, pairs and names
 }
 
 // done keeps the reserved failures when the login failed and gives them
 // back when it succeeded.
 func (a attempt) done(succeeded bool) {
 	if succeeded {
-		now := a.g.now()
-		a.g.users.give(a.user, now)
-		a.g.addrs.give(a.addr, now)
+		a.g.give(a.keys, 3, a.g.now())
 	}
 }
 
-// admit reserves a failure of addr and of user, or refuses the login
-// (after the tarpit) when either budget is spent.
+// budgets are the guard's budgets in the order admit takes from them.
+func (g *guard) budgets() []*budgets { return []*budgets{g.addrs, g.pairs, g.names} }
+
+// give returns the first n of keys' reservations.
+func (g *guard) give(keys [3]string, n int, now time.Time) {
+	for i, b := range g.budgets()[:n] {
+		b.give(keys[i], now)
+	}
+}
+
+// addrKey is what a client address is budgeted by: an IPv6 client owns a
+// whole /64, so it counts as one address.
+func addrKey(addr string) string {
+	ip, err := netip.ParseAddr(addr)
+	if err != nil || !ip.Is6() || ip.Is4In6() {
+		return addr
+	}
+	p, _ := ip.Prefix(64)
+	return p.String()
+}
+
+// admit reserves a failure of every budget the login counts against, or
+// refuses it (after the tarpit) when one is spent.
 func (g *guard) admit(ctx context.Context, user, addr string) (attempt, error) {
 	now := g.now()
+	a := addrKey(addr)
+	keys := [3]string{a, user + "\x00" + a, user}
+	var wait time.Duration
 	// The address first: a spent address never adds names to remember.
-	wait := g.addrs.take(addr, now)
-	if wait == 0 {
-		if wait = g.users.take(user, now); wait == 0 {
-			return attempt{g: g, user: user, addr: addr}, nil
+	for i, b := range g.budgets() {
+		if wait = b.take(keys[i], now); wait > 0 {
+			g.give(keys, i, now)
+			break
 		}
-		g.addrs.give(addr, now)
+	}
+	if wait == 0 {
+		return attempt{g: g, keys: keys}, nil
 	}
 	pause := time.NewTimer(min(wait, g.cfg.Tarpit))
 	defer pause.Stop()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -39,14 +40,18 @@ func TestGuardBudgets(t *testing.T) {
 			t.Fatal("alice refused within her burst")
 		}
 	}
-	if try("alice", "192.0.2.9", false) {
-		t.Error("alice admitted from another address past her burst")
+	if try("alice", "192.0.2.1", false) {
+		t.Error("alice admitted from the same address past her burst")
 	}
-	_, err := g.admit(context.Background(), "alice", "192.0.2.9")
+	_, err := g.admit(context.Background(), "alice", "192.0.2.1")
 	// One failure refills in 10 s, less the few milliseconds the clock
 	// moved since the first.
 	if wait, ok := apierr.RetryAfterOf(err); !ok || wait > 10*time.Second || wait < 9900*time.Millisecond {
 		t.Errorf("Retry-After = %v, %t; want just under 10s", wait, ok)
+	}
+	// Somebody else's guesses from elsewhere do not lock alice out.
+	if !try("alice", "192.0.2.9", true) {
+		t.Error("alice locked out everywhere by failures from one address")
 	}
 	// Successes cost nothing: bob logs in again and again.
 	for range 10 {
@@ -60,13 +65,35 @@ func TestGuardBudgets(t *testing.T) {
 	if try("dave", "192.0.2.1", true) {
 		t.Error("an address past its burst is admitted under a fresh name")
 	}
+	// An IPv6 client owns its /64: a new address in it is the same client.
+	for range 3 {
+		try("erin", "2001:db8:1:2::1", false)
+	}
+	if try("erin", "2001:db8:1:2::ffff", false) {
+		t.Error("a new address in the same /64 escaped its budget")
+	}
+	if !try("erin", "2001:db8:1:3::1", false) {
+		t.Error("another /64 was refused")
+	}
 
 	now = now.Add(10 * time.Second)
-	if !try("alice", "192.0.2.9", false) {
+	if !try("alice", "192.0.2.1", false) {
 		t.Error("alice refused after one refill period")
 	}
-	if try("alice", "192.0.2.9", false) {
+	if try("alice", "192.0.2.1", false) {
 		t.Error("alice admitted twice on one refill")
+	}
+
+	// From many addresses together, a name fails at most ten times its
+	// burst before it is refused everywhere.
+	var admitted int
+	for i := range 100 {
+		if try("mallory", "198.51.100."+strconv.Itoa(i), false) {
+			admitted++
+		}
+	}
+	if admitted != 30 {
+		t.Errorf("%d guesses at one name from 100 addresses admitted, want 30 (ten bursts)", admitted)
 	}
 }
 
@@ -207,6 +234,18 @@ func TestLoginLockout(t *testing.T) {
 	}
 	if err := login("alice", alicePassword); !errors.Is(err, ErrTooManyFailures) {
 		t.Errorf("right password while locked: err = %v, want %v", err, ErrTooManyFailures)
+	}
+	// A name no account can have costs nothing and is remembered nowhere,
+	// however long: spraying such names cannot fill the budgets.
+	before := len(a.guard.names.byKey)
+	for i := range 50 {
+		long := strings.Repeat("x", 64<<10) + strconv.Itoa(i)
+		if err := login(long, "whatever-1"); !errors.Is(err, ErrBadCredentials) {
+			t.Fatalf("a 64 KiB name: err = %v, want %v", err, ErrBadCredentials)
+		}
+	}
+	if after := len(a.guard.names.byKey); after != before {
+		t.Errorf("invalid names were remembered: %d budgets, want %d", after, before)
 	}
 	// Successes give their reservation back, on the real clock too: far
 	// more logins than the burst all go through.

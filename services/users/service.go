@@ -12,6 +12,8 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/go-kit/log"
+	"github.com/go-kit/log/level"
 	"github.com/ocis-runtime/ocis/pkg/apierr"
 	"github.com/ocis-runtime/ocis/pkg/auth"
 	"github.com/ocis-runtime/ocis/pkg/endpoint"
@@ -98,6 +100,7 @@ type accounts struct {
 	tokenTTL time.Duration
 	cost     int
 	guard    *guard
+	logger   log.Logger
 	now      func() time.Time
 	// dummyHash makes a login for an unknown user cost as much as one with
 	// a wrong password, so timing does not tell which names exist. It is
@@ -115,7 +118,7 @@ func newAccounts(s *store, keys *auth.Keys, revoked *auth.Revocations, tokenTTL 
 	if revoked == nil {
 		revoked = auth.NewRevocations()
 	}
-	a := &accounts{store: s, keys: keys, revoked: revoked, tokenTTL: tokenTTL, cost: cost, guard: newGuard(limits), now: time.Now, dummyHash: dummy}
+	a := &accounts{store: s, keys: keys, revoked: revoked, tokenTTL: tokenTTL, cost: cost, guard: newGuard(limits), logger: log.NewNopLogger(), now: time.Now, dummyHash: dummy}
 	// Deletions recorded by earlier runs are withdrawn again, so neither a
 	// restart nor a storage that was down lets a deleted account back in.
 	revs, err := s.revocations()
@@ -124,6 +127,10 @@ func newAccounts(s *store, keys *auth.Keys, revoked *auth.Revocations, tokenTTL 
 	}
 	for _, r := range revs {
 		revoked.Revoke(r)
+	}
+	// The other processes of the machine read the list from its file.
+	if err := revoked.Save(); err != nil {
+		return nil, err
 	}
 	return a, nil
 }
@@ -176,6 +183,11 @@ func (a *accounts) bootstrapAdminHash(username, hash string) (created bool, err 
 }
 
 func (a *accounts) Login(ctx context.Context, req LoginRequest) (Token, error) {
+	// A name no account can have is refused before anything is spent or
+	// remembered: it reveals nothing, as such an account cannot exist.
+	if CheckUsername(req.Username) != nil {
+		return Token{}, ErrBadCredentials
+	}
 	// Out of failures: refused before any bcrypt, so guessing cannot
 	// starve the CPUs that everyone else's requests need.
 	try, err := a.guard.admit(ctx, req.Username, req.ClientAddr)
@@ -359,7 +371,12 @@ func (a *accounts) DeleteUser(ctx context.Context, req DeleteUserRequest) (endpo
 	if !found {
 		return endpoint.Empty{}, fmt.Errorf("%w: %q", ErrUserNotFound, req.Username)
 	}
-	// Recorded with the deletion already; this tells the running services.
+	// Recorded with the deletion already; this tells the services of this
+	// process, and the file the machine's other processes. A failed save
+	// does not undo the deletion: the next start saves the list again.
 	a.revoked.Revoke(auth.Revocation{Subject: removed.ID, Deleted: true})
+	if err := a.revoked.Save(); err != nil {
+		level.Error(a.logger).Log("msg", "share revocations with other processes", "err", err)
+	}
 	return endpoint.Empty{}, nil
 }
