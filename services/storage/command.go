@@ -5,11 +5,13 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net/http"
 
 	"github.com/go-kit/log"
 	"github.com/go-kit/log/level"
 
 	"github.com/ocis-runtime/ocis/pkg/auth"
+	"github.com/ocis-runtime/ocis/pkg/endpoint"
 	"github.com/ocis-runtime/ocis/pkg/service"
 )
 
@@ -93,15 +95,8 @@ func (s *server) Run(ctx context.Context, up func(service.Addrs)) (err error) {
 	}
 	level.Info(logger).Log("msg", "files checked", "leftover_uploads", rep.Uploads, "repaired", rep.Repaired, "dropped", rep.Dropped)
 
-	reg := service.NewRegistry()
-	endpoints := MakeEndpoints(svc, service.Chain(logger, reg, Name, &s.cfg.base))
-	svc.revoked = s.env.Shared.Revocations
 	remover := newAccountRemover(logger, svc, s.env.Shared.Revocations)
-	return service.Serve(ctx, up, service.Parts{
-		Logger:   logger,
-		Base:     &s.cfg.base,
-		Handler:  NewHTTPHandler(endpoints, log.With(logger, "transport", "http"), s.keys),
-		Registry: reg,
-		Actors:   []service.Actor{remover.actor()},
-	})
+	return service.ServeAPI(ctx, up, s.env, Name, &s.cfg.base, func(chain endpoint.Chain, logger log.Logger) http.Handler {
+		return NewHTTPHandler(MakeEndpoints(svc, chain), logger, s.keys)
+	}, remover.actor())
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net/http"
 	"net/netip"
 	"runtime"
 	"time"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/ocis-runtime/ocis/pkg/auth"
 	"github.com/ocis-runtime/ocis/pkg/config"
+	"github.com/ocis-runtime/ocis/pkg/endpoint"
 	"github.com/ocis-runtime/ocis/pkg/service"
 	"github.com/ocis-runtime/ocis/pkg/transport"
 )
@@ -116,7 +118,6 @@ func (s *server) Run(ctx context.Context, up func(service.Addrs)) (err error) {
 	if err != nil {
 		return err
 	}
-	svc.logger = logger
 	var created bool
 	if s.cfg.AdminPassword == "" && s.cfg.AdminPasswordHash != "" {
 		created, err = svc.bootstrapAdminHash(s.cfg.AdminUser, s.cfg.AdminPasswordHash)
@@ -130,12 +131,7 @@ func (s *server) Run(ctx context.Context, up func(service.Addrs)) (err error) {
 		level.Info(logger).Log("msg", "admin account created", "username", s.cfg.AdminUser)
 	}
 
-	reg := service.NewRegistry()
-	endpoints := MakeEndpoints(svc, service.Chain(logger, reg, Name, &s.cfg.base))
-	return service.Serve(ctx, up, service.Parts{
-		Logger:   logger,
-		Base:     &s.cfg.base,
-		Handler:  NewHTTPHandler(endpoints, log.With(logger, "transport", "http"), s.keys, s.cfg.TrustedProxies),
-		Registry: reg,
+	return service.ServeAPI(ctx, up, s.env, Name, &s.cfg.base, func(chain endpoint.Chain, logger log.Logger) http.Handler {
+		return NewHTTPHandler(MakeEndpoints(svc, chain), logger, s.keys, s.cfg.TrustedProxies)
 	})
 }
