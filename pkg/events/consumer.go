@@ -28,6 +28,8 @@ const (
 	// pullExpiry bounds one pull request; idle heartbeats come at half
 	// of it, so a consumer lost on the server is noticed within it.
 	pullExpiry = 10 * time.Second
+	// handBackTimeout bounds each step of a consumer's stop.
+	handBackTimeout = 2 * time.Second
 	// advisoryPrefix is where JetStream says that a message ran out of
 	// deliveries without an answer.
 	advisoryPrefix = "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES."
@@ -286,14 +288,50 @@ func (c *Consumer) consume(ctx context.Context, backoff *retry) error {
 	if err != nil {
 		return err
 	}
-	defer it.Stop()
+	defer c.handBack(it)
 	for {
 		msg, err := it.Next(jetstream.NextContext(ctx))
 		if err != nil {
 			return err
 		}
+		if ctx.Err() != nil {
+			// Next may pick a buffered event over the cancellation.
+			_ = msg.Nak()
+			return ctx.Err()
+		}
 		backoff.reset()
 		c.handle(ctx, msg)
+	}
+}
+
+// handBack ends a delivery: it stops pulling, hands the events fetched
+// but not handled back to the server so that the next consumer of the
+// name gets them at once (not after AckWait), and waits, within a bound,
+// until the server knows. Without that, a consumer stopped on a
+// connection that stays open would leave its last pull request standing,
+// and events published next would go to it and wait out AckWait.
+func (c *Consumer) handBack(it jetstream.MessagesContext) {
+	// Drain unsubscribes and waits for the server's answer, then gives
+	// what is buffered and ends the iterator.
+	it.Drain()
+	deadline := time.Now().Add(handBackTimeout)
+	for {
+		wait := time.Until(deadline)
+		if wait <= 0 {
+			it.Stop()
+			break
+		}
+		msg, err := it.Next(jetstream.NextMaxWait(wait))
+		if err != nil {
+			if !errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+				it.Stop()
+			}
+			break
+		}
+		_ = msg.Nak()
+	}
+	if c.nc.IsConnected() {
+		_ = c.nc.FlushTimeout(handBackTimeout)
 	}
 }
 

@@ -381,3 +381,35 @@ func TestLag(t *testing.T) {
 		t.Errorf("ConsumerLag of an unknown consumer: %v, want ErrConsumerNotFound", err)
 	}
 }
+
+// TestStopHandsBack: a consumer stopped with events fetched but not
+// handled hands them back, so the next consumer of the name gets them at
+// once instead of after AckWait (30 s here).
+func TestStopHandsBack(t *testing.T) {
+	s := startServer(t)
+	nc := connect(t, s, "test")
+	pub := newPublisher(t, nc, nil, PublisherOptions{})
+	runPublisher(t, pub)
+	busy := make(chan struct{}, 1)
+	stuck := func(ctx context.Context, ev Event) error {
+		select {
+		case busy <- struct{}{}:
+		default:
+		}
+		<-ctx.Done()
+		return ctx.Err()
+	}
+	stop := runConsumer(t, newConsumer(t, nc, nil, ConsumerOptions{Name: "activity", AckWait: 30 * time.Second, Handler: stuck}))
+	for i := range 5 {
+		if err := pub.Publish(context.Background(), event(t, "file.written", fmt.Sprint(i), nil)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	<-busy
+	waitFor(t, 10*time.Second, "all five sent", func() bool { return pub.Pending() == 0 })
+	stop()
+
+	rec := newRecorder()
+	runConsumer(t, newConsumer(t, nc, nil, ConsumerOptions{Name: "activity", AckWait: 30 * time.Second, Handler: rec.handle}))
+	waitFor(t, 10*time.Second, "the five handed back and handled", func() bool { return rec.count() == 5 })
+}
