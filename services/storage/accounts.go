@@ -42,7 +42,18 @@ func (f *files) removeAccount(id string) (removed bool, err error) {
 // dropUser deletes every record and the usage of user.
 func (s *store) dropUser(user string) error {
 	prefix := key(user, "")
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	// Every start replays every deletion ever made: a read finds out
+	// cheaply that there is nothing left to drop, without a write's fsync.
+	var any bool
+	err := s.db.View(func(tx *bolt.Tx) error {
+		k, _ := tx.Bucket(bucketFiles).Cursor().Seek(prefix)
+		any = (k != nil && bytes.HasPrefix(k, prefix)) || tx.Bucket(bucketUsage).Get([]byte(user)) != nil
+		return nil
+	})
+	if err != nil || !any {
+		return err
+	}
+	err = s.db.Update(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketFiles).Cursor()
 		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Seek(prefix) {
 			if err := c.Delete(); err != nil {

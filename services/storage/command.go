@@ -86,7 +86,7 @@ func (s *server) Run(ctx context.Context, up func(service.Addrs)) (err error) {
 	}
 	defer func() { err = errors.Join(err, d.close()) }()
 
-	svc := newFiles(st, d, s.cfg.Quota)
+	svc := newFiles(st, d, s.cfg.Quota, s.env.Shared.Revocations)
 	// Before the listeners open: no request may see the metadata before
 	// it agrees with the files again.
 	rep, err := svc.recover()

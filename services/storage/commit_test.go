@@ -217,3 +217,45 @@ func TestNoSpace(t *testing.T) {
 		})
 	}
 }
+
+// TestFailedDeleteLeavesTreeAsItWas: a delete whose record cannot be
+// committed puts the file back; the client hears 507 on a full disk and
+// 500 otherwise, and the file, its record and the usage are as before.
+func TestFailedDeleteLeavesTreeAsItWas(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		err        error
+		wantStatus int
+		wantCode   string
+	}{
+		{name: "no space", err: &os.PathError{Op: "write", Path: "/srv/x", Err: syscall.ENOSPC}, wantStatus: http.StatusInsufficientStorage, wantCode: "insufficient_storage"},
+		{name: "bbolt cannot grow", err: fmt.Errorf("file resize error: %s", syscall.ENOSPC), wantStatus: http.StatusInsufficientStorage, wantCode: "insufficient_storage"},
+		{name: "input/output error", err: &os.PathError{Op: "write", Path: "/srv/x", Err: syscall.EIO}, wantStatus: http.StatusInternalServerError, wantCode: "internal"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newTestEnv(t, 0)
+			if got := e.do(t, http.MethodPut, "/api/v1/files/docs/a.txt", "alice", strings.NewReader("keep me"), nil); got.status != http.StatusCreated {
+				t.Fatalf("upload: %d %s", got.status, got.body)
+			}
+			before := e.state(t)
+			e.inject(stepCommit, tc.err)
+			got := e.do(t, http.MethodDelete, "/api/v1/files/docs/a.txt", "alice", nil, nil)
+			if got.status != tc.wantStatus || got.code() != tc.wantCode {
+				t.Errorf("delete: %d %s, want %d %s", got.status, got.body, tc.wantStatus, tc.wantCode)
+			}
+			if after := e.state(t); !reflect.DeepEqual(after, before) {
+				t.Errorf("a refused delete changed the tree:\nbefore %+v\nafter  %+v", before, after)
+			}
+			if left, _ := os.ReadDir(filepath.Join(e.dir, "tmp")); len(left) != 0 {
+				t.Errorf("tmp/ holds %v", left)
+			}
+			e.inject("", nil)
+			if got := e.do(t, http.MethodDelete, "/api/v1/files/docs/a.txt", "alice", nil, nil); got.status != http.StatusNoContent {
+				t.Errorf("delete once the disk has room: %d %s", got.status, got.body)
+			}
+			if left, _ := os.ReadDir(filepath.Join(e.dir, "tmp")); len(left) != 0 {
+				t.Errorf("tmp/ holds %v after a delete", left)
+			}
+		})
+	}
+}

@@ -51,7 +51,7 @@ func newTestEnv(t *testing.T, quota int64) *testEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = d.close() })
-	f := newFiles(st, d, quota)
+	f := newFiles(st, d, quota, nil)
 	if _, err := f.recover(); err != nil {
 		t.Fatal(err)
 	}

@@ -159,8 +159,8 @@ type files struct {
 	revoked *auth.Revocations
 }
 
-func newFiles(st *store, d *disk, quota int64) *files {
-	return &files{store: st, disk: d, quota: quota}
+func newFiles(st *store, d *disk, quota int64, revoked *auth.Revocations) *files {
+	return &files{store: st, disk: d, quota: quota, revoked: revoked}
 }
 
 // caller is the account a call acts for: the immutable id of the verified
@@ -324,7 +324,12 @@ func (f *files) replace(root *os.Root, user string, req PutRequest, up upload) (
 	rec := record{Size: up.size, SHA256: up.sum, MTime: up.mtime.UnixNano()}
 	err = f.store.put(user, req.Path, rec, f.quota, m.place)
 	// Whether the record committed or the move was taken back, the old
-	// content needs its second name no longer.
+	// content needs its second name no longer; but when taking the move
+	// back failed, that second name is all that is left of it, so it stays
+	// (and the error, logged in full as an internal one, names it).
+	if m.lost {
+		return PutResult{}, fmt.Errorf("%w; the replaced content of %s is kept as tmp/%s", err, quote(req.Path), m.kept)
+	}
 	f.disk.discard(m.kept)
 	if errors.Is(err, errOverQuota) {
 		return PutResult{}, f.overQuota(up.size)
@@ -348,6 +353,9 @@ type move struct {
 	name   string   // its name there
 	p      string   // its path in the user's tree, for messages
 	kept   string   // the second name of the file it replaces, if any
+	// lost is set when taking the move back failed: the replaced file's
+	// second name is then the only one it has.
+	lost bool
 }
 
 // place is the change on disk, run inside the metadata transaction; it
@@ -393,6 +401,8 @@ func (m *move) undo() error {
 		err = renameAt(m.tmp, m.kept, m.dir, m.name)
 		if err == nil {
 			m.kept = "" // it has its one name back
+		} else {
+			m.lost = true
 		}
 	} else {
 		err = unlinkAt(m.dir, m.name)
@@ -401,6 +411,49 @@ func (m *move) undo() error {
 		return err
 	}
 	return m.dir.Sync()
+}
+
+// removeFile deletes the file at p and its record together: inside the
+// transaction the file moves to tmp/ (the same file system), so that a
+// commit that fails can move it back; once the record is gone, the file
+// in tmp/ goes too. A crash in between leaves it in tmp/, which recovery
+// empties, and no record, so the delete stands.
+func (f *files) removeFile(root *os.Root, user, p string) error {
+	parent, err := root.Open(parentOf(p))
+	if err != nil {
+		return fmt.Errorf("open directory of %s: %w", quote(p), err)
+	}
+	defer parent.Close()
+	tmp, err := f.disk.tmp.Open(".")
+	if err != nil {
+		return fmt.Errorf("open upload directory: %w", err)
+	}
+	defer tmp.Close()
+	aside := "deleted-" + rand.Text()
+	name := path.Base(p)
+	moved := false
+	err = f.store.remove(user, p, func() (func() error, error) {
+		if err := renameAt(parent, name, tmp, aside); err != nil {
+			return nil, diskErr(fmt.Sprintf("removing %s", quote(p)), err)
+		}
+		moved = true
+		if err := parent.Sync(); err != nil {
+			return nil, errors.Join(diskErr(fmt.Sprintf("syncing the directory of %s", quote(p)), err), putBack(tmp, aside, parent, name))
+		}
+		return func() error { return putBack(tmp, aside, parent, name) }, nil
+	})
+	if err == nil && moved {
+		f.disk.discard(aside)
+	}
+	return err
+}
+
+// putBack moves a file set aside in tmp/ back to its name.
+func putBack(tmp *os.File, aside string, dir *os.File, name string) error {
+	if err := renameAt(tmp, aside, dir, name); err != nil {
+		return err
+	}
+	return dir.Sync()
 }
 
 // current describes the file at p as it is on disk now; exists is false
@@ -671,12 +724,7 @@ func (f *files) Delete(ctx context.Context, req DeleteRequest) (endpoint.Empty, 
 		}
 		return endpoint.Empty{}, syncDir(root, parentOf(p))
 	case fi.Mode().IsRegular() && !wantDir:
-		return endpoint.Empty{}, f.store.remove(user, p, func() error {
-			if err := root.Remove(p); err != nil {
-				return fmt.Errorf("remove %s: %w", quote(p), err)
-			}
-			return syncDir(root, parentOf(p))
-		})
+		return endpoint.Empty{}, f.removeFile(root, user, p)
 	default:
 		// A file asked for as a directory, or a link the service did
 		// not make and so will not touch.

@@ -173,29 +173,43 @@ func flatNoSpace(err error) bool {
 }
 
 // remove drops the record of p in user's tree together with unlink, the
-// change on disk, which runs inside the transaction.
-func (s *store) remove(user, p string, unlink func() error) error {
+// change on disk, which runs inside the transaction and returns its undo:
+// when the commit fails after it, the file is put back, so a delete that
+// was refused changed nothing.
+func (s *store) remove(user, p string, unlink func() (undo func() error, err error)) error {
+	var undo func() error
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		k := key(user, p)
 		old, found, err := getRecord(tx, k)
 		if err != nil {
 			return err
 		}
-		if err := unlink(); err != nil {
+		if undo, err = unlink(); err != nil {
 			return err
 		}
-		if !found {
-			return nil
+		if found {
+			if err := tx.Bucket(bucketFiles).Delete(k); err != nil {
+				return err
+			}
+			if err := putUsage(tx, user, getUsage(tx, user)-old.Size); err != nil {
+				return err
+			}
 		}
-		if err := tx.Bucket(bucketFiles).Delete(k); err != nil {
-			return err
-		}
-		return putUsage(tx, user, getUsage(tx, user)-old.Size)
+		return s.faults.at(stepCommit)
 	})
-	if err != nil {
-		return fmt.Errorf("delete %s: %w", quote(p), err)
+	if err != nil && undo != nil {
+		if uerr := undo(); uerr != nil {
+			err = errors.Join(err, fmt.Errorf("take back the delete on disk: %w", uerr))
+		}
 	}
-	return nil
+	var kind *apierr.Error
+	switch {
+	case err == nil || errors.As(err, &kind):
+		return err
+	case noSpace(err) || flatNoSpace(err):
+		return fmt.Errorf("%w: recording the delete of %s", ErrNoSpace, quote(p))
+	}
+	return fmt.Errorf("delete %s: %w", quote(p), err)
 }
 
 // reconcile makes the metadata agree with what recovery found on disk:
