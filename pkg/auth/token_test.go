@@ -107,7 +107,7 @@ func TestVerifyExpiry(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			c := &clock{t: start}
 			k := newTestKeys(t, testSecret, c)
-			token, _, err := k.Sign(Identity{ID: "alice", Name: "alice", }, time.Hour)
+			token, _, err := k.Sign(Identity{ID: "alice", Name: "alice"}, time.Hour)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -150,7 +150,7 @@ func TestVerifyRefuses(t *testing.T) {
 	// promoted claims a user's own token into an admin one without the
 	// secret, by swapping the payload and keeping the signature.
 	promoted := func() string {
-		token, _, err := k.Sign(Identity{ID: "alice", Name: "alice", }, time.Hour)
+		token, _, err := k.Sign(Identity{ID: "alice", Name: "alice"}, time.Hour)
 		if err != nil {
 			t.Fatal(err)
 		}

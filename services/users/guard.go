@@ -2,8 +2,8 @@ package users
 
 import (
 	"context"
-	"net/netip"
 	"fmt"
+	"net/netip"
 	"sync"
 	"time"
 
