@@ -69,7 +69,9 @@ func Serve(ctx context.Context, up func(Addrs), p Parts) error {
 		return err
 	}
 	var listening atomic.Bool
-	ready := func() bool { return listening.Load() && (p.Ready == nil || p.Ready()) }
+	// Not ready from the moment a stop begins: a load balancer outside
+	// stops sending requests while the service drains those it has.
+	ready := func() bool { return listening.Load() && ctx.Err() == nil && (p.Ready == nil || p.Ready()) }
 	debugHandler := transport.DebugHandler(p.Registry, ready, p.Base.Pprof)
 	debug, err := transport.Listen(log.With(p.Logger, "listener", "debug"), p.Base.DebugAddr, debugHandler, time.Second)
 	if err != nil {
