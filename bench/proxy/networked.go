@@ -75,7 +75,8 @@ func (b *bench) networked(ctx context.Context) ([]string, error) {
 
 	path := filesPrefix + smallPath
 	direct := &target{name: "direct to storage", url: stor.url(storage.Name) + path, groups: []int{stor.ch.Pid()}}
-	viaProxy := &target{name: "ocis proxy server", url: prox.url(proxy.Name) + path, groups: []int{prox.ch.Pid()}}
+	viaProxy := &target{name: "ocis proxy server", url: prox.url(proxy.Name) + path, groups: []int{prox.ch.Pid()},
+		metrics: "http://" + addrs.debug[proxy.Name] + "/metrics"}
 	viaNginx := &target{name: "nginx", url: "http://" + free[0] + path, groups: []int{nginx.Pid()}}
 	for _, t := range []*target{direct, viaProxy, viaNginx} {
 		if err := checkGET(ctx, hc, t.url, token, smallContent()); err != nil {
@@ -100,6 +101,8 @@ func (b *bench) networked(ctx context.Context) ([]string, error) {
 			benchkit.SpreadOf(direct.rps()).Format("%.0f"), benchkit.SpreadOf(viaProxy.rps()).Format("%.0f"), benchkit.SpreadOf(viaNginx.rps()).Format("%.0f")),
 		fmt.Sprintf("networked small GETs: forwarder CPU per request µs: proxy %s, nginx %s; proxy/nginx %s (no target)",
 			benchkit.SpreadOf(viaProxy.cpu()).Format("%.1f"), benchkit.SpreadOf(viaNginx.cpu()).Format("%.1f"), cpu.Format("%.2f")),
+		fmt.Sprintf("networked small GETs: proxy allocations per request %s, bytes per request %s",
+			benchkit.SpreadOf(viaProxy.allocs).Format("%.0f"), benchkit.SpreadOf(viaProxy.allocB).Format("%.0f")),
 		fmt.Sprintf("networked small GETs: proxy/nginx req/s %s; %s", rps.Format("%.2f"), tg.Judge(rps)),
 	}
 	for _, l := range lines {

@@ -1,8 +1,12 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/ocis-runtime/ocis/bench/internal/benchkit"
@@ -17,9 +21,14 @@ type target struct {
 	groups []int
 	// rss, when set, is the process group whose resident memory is
 	// sampled during every run.
-	rss     int
+	rss int
+	// metrics, when set, is the /metrics URL of the process under test,
+	// whose Go allocation counters are read before and after each run.
+	metrics string
 	results []benchkit.WrkResult
 	peaks   []float64 // MB, per run, when rss is set
+	allocs  []float64 // per request, when metrics is set
+	allocB  []float64 // bytes per request, when metrics is set
 }
 
 // rps is the target's requests/s per round.
@@ -62,15 +71,32 @@ func (b *bench) interleave(ctx context.Context, token string, conns int, targets
 	}
 	for i := range b.cfg.rounds {
 		for _, t := range targets {
+			var o0, b0 float64
+			if t.metrics != "" {
+				var err error
+				if o0, b0, err = goAllocs(ctx, t.metrics); err != nil {
+					return err
+				}
+			}
 			r, peak, err := b.wrk(ctx, t, token, conns, b.cfg.duration)
 			if err != nil {
 				return fmt.Errorf("round %d, %s: %w", i+1, t.name, err)
 			}
 			t.results = append(t.results, r)
 			mem := ""
+			if t.metrics != "" {
+				o1, b1, err := goAllocs(ctx, t.metrics)
+				if err != nil {
+					return err
+				}
+				n := float64(r.Requests)
+				t.allocs = append(t.allocs, (o1-o0)/n)
+				t.allocB = append(t.allocB, (b1-b0)/n)
+				mem = fmt.Sprintf("  %.0f allocs/req %.0f B/req", (o1-o0)/n, (b1-b0)/n)
+			}
 			if t.rss != 0 {
 				t.peaks = append(t.peaks, peak)
-				mem = fmt.Sprintf("  RSS peak %.1fMB", peak)
+				mem += fmt.Sprintf("  RSS peak %.1fMB", peak)
 			}
 			fmt.Fprintf(b.out, "  round %d %-20s %8.0f req/s  p99 %s  server CPU %5.1fµs/req%s%s\n",
 				i+1, t.name, r.RPS, benchkit.Millis(r.P99), float64(r.CPUPerRequest())/float64(time.Microsecond), mem, r.SocketNote())
@@ -122,4 +148,40 @@ func maxInt(a, b int64) int64 {
 		return a
 	}
 	return b
+}
+
+// goAllocs reads the heap allocations a Go process has made so far,
+// objects and bytes, from its Prometheus metrics.
+func goAllocs(ctx context.Context, url string) (objects, bytes float64, err error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return 0, 0, err
+	}
+	hc := newHTTPClient()
+	defer hc.CloseIdleConnections()
+	resp, err := hc.Do(req)
+	if err != nil {
+		return 0, 0, fmt.Errorf("read %s: %w", url, err)
+	}
+	defer resp.Body.Close()
+	var haveObjects, haveBytes bool
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		name, value, ok := strings.Cut(sc.Text(), " ")
+		if !ok {
+			continue
+		}
+		switch name {
+		case "go_memstats_mallocs_total":
+			objects, err = strconv.ParseFloat(value, 64)
+			haveObjects = err == nil
+		case "go_memstats_alloc_bytes_total":
+			bytes, err = strconv.ParseFloat(value, 64)
+			haveBytes = err == nil
+		}
+	}
+	if !haveObjects || !haveBytes {
+		return 0, 0, fmt.Errorf("%s has no go_memstats_mallocs_total or go_memstats_alloc_bytes_total", url)
+	}
+	return objects, bytes, sc.Err()
 }

@@ -11,8 +11,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
-	"strconv"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -31,46 +29,53 @@ import (
 // routing, and a streaming reverse proxy that retries another instance when
 // one refuses the connection.
 type Handler struct {
-	logger   log.Logger
-	balancer *Balancer
-	authn    transport.Authenticator
-	proxy    *httputil.ReverseProxy
-	requests *prometheus.CounterVec
-	duration *prometheus.HistogramVec
+	logger    log.Logger
+	accessLog log.Logger // nil when the access log is off
+	balancer  *Balancer
+	authn     transport.Authenticator
+	opts      Options
+	// proxy forwards uploads and every other request with a body, or
+	// that may not be sent twice; conns carry the rest (forwardDirect).
+	proxy   *httputil.ReverseProxy
+	conns   *conns
+	buffers *bufferPool
+	metrics *metrics
 }
 
 // NewHandler returns the proxy handler. Tokens are checked with keys on every
 // route but those the owning service declared public in the registry
-// (login); the services check them again.
-func NewHandler(logger log.Logger, balancer *Balancer, keys *auth.Keys, reg prometheus.Registerer) *Handler {
+// (login); the services check them again. Without options it forwards with
+// DefaultOptions.
+func NewHandler(logger log.Logger, balancer *Balancer, keys *auth.Keys, reg prometheus.Registerer, opts ...Option) *Handler {
+	o := DefaultOptions()
+	for _, opt := range opts {
+		opt(&o)
+	}
 	h := &Handler{
 		logger:   logger,
 		balancer: balancer,
 		authn:    transport.JWT(keys),
-		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: "ocis", Subsystem: "proxy", Name: "requests_total",
-			Help: "Requests through the proxy by owning service and status code.",
-		}, []string{"service", "code"}),
-		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Namespace: "ocis", Subsystem: "proxy", Name: "request_duration_seconds",
-			Help:    "Time to answer through the proxy, by owning service.",
-			Buckets: prometheus.ExponentialBuckets(0.0005, 4, 9),
-		}, []string{"service"}),
+		opts:     o,
+		conns:    newConns(o.MaxConnsPerUpstream),
+		buffers:  newBufferPool(),
+		metrics:  newMetrics(reg),
 	}
-	reg.MustRegister(h.requests, h.duration)
+	if o.AccessLog {
+		h.accessLog = level.Info(logger)
+	}
 	h.proxy = &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.Out.URL.Scheme = "http"
 			pr.SetXForwarded()
 		},
-		Transport: &retrying{base: newUpstreamTransport()},
+		Transport: &retrying{base: newUpstreamTransport(o)},
 		// The proxy already set the request's ID on the answer; one a
 		// service sets too would make the header appear twice.
 		ModifyResponse: func(resp *http.Response) error {
 			resp.Header.Del("X-Request-Id")
 			return nil
 		},
-		BufferPool:   newBufferPool(),
+		BufferPool:   h.buffers,
 		ErrorHandler: h.upstreamError,
 		ErrorLog:     stdlog.New(log.NewStdlibAdapter(level.Warn(logger)), "", 0),
 	}
@@ -78,16 +83,22 @@ func NewHandler(logger log.Logger, balancer *Balancer, keys *auth.Keys, reg prom
 }
 
 // newUpstreamTransport is the pooled keep-alive transport to the services.
-func newUpstreamTransport() *http.Transport {
+// Its buffers are copyBufferSize: each connection holds two, and at a
+// thousand connections 64 KiB ones cost over a hundred megabytes. The
+// response-header timeout starts once the whole request, body included,
+// was written, so it never cuts a slow upload.
+func newUpstreamTransport(o Options) *http.Transport {
 	return &http.Transport{
 		DialContext:           (&net.Dialer{Timeout: 2 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 		MaxIdleConns:          1024,
-		MaxIdleConnsPerHost:   256,
-		IdleConnTimeout:       90 * time.Second,
+		MaxIdleConnsPerHost:   maxIdlePerUpstream,
+		MaxConnsPerHost:       o.MaxConnsPerUpstream,
+		IdleConnTimeout:       upstreamIdle,
+		ResponseHeaderTimeout: o.ResponseTimeout,
 		ExpectContinueTimeout: time.Second,
 		DisableCompression:    true,
-		WriteBufferSize:       64 << 10,
-		ReadBufferSize:        64 << 10,
+		WriteBufferSize:       copyBufferSize,
+		ReadBufferSize:        copyBufferSize,
 	}
 }
 
@@ -114,9 +125,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	up := &upstreams{}
 	defer func() {
 		took := time.Since(begin)
-		h.requests.WithLabelValues(up.service, strconv.Itoa(rec.status)).Inc()
-		h.duration.WithLabelValues(up.service).Observe(took.Seconds())
-		level.Info(h.logger).Log("msg", "request", "method", r.Method, "path", r.URL.Path, "status", rec.status,
+		h.metrics.observe(up.service, rec.status, took.Seconds())
+		if h.accessLog == nil {
+			// Off, the line is not built: its values alone would cost
+			// a dozen allocations.
+			return
+		}
+		h.accessLog.Log("msg", "request", "method", r.Method, "path", r.URL.Path, "status", rec.status,
 			"bytes", rec.bytes.Load(), "took", took, "request_id", id, "upstream_service", up.service,
 			"upstream", up.used, "remote", r.RemoteAddr)
 	}()
@@ -162,6 +177,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			up.body.ReadCloser = transport.IdleBody(w, r.Body, transport.DefaultUploadIdle)
 		}
 		r.Body = up.body
+	}
+	if up.body == nil && replayable(r) {
+		h.forwardDirect(rec, r, up)
+		return
 	}
 	h.proxy.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), routeKey{}, up)))
 }
@@ -299,14 +318,3 @@ func newRequestID() string {
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])
 }
-
-// bufferPool gives the reverse proxy 64 KiB copy buffers, so streaming a
-// large body costs few system calls and no garbage.
-type bufferPool struct{ pool sync.Pool }
-
-func newBufferPool() *bufferPool {
-	return &bufferPool{pool: sync.Pool{New: func() any { b := make([]byte, 64<<10); return &b }}}
-}
-
-func (p *bufferPool) Get() []byte  { return *(p.pool.Get().(*[]byte)) }
-func (p *bufferPool) Put(b []byte) { p.pool.Put(&b) }

@@ -1,0 +1,519 @@
+package proxy
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ocis-runtime/ocis/pkg/registry"
+)
+
+// The proxy forwards requests that have no body and may be sent twice
+// (GET, HEAD, OPTIONS: every download and listing, the hot path) over its
+// own HTTP/1.1 connections: the handler's goroutine writes the request and
+// reads the answer itself. net/http's Transport, which still carries
+// everything else (uploads, deletes, logins), runs two goroutines per
+// connection and hands every request and answer between them; on small
+// GETs that hand-over, httputil.ReverseProxy's copies of the request and
+// its headers, and their allocations cost more than the forwarding itself.
+
+// Options tune a Handler's forwarding to remote instances.
+type Options struct {
+	// ResponseTimeout bounds the wait for a service's answer (its status
+	// line and headers) once the whole request was sent, so a slow upload
+	// is never cut by it; a body streaming back is not bounded by it
+	// either. Zero means no bound. The proxy's --request-timeout.
+	ResponseTimeout time.Duration
+	// MaxConnsPerUpstream caps the connections the proxy keeps to one
+	// instance on each of its two paths; requests beyond it wait for a
+	// connection. Zero means no cap. The cap bounds what a flood can make
+	// the proxy hold (descriptors, buffers); it is not what keeps memory
+	// low at a thousand connections, the buffer sizes are. A low cap
+	// would let slow uploads, each holding a connection for its whole
+	// body, queue every other request behind them.
+	MaxConnsPerUpstream int
+	// AccessLog writes one line per request at info level; off, the line
+	// is not even built.
+	AccessLog bool
+}
+
+// DefaultOptions are the options of NewHandler without any.
+func DefaultOptions() Options {
+	return Options{ResponseTimeout: 30 * time.Second, MaxConnsPerUpstream: 1024, AccessLog: true}
+}
+
+// Option changes one of a Handler's Options.
+type Option func(*Options)
+
+// WithOptions sets every option at once.
+func WithOptions(o Options) Option { return func(dst *Options) { *dst = o } }
+
+const (
+	// copyBufferSize is the size of the buffers bodies stream through.
+	copyBufferSize = 32 << 10
+	// upstreamIdle is how long an idle connection to an instance is kept:
+	// well under the services' own idle timeout (2 minutes), so that the
+	// proxy, not the service, closes it and a request never meets a
+	// connection the service has just closed.
+	upstreamIdle = 30 * time.Second
+	// maxIdlePerUpstream bounds the idle connections kept per instance.
+	maxIdlePerUpstream = 128
+)
+
+// replayable reports whether r may go through the direct path: no body,
+// and a method that a retry on a fresh connection cannot make happen
+// twice, as net/http's Transport decides.
+func replayable(r *http.Request) bool {
+	switch r.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions:
+	default:
+		return false
+	}
+	return (r.Body == nil || r.Body == http.NoBody) && r.ContentLength == 0 &&
+		r.Header.Get("Upgrade") == "" && len(r.TransferEncoding) == 0
+}
+
+// hopHeaders are the headers that describe one connection, not the
+// request, and are never forwarded (RFC 9110, section 7.6.1).
+var hopHeaders = map[string]bool{
+	"Connection": true, "Proxy-Connection": true, "Keep-Alive": true,
+	"Proxy-Authenticate": true, "Proxy-Authorization": true, "Te": true,
+	"Trailer": true, "Transfer-Encoding": true, "Upgrade": true,
+}
+
+// skipped reports whether header k is not to be forwarded: a hop-by-hop
+// header or one its message's Connection header names.
+func skipped(k string, connection []string) bool {
+	if hopHeaders[k] {
+		return true
+	}
+	for _, v := range connection {
+		for _, name := range strings.Split(v, ",") {
+			if http.CanonicalHeaderKey(strings.TrimSpace(name)) == k {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// upConn is one connection to an instance.
+type upConn struct {
+	net.Conn
+	br     *bufio.Reader
+	bw     *bufio.Writer
+	idleAt time.Time
+	reused bool
+}
+
+// conns are the direct path's connections, per instance address.
+type conns struct {
+	dialer  net.Dialer
+	maxOpen int
+
+	mu    sync.Mutex
+	hosts map[string]*hostConns
+}
+
+// hostConns are the connections to one instance: the idle ones, how many
+// are open, and the requests waiting for one when the cap is reached.
+type hostConns struct {
+	idle    []*upConn
+	open    int
+	waiters []chan *upConn // a nil receive means: dial one yourself
+}
+
+func newConns(maxOpen int) *conns {
+	return &conns{
+		dialer:  net.Dialer{Timeout: 2 * time.Second, KeepAlive: 30 * time.Second},
+		maxOpen: maxOpen,
+		hosts:   map[string]*hostConns{},
+	}
+}
+
+// get returns an idle connection to addr, or a new one, waiting while the
+// cap holds every connection busy.
+func (c *conns) get(ctx context.Context, addr string) (*upConn, error) {
+	c.mu.Lock()
+	h := c.hosts[addr]
+	if h == nil {
+		h = &hostConns{}
+		c.hosts[addr] = h
+	}
+	now := time.Now()
+	for len(h.idle) > 0 {
+		uc := h.idle[len(h.idle)-1]
+		h.idle = h.idle[:len(h.idle)-1]
+		if now.Sub(uc.idleAt) < upstreamIdle {
+			c.mu.Unlock()
+			uc.reused = true
+			return uc, nil
+		}
+		h.open--
+		_ = uc.Close()
+	}
+	if c.maxOpen > 0 && h.open >= c.maxOpen {
+		wait := make(chan *upConn, 1)
+		h.waiters = append(h.waiters, wait)
+		c.mu.Unlock()
+		select {
+		case uc := <-wait:
+			if uc != nil {
+				uc.reused = true
+				return uc, nil
+			}
+			// A connection closed: its place is ours, already counted.
+			return c.dial(ctx, addr)
+		case <-ctx.Done():
+			c.mu.Lock()
+			for i, w := range h.waiters {
+				if w == wait {
+					h.waiters = append(h.waiters[:i], h.waiters[i+1:]...)
+					break
+				}
+			}
+			c.mu.Unlock()
+			// What was handed over meanwhile goes to the next in line.
+			select {
+			case uc := <-wait:
+				if uc != nil {
+					c.put(addr, uc)
+				} else {
+					c.closed(addr)
+				}
+			default:
+			}
+			return nil, context.Cause(ctx)
+		}
+	}
+	h.open++
+	c.mu.Unlock()
+	return c.dial(ctx, addr)
+}
+
+// dial opens a connection whose place in the count is already taken; on
+// failure it gives the place back.
+func (c *conns) dial(ctx context.Context, addr string) (*upConn, error) {
+	nc, err := c.dialer.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		c.closed(addr)
+		return nil, err
+	}
+	return &upConn{Conn: nc, br: bufio.NewReaderSize(nc, 4<<10), bw: bufio.NewWriterSize(nc, 4<<10)}, nil
+}
+
+// put hands a connection whose last answer was read in full to a waiting
+// request, or keeps it idle.
+func (c *conns) put(addr string, uc *upConn) {
+	c.mu.Lock()
+	h := c.hosts[addr]
+	if len(h.waiters) > 0 {
+		w := h.waiters[0]
+		h.waiters = h.waiters[1:]
+		c.mu.Unlock()
+		w <- uc
+		return
+	}
+	if len(h.idle) >= maxIdlePerUpstream {
+		h.open--
+		c.mu.Unlock()
+		_ = uc.Close()
+		return
+	}
+	uc.idleAt = time.Now()
+	h.idle = append(h.idle, uc)
+	c.mu.Unlock()
+}
+
+// discard closes a connection that cannot serve another request.
+func (c *conns) discard(addr string, uc *upConn) {
+	_ = uc.Close()
+	c.closed(addr)
+}
+
+// closed gives the place of a closed connection to a waiting request, or
+// back to the count.
+func (c *conns) closed(addr string) {
+	c.mu.Lock()
+	h := c.hosts[addr]
+	if len(h.waiters) > 0 {
+		w := h.waiters[0]
+		h.waiters = h.waiters[1:]
+		c.mu.Unlock()
+		w <- nil
+		return
+	}
+	h.open--
+	c.mu.Unlock()
+}
+
+// closeIdle closes every idle connection.
+func (c *conns) closeIdle() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, h := range c.hosts {
+		for _, uc := range h.idle {
+			_ = uc.Close()
+			h.open--
+		}
+		h.idle = nil
+	}
+}
+
+// CloseIdle closes the idle connections to the instances, on both paths;
+// the proxy's Run calls it when it stops, so a restarted proxy leaves no
+// connection behind.
+func (h *Handler) CloseIdle() {
+	h.conns.closeIdle()
+	if t, ok := h.proxy.Transport.(*retrying); ok {
+		if ct, ok := t.base.(interface{ CloseIdleConnections() }); ok {
+			ct.CloseIdleConnections()
+		}
+	}
+}
+
+// bufferPool gives the copies of bodies their buffers, so streaming a large
+// body costs few system calls and no garbage. Buffers are copyBufferSize:
+// at a thousand connections, larger ones cost memory without speed.
+type bufferPool struct{ pool sync.Pool }
+
+func newBufferPool() *bufferPool {
+	return &bufferPool{pool: sync.Pool{New: func() any { b := make([]byte, copyBufferSize); return &b }}}
+}
+
+// Get and Put implement httputil.BufferPool.
+func (p *bufferPool) Get() []byte  { return *(p.pool.Get().(*[]byte)) }
+func (p *bufferPool) Put(b []byte) { p.pool.Put(&b) }
+
+// errNoInstance is returned when every instance refused the connection.
+var errNoInstance = errors.New("proxy: no instance accepted the connection")
+
+// forwardDirect sends a replayable request to the first instance of up
+// that accepts a connection, and streams the answer back. Errors before
+// the answer began go to upstreamError, as on the other path; an error
+// while the body streams aborts the client's connection, so a truncated
+// answer is never taken for a whole one.
+func (h *Handler) forwardDirect(w http.ResponseWriter, r *http.Request, up *upstreams) {
+	ctx := r.Context()
+	var lastErr error = errNoInstance
+	for _, in := range up.order {
+		resp, uc, err := h.roundTrip(ctx, r, in)
+		if err != nil {
+			lastErr = err
+			if refused(err) {
+				continue
+			}
+			break
+		}
+		up.used = in.Addr
+		h.copyAnswer(w, r, in.Addr, uc, resp)
+		return
+	}
+	if ctx.Err() != nil {
+		lastErr = context.Cause(ctx)
+	}
+	h.upstreamError(w, r.WithContext(context.WithValue(ctx, routeKey{}, up)), lastErr)
+}
+
+// roundTrip writes r to instance in and reads the answer's head. A reused
+// connection that fails before any byte of the answer arrived was most
+// likely closed by the instance while idle; the request is sent once more
+// on a fresh one, which is safe because it is replayable.
+func (h *Handler) roundTrip(ctx context.Context, r *http.Request, in registry.Instance) (*http.Response, *upConn, error) {
+	for attempt := 0; ; attempt++ {
+		uc, err := h.conns.get(ctx, in.Addr)
+		if err != nil {
+			return nil, nil, err
+		}
+		resp, err := h.exchange(ctx, r, in.Addr, uc)
+		if err == nil {
+			return resp, uc, nil
+		}
+		h.conns.discard(in.Addr, uc)
+		if ctx.Err() != nil {
+			return nil, nil, context.Cause(ctx)
+		}
+		if attempt == 0 && uc.reused && (errors.Is(err, io.EOF) || errors.Is(err, errWrite)) {
+			continue
+		}
+		return nil, nil, err
+	}
+}
+
+// errWrite marks a failure to send the request.
+var errWrite = errors.New("write request")
+
+// exchange writes the request on uc and reads the answer's status line and
+// headers within the response timeout. The caller's cancellation, a
+// client gone or a stop, ends the wait at once.
+func (h *Handler) exchange(ctx context.Context, r *http.Request, addr string, uc *upConn) (*http.Response, error) {
+	stop := context.AfterFunc(ctx, func() { _ = uc.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+	writeHead(uc.bw, r, addr)
+	if err := uc.bw.Flush(); err != nil {
+		return nil, fmt.Errorf("%w: %w", errWrite, err)
+	}
+	if h.opts.ResponseTimeout > 0 {
+		_ = uc.SetReadDeadline(time.Now().Add(h.opts.ResponseTimeout))
+	}
+	req := &http.Request{Method: r.Method}
+	for {
+		resp, err := http.ReadResponse(uc.br, req)
+		if err != nil {
+			if errors.Is(err, io.ErrUnexpectedEOF) || !errors.Is(err, io.EOF) {
+				return nil, err
+			}
+			return nil, io.EOF
+		}
+		// Interim answers (103 Early Hints) are not passed on; the final
+		// one follows on the same connection.
+		if resp.StatusCode >= 200 || resp.StatusCode == http.StatusSwitchingProtocols {
+			if h.opts.ResponseTimeout > 0 {
+				_ = uc.SetReadDeadline(time.Time{})
+			}
+			return resp, nil
+		}
+	}
+}
+
+// writeHead writes the request line and headers of r as the proxy
+// forwards it to addr: hop-by-hop headers dropped, X-Forwarded-For replaced
+// by the client's address (the services believe its last entry, as the
+// proxy's own), X-Forwarded-Host and -Proto set, as
+// httputil.ProxyRequest.SetXForwarded does on the other path.
+func writeHead(bw *bufio.Writer, r *http.Request, addr string) {
+	bw.WriteString(r.Method)
+	bw.WriteByte(' ')
+	bw.WriteString(r.URL.RequestURI())
+	bw.WriteString(" HTTP/1.1\r\nHost: ")
+	bw.WriteString(addr)
+	bw.WriteString("\r\n")
+	connection := r.Header["Connection"]
+	for k, vs := range r.Header {
+		switch k {
+		case "Host", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "Content-Length":
+			continue
+		}
+		if skipped(k, connection) {
+			continue
+		}
+		for _, v := range vs {
+			bw.WriteString(k)
+			bw.WriteString(": ")
+			bw.WriteString(v)
+			bw.WriteString("\r\n")
+		}
+	}
+	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		bw.WriteString("X-Forwarded-For: ")
+		bw.WriteString(host)
+		bw.WriteString("\r\n")
+	}
+	bw.WriteString("X-Forwarded-Host: ")
+	bw.WriteString(r.Host)
+	bw.WriteString("\r\nX-Forwarded-Proto: http\r\n\r\n")
+}
+
+// copyAnswer writes the instance's answer to the client: its headers
+// without the hop-by-hop ones (and without its own X-Request-Id: the proxy
+// set the request's), its status and its body, flushed as it comes when
+// its length is unknown, then its trailers. The connection goes back to
+// the pool once the body was read to its end.
+func (h *Handler) copyAnswer(w http.ResponseWriter, r *http.Request, addr string, uc *upConn, resp *http.Response) {
+	hdr := w.Header()
+	connection := resp.Header["Connection"]
+	for k, vs := range resp.Header {
+		if k == "X-Request-Id" || skipped(k, connection) {
+			continue
+		}
+		hdr[k] = vs
+	}
+	if len(resp.Trailer) > 0 {
+		names := make([]string, 0, len(resp.Trailer))
+		for k := range resp.Trailer {
+			names = append(names, k)
+		}
+		hdr["Trailer"] = []string{strings.Join(names, ", ")}
+	}
+	w.WriteHeader(resp.StatusCode)
+
+	stop := context.AfterFunc(r.Context(), func() { _ = uc.SetDeadline(time.Unix(1, 0)) })
+	buf := h.buffers.Get()
+	err := copyBody(w, resp.Body, buf, resp.ContentLength < 0)
+	h.buffers.Put(buf)
+	stopped := stop()
+	_ = resp.Body.Close()
+	if err != nil || !stopped || resp.Close {
+		h.conns.discard(addr, uc)
+	} else {
+		h.conns.put(addr, uc)
+	}
+	if err != nil {
+		if errors.Is(err, errClientWrite) {
+			return // the client went away; there is no one to tell
+		}
+		// The status is out; only a cut connection tells the client
+		// the body is not whole.
+		panic(http.ErrAbortHandler)
+	}
+	for k, vs := range resp.Trailer {
+		hdr[http.TrailerPrefix+k] = vs
+	}
+}
+
+// errClientWrite marks a failure to write to the client.
+var errClientWrite = errors.New("write to client")
+
+// copyBody copies src to w through buf; flush sends every piece at once,
+// for answers of unknown length, which may be streams.
+func copyBody(w http.ResponseWriter, src io.Reader, buf []byte, flush bool) error {
+	var rc *http.ResponseController
+	if flush {
+		rc = http.NewResponseController(w)
+	}
+	for {
+		n, rerr := src.Read(buf)
+		if n > 0 {
+			if _, err := w.Write(buf[:n]); err != nil {
+				return fmt.Errorf("%w: %w", errClientWrite, err)
+			}
+			if rc != nil {
+				if err := rc.Flush(); err != nil {
+					return fmt.Errorf("%w: %w", errClientWrite, err)
+				}
+			}
+		}
+		if rerr == io.EOF {
+			return nil
+		}
+		if rerr != nil {
+			return rerr
+		}
+	}
+}
+
+// ReadFrom lets a body written through the recorder reach the connection's
+// own ReadFrom: a file the colocated storage serves goes out with sendfile
+// rather than through a buffer.
+func (r *recorder) ReadFrom(src io.Reader) (int64, error) {
+	var n int64
+	var err error
+	if rf, ok := r.ResponseWriter.(io.ReaderFrom); ok {
+		n, err = rf.ReadFrom(src)
+	} else {
+		n, err = io.Copy(writerOnly{r.ResponseWriter}, src)
+	}
+	r.bytes.Add(n)
+	return n, err
+}
+
+// writerOnly hides every method of a writer but Write, so io.Copy cannot
+// come back to the ReadFrom that called it.
+type writerOnly struct{ io.Writer }
