@@ -42,8 +42,9 @@ type GuardConfig struct {
 //     username's from that address, and of its username's overall before
 //     any bcrypt runs, and gets them back on success, so no more guesses
 //     are ever under way than the budgets allow;
-//   - one client address has one password check at a time, so a flood
-//     from one address never queues ahead of other clients;
+//   - one client address, and one username, has one password check at a
+//     time, so a flood from one address or at one name never queues ahead
+//     of other clients;
 //   - bcrypt runs in a fixed number of slots, at the lowest CPU priority,
 //     leaving the CPUs to every other request.
 type guard struct {
@@ -130,7 +131,7 @@ func (g *guard) admit(ctx context.Context, user, addr string) (attempt, error) {
 }
 
 // hash runs fn, a bcrypt computation, once addr's turn and a slot come up.
-func (g *guard) hash(ctx context.Context, addr string, fn func() error) error {
+func (g *guard) hash(ctx context.Context, keys []string, fn func() error) error {
 	timer := time.NewTimer(g.cfg.SlotWait)
 	defer timer.Stop()
 	busy := func(err error) error {
@@ -139,15 +140,19 @@ func (g *guard) hash(ctx context.Context, addr string, fn func() error) error {
 		}
 		return apierr.WithRetryAfter(ErrBusy, time.Second)
 	}
-	t := g.turns.get(addr)
-	defer g.turns.put(addr, t)
-	select {
-	case t.ch <- struct{}{}:
-		defer func() { <-t.ch }()
-	case <-timer.C:
-		return busy(nil)
-	case <-ctx.Done():
-		return busy(ctx.Err())
+	// One check at a time per key, taken in the order given (every caller
+	// gives address before name, so no two wait on each other).
+	for _, key := range keys {
+		t := g.turns.get(key)
+		defer g.turns.put(key, t)
+		select {
+		case t.ch <- struct{}{}:
+			defer func() { <-t.ch }()
+		case <-timer.C:
+			return busy(nil)
+		case <-ctx.Done():
+			return busy(ctx.Err())
+		}
 	}
 	select {
 	case g.slots <- struct{}{}:
@@ -158,6 +163,14 @@ func (g *guard) hash(ctx context.Context, addr string, fn func() error) error {
 		return busy(ctx.Err())
 	}
 	return atLowestPriority(fn)
+}
+
+// checkKeys are the turns a login's password check takes: one per client
+// address and one per username, so guesses from many addresses at one
+// name, like those from one address at many names, queue behind each
+// other and not ahead of everyone else's logins.
+func checkKeys(user, addr string) []string {
+	return []string{"addr\x00" + addrKey(addr), "name\x00" + user}
 }
 
 // turns give each key one check at a time; a key's entry lives while

@@ -137,7 +137,7 @@ func TestGuardSlotsBoundConcurrency(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range 8 {
 		wg.Go(func() {
-			err := g.hash(context.Background(), strconv.Itoa(i), func() error {
+			err := g.hash(context.Background(), []string{strconv.Itoa(i)}, func() error {
 				n := running.Add(1)
 				for {
 					m := most.Load()
@@ -163,9 +163,9 @@ func TestGuardSlotsBoundConcurrency(t *testing.T) {
 	g = newGuard(GuardConfig{Slots: 1, SlotWait: 10 * time.Millisecond, UserBurst: 1, AddrBurst: 1, Refill: time.Hour})
 	release := make(chan struct{})
 	held := make(chan struct{})
-	go func() { _ = g.hash(context.Background(), "a", func() error { close(held); <-release; return nil }) }()
+	go func() { _ = g.hash(context.Background(), []string{"a"}, func() error { close(held); <-release; return nil }) }()
 	<-held
-	err := g.hash(context.Background(), "b", func() error { return nil })
+	err := g.hash(context.Background(), []string{"b"}, func() error { return nil })
 	close(release)
 	if !errors.Is(err, ErrBusy) {
 		t.Errorf("err = %v, want %v", err, ErrBusy)
@@ -181,11 +181,11 @@ func TestGuardOneTurnPerAddress(t *testing.T) {
 	g := newGuard(GuardConfig{Slots: 4, SlotWait: 5 * time.Second, UserBurst: 1, AddrBurst: 1, Refill: time.Hour})
 	release := make(chan struct{})
 	held := make(chan struct{})
-	go func() { _ = g.hash(context.Background(), "flood", func() error { close(held); <-release; return nil }) }()
+	go func() { _ = g.hash(context.Background(), []string{"flood"}, func() error { close(held); <-release; return nil }) }()
 	<-held
 	queued := make(chan struct{})
-	go func() { _ = g.hash(context.Background(), "flood", func() error { close(queued); return nil }) }()
-	if err := g.hash(context.Background(), "other", func() error { return nil }); err != nil {
+	go func() { _ = g.hash(context.Background(), []string{"flood"}, func() error { close(queued); return nil }) }()
+	if err := g.hash(context.Background(), []string{"other"}, func() error { return nil }); err != nil {
 		t.Fatalf("another address: %v", err)
 	}
 	select {

@@ -202,7 +202,7 @@ func (a *accounts) Login(ctx context.Context, req LoginRequest) (Token, error) {
 	if err != nil {
 		return Token{}, err
 	}
-	err = a.guard.hash(ctx, req.ClientAddr, func() error {
+	err = a.guard.hash(ctx, checkKeys(req.Username, req.ClientAddr), func() error {
 		hash := r.PasswordHash
 		if !found {
 			hash = a.dummyHash()
@@ -262,7 +262,7 @@ func (a *accounts) create(ctx context.Context, req CreateUserRequest, admin bool
 		return User{}, err
 	}
 	var hash []byte
-	err := a.guard.hash(ctx, "", func() (err error) {
+	err := a.guard.hash(ctx, nil, func() (err error) {
 		hash, err = bcrypt.GenerateFromPassword([]byte(req.Password), a.cost)
 		return err
 	})
