@@ -37,6 +37,7 @@ type Route[Req, Resp any] struct {
 	maxBody      int64
 	stream       bool
 	params       []param[Req]
+	queries      []query[Req]
 	decode       httptransport.DecodeRequestFunc
 	encode       httptransport.EncodeResponseFunc
 }
@@ -46,6 +47,14 @@ type param[Req any] struct {
 	name  string
 	rest  bool // {name...}: the rest of the path, slashes included
 	field func(*Req) *string
+}
+
+// query binds a query parameter to its request: get reads it for the
+// client's URL, set writes it on the server.
+type query[Req any] struct {
+	name string
+	get  func(Req) string
+	set  func(*Req, string) error
 }
 
 // NewRoute declares the route method path ("/api/v1/users/{name}"), which
@@ -126,6 +135,17 @@ func (r Route[Req, Resp]) Param(name string, field func(*Req) *string) Route[Req
 	return r
 }
 
+// Query binds the query parameter name to the request: the server calls
+// set with its value when the URL has a non-empty one (an error is 400
+// invalid_argument, its own reason kept when it has one), and the client
+// adds get's value to the URL when it is not empty. It is for GET routes
+// whose request is a few options (a page size, a cursor), where a body
+// has no place.
+func (r Route[Req, Resp]) Query(name string, get func(Req) string, set func(*Req, string) error) Route[Req, Resp] {
+	r.queries = append(slices.Clone(r.queries), query[Req]{name: name, get: get, set: set})
+	return r
+}
+
 // Decode replaces the server's decoding of the request (JSON body and path
 // parameters) with dec, for routes whose request is more than that: a
 // streamed body, headers, the client's address.
@@ -186,7 +206,7 @@ func (r Route[Req, Resp]) Serve(rt *Router, e endpoint.Endpoint) {
 }
 
 // decodeRequest is the server's decoder of JSON routes: the body, when the
-// route has one, then the path parameters.
+// route has one, then the path and query parameters.
 func (r Route[Req, Resp]) decodeRequest(ctx context.Context, hr *http.Request) (any, error) {
 	var req Req
 	if r.hasBody() {
@@ -197,11 +217,27 @@ func (r Route[Req, Resp]) decodeRequest(ctx context.Context, hr *http.Request) (
 	for _, p := range r.params {
 		*p.field(&req) = hr.PathValue(p.name)
 	}
+	if len(r.queries) > 0 {
+		values := hr.URL.Query()
+		for _, q := range r.queries {
+			v := values.Get(q.name)
+			if v == "" {
+				continue
+			}
+			if err := q.set(&req, v); err != nil {
+				if apierr.CodeOf(err) != apierr.CodeInvalidArgument {
+					err = fmt.Errorf("%w: %s: %v", apierr.ErrInvalidArgument, q.name, err)
+				}
+				return nil, err
+			}
+		}
+	}
 	return req, nil
 }
 
 // URL returns where req goes on the server at base: the path with its
-// parameters filled in, each segment escaped.
+// parameters filled in, each segment escaped, and the query parameters
+// that have a value.
 func (r Route[Req, Resp]) URL(base *url.URL, req Req) (*url.URL, error) {
 	path := r.path
 	for _, p := range r.params {
@@ -223,6 +259,15 @@ func (r Route[Req, Resp]) URL(base *url.URL, req Req) (*url.URL, error) {
 	u, err := base.Parse(path)
 	if err != nil {
 		return nil, fmt.Errorf("%w: build url: %v", apierr.ErrInvalidArgument, err)
+	}
+	if len(r.queries) > 0 {
+		values := url.Values{}
+		for _, q := range r.queries {
+			if v := q.get(req); v != "" {
+				values.Set(q.name, v)
+			}
+		}
+		u.RawQuery = values.Encode()
 	}
 	return u, nil
 }
