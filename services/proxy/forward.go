@@ -111,6 +111,9 @@ type upConn struct {
 	bw     *bufio.Writer
 	idleAt time.Time
 	reused bool
+	// The readers of the current answer's body (see body).
+	fixed  fixedBody
+	chunks chunkedBody
 }
 
 // conns are the direct path's connections, per instance address.
@@ -302,9 +305,12 @@ var errNoInstance = errors.New("proxy: no instance accepted the connection")
 // answer is never taken for a whole one.
 func (h *Handler) forwardDirect(w http.ResponseWriter, r *http.Request, up *upstreams) {
 	ctx := r.Context()
+	cut := &cutter{}
+	stop := context.AfterFunc(ctx, cut.fire)
+	defer stop()
 	var lastErr error = errNoInstance
 	for _, in := range up.order {
-		resp, uc, err := h.roundTrip(ctx, r, in)
+		f, uc, err := h.roundTrip(ctx, w.Header(), r, in, cut)
 		if err != nil {
 			lastErr = err
 			if refused(err) {
@@ -313,7 +319,7 @@ func (h *Handler) forwardDirect(w http.ResponseWriter, r *http.Request, up *upst
 			break
 		}
 		up.used = in.Addr
-		h.copyAnswer(w, r, in.Addr, uc, resp)
+		h.copyAnswer(w, in.Addr, uc, f, cut)
 		return
 	}
 	if ctx.Err() != nil {
@@ -326,24 +332,33 @@ func (h *Handler) forwardDirect(w http.ResponseWriter, r *http.Request, up *upst
 // connection that fails before any byte of the answer arrived was most
 // likely closed by the instance while idle; the request is sent once more
 // on a fresh one, which is safe because it is replayable.
-func (h *Handler) roundTrip(ctx context.Context, r *http.Request, in registry.Instance) (*http.Response, *upConn, error) {
+func (h *Handler) roundTrip(ctx context.Context, hdr http.Header, r *http.Request, in registry.Instance, cut *cutter) (framing, *upConn, error) {
 	for attempt := 0; ; attempt++ {
 		uc, err := h.conns.get(ctx, in.Addr)
 		if err != nil {
-			return nil, nil, err
+			return framing{}, nil, err
 		}
-		resp, err := h.exchange(ctx, r, in.Addr, uc)
+		cut.watch(uc)
+		f, err := h.exchange(hdr, r, in.Addr, uc)
 		if err == nil {
-			return resp, uc, nil
+			return f, uc, nil
 		}
+		cut.release()
 		h.conns.discard(in.Addr, uc)
+		// What a broken answer left in the client's headers goes: the
+		// client gets an error of the proxy's, or the next attempt's.
+		for k := range hdr {
+			if k != "X-Request-Id" {
+				delete(hdr, k)
+			}
+		}
 		if ctx.Err() != nil {
-			return nil, nil, context.Cause(ctx)
+			return framing{}, nil, context.Cause(ctx)
 		}
 		if attempt == 0 && uc.reused && (errors.Is(err, io.EOF) || errors.Is(err, errWrite)) {
 			continue
 		}
-		return nil, nil, err
+		return framing{}, nil, err
 	}
 }
 
@@ -351,36 +366,23 @@ func (h *Handler) roundTrip(ctx context.Context, r *http.Request, in registry.In
 var errWrite = errors.New("write request")
 
 // exchange writes the request on uc and reads the answer's status line and
-// headers within the response timeout. The caller's cancellation, a
-// client gone or a stop, ends the wait at once.
-func (h *Handler) exchange(ctx context.Context, r *http.Request, addr string, uc *upConn) (*http.Response, error) {
-	stop := context.AfterFunc(ctx, func() { _ = uc.SetDeadline(time.Unix(1, 0)) })
-	defer stop()
+// headers, into hdr, within the response timeout.
+func (h *Handler) exchange(hdr http.Header, r *http.Request, addr string, uc *upConn) (framing, error) {
 	writeHead(uc.bw, r, addr)
 	if err := uc.bw.Flush(); err != nil {
-		return nil, fmt.Errorf("%w: %w", errWrite, err)
+		return framing{}, fmt.Errorf("%w: %w", errWrite, err)
 	}
 	if h.opts.ResponseTimeout > 0 {
 		_ = uc.SetReadDeadline(time.Now().Add(h.opts.ResponseTimeout))
 	}
-	req := &http.Request{Method: r.Method}
-	for {
-		resp, err := http.ReadResponse(uc.br, req)
-		if err != nil {
-			if errors.Is(err, io.ErrUnexpectedEOF) || !errors.Is(err, io.EOF) {
-				return nil, err
-			}
-			return nil, io.EOF
-		}
-		// Interim answers (103 Early Hints) are not passed on; the final
-		// one follows on the same connection.
-		if resp.StatusCode >= 200 || resp.StatusCode == http.StatusSwitchingProtocols {
-			if h.opts.ResponseTimeout > 0 {
-				_ = uc.SetReadDeadline(time.Time{})
-			}
-			return resp, nil
-		}
+	f, err := readAnswer(uc.br, r.Method, hdr)
+	if err != nil {
+		return framing{}, err
 	}
+	if h.opts.ResponseTimeout > 0 {
+		_ = uc.SetReadDeadline(time.Time{})
+	}
+	return f, nil
 }
 
 // writeHead writes the request line and headers of r as the proxy
@@ -421,36 +423,23 @@ func writeHead(bw *bufio.Writer, r *http.Request, addr string) {
 	bw.WriteString("\r\nX-Forwarded-Proto: http\r\n\r\n")
 }
 
-// copyAnswer writes the instance's answer to the client: its headers
-// without the hop-by-hop ones (and without its own X-Request-Id: the proxy
-// set the request's), its status and its body, flushed as it comes when
+// copyAnswer writes the instance's answer, whose headers readAnswer put in
+// place, to the client: its status and its body, flushed as it comes when
 // its length is unknown, then its trailers. The connection goes back to
 // the pool once the body was read to its end.
-func (h *Handler) copyAnswer(w http.ResponseWriter, r *http.Request, addr string, uc *upConn, resp *http.Response) {
-	hdr := w.Header()
-	connection := resp.Header["Connection"]
-	for k, vs := range resp.Header {
-		if k == "X-Request-Id" || skipped(k, connection) {
-			continue
-		}
-		hdr[k] = vs
-	}
-	if len(resp.Trailer) > 0 {
-		names := make([]string, 0, len(resp.Trailer))
-		for k := range resp.Trailer {
-			names = append(names, k)
-		}
-		hdr["Trailer"] = []string{strings.Join(names, ", ")}
-	}
-	w.WriteHeader(resp.StatusCode)
-
-	stop := context.AfterFunc(r.Context(), func() { _ = uc.SetDeadline(time.Unix(1, 0)) })
+func (h *Handler) copyAnswer(w http.ResponseWriter, addr string, uc *upConn, f framing, cut *cutter) {
+	w.WriteHeader(f.status)
+	body := uc.body(f)
 	buf := h.buffers.Get()
-	err := copyBody(w, resp.Body, buf, resp.ContentLength < 0)
+	err := copyBody(w, body, buf, f.length < 0)
 	h.buffers.Put(buf)
-	stopped := stop()
-	_ = resp.Body.Close()
-	if err != nil || !stopped || resp.Close {
+	var trailers http.Header
+	if f.chunked {
+		// Taken before the connection may serve someone else.
+		trailers, uc.chunks.trailers = uc.chunks.trailers, nil
+	}
+	fired := cut.release()
+	if err != nil || fired || f.close {
 		h.conns.discard(addr, uc)
 	} else {
 		h.conns.put(addr, uc)
@@ -463,9 +452,49 @@ func (h *Handler) copyAnswer(w http.ResponseWriter, r *http.Request, addr string
 		// the body is not whole.
 		panic(http.ErrAbortHandler)
 	}
-	for k, vs := range resp.Trailer {
+	hdr := w.Header()
+	for k, vs := range trailers {
 		hdr[http.TrailerPrefix+k] = vs
 	}
+}
+
+// cutter cuts the instance's connection of a forwarded request when the
+// request's context ends (the client went away, or the service stops and
+// cut it): a read or write blocked on that connection fails at once. One
+// per request, whichever connection it is on.
+type cutter struct {
+	mu   sync.Mutex
+	conn *upConn
+	cut  bool
+}
+
+// fire cuts the watched connection, and any watched later.
+func (c *cutter) fire() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.cut = true
+	if c.conn != nil {
+		_ = c.conn.SetDeadline(time.Unix(1, 0))
+	}
+}
+
+// watch makes uc the connection to cut.
+func (c *cutter) watch(uc *upConn) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.conn = uc
+	if c.cut {
+		_ = uc.SetDeadline(time.Unix(1, 0))
+	}
+}
+
+// release stops watching and reports whether the cut came, in which case
+// the connection's deadline is spent and it must not be reused.
+func (c *cutter) release() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.conn = nil
+	return c.cut
 }
 
 // errClientWrite marks a failure to write to the client.

@@ -115,12 +115,14 @@ type upstreams struct {
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	begin := time.Now()
-	id := r.Header.Get("X-Request-Id")
-	if id == "" {
-		id = newRequestID()
-		r.Header.Set("X-Request-Id", id)
+	ids := r.Header["X-Request-Id"]
+	if len(ids) == 0 || ids[0] == "" {
+		// One slice for both headers: neither is modified later.
+		ids = []string{newRequestID()}
+		r.Header["X-Request-Id"] = ids
 	}
-	w.Header().Set("X-Request-Id", id)
+	id := ids[0]
+	w.Header()["X-Request-Id"] = ids[:1:1]
 	rec := &recorder{ResponseWriter: w, status: http.StatusOK}
 	up := &upstreams{}
 	defer func() {
