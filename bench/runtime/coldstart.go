@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"syscall"
 	"time"
 
@@ -83,12 +84,22 @@ func (b *bench) coldStart(ctx context.Context) error {
 		}
 	}
 
+	// The ratio is taken pair by pair: the two starts of a pair ran one
+	// after the other, under the same load, so its ratio holds less of
+	// the machine's noise than a ratio of medians.
+	pairs := make([]float64, len(server.starts))
+	for i := range pairs {
+		pairs[i] = ratio(server.starts[i], floor.starts[i])
+	}
 	srv, fl := benchkit.Median(server.starts), benchkit.Median(floor.starts)
-	r := ratio(srv, fl)
-	fmt.Fprintf(b.out, "cold start: ocis server p50 %s, floor p50 %s, ratio %.2f (target <= %.0f)%s\n",
-		benchkit.CoarseMillis(srv), benchkit.CoarseMillis(fl), r, coldTarget, benchkit.Verdict(r <= coldTarget))
+	r50, r90 := benchkit.Percentile(pairs, 50), benchkit.Percentile(pairs, 90)
+	fmt.Fprintf(b.out, "cold start: ocis server p50 %s p90 %s, floor p50 %s p90 %s, %d pairs\n",
+		benchkit.CoarseMillis(srv), benchkit.CoarseMillis(benchkit.Percentile(server.starts, 90)),
+		benchkit.CoarseMillis(fl), benchkit.CoarseMillis(benchkit.Percentile(floor.starts, 90)), len(pairs))
+	fmt.Fprintf(b.out, "cold start: ocis server / floor, pair by pair: p50 %.2f, p90 %.2f (min %.2f, max %.2f); target p50 <= %.0f%s\n",
+		r50, r90, slices.Min(pairs), slices.Max(pairs), coldTarget, benchkit.Verdict(r50 <= coldTarget))
 	for _, s := range []*coldSide{withInit, reused} {
-		fmt.Fprintf(b.out, "cold start (%s): p50 %s, ratio to floor %.2f\n", s.name, benchkit.CoarseMillis(benchkit.Median(s.starts)), ratio(benchkit.Median(s.starts), fl))
+		fmt.Fprintf(b.out, "cold start (%s): p50 %s, p50 ratio to floor %.2f (no target)\n", s.name, benchkit.CoarseMillis(benchkit.Median(s.starts)), ratio(benchkit.Median(s.starts), fl))
 	}
 	fmt.Fprintf(b.out, "cold start: SIGTERM to exit p50: ocis server %s, floor %s (%d listeners each, %d runs, polled every %s)\n",
 		benchkit.CoarseMillis(benchkit.Median(server.stops)), benchkit.CoarseMillis(benchkit.Median(floor.stops)), listeners, b.cfg.runs, b.cfg.poll)

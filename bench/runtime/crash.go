@@ -24,13 +24,29 @@ const crashTarget = 50 * time.Millisecond
 // errCrash is what a crashing instance returns to the supervisor.
 var errCrash = errors.New("bench: induced crash")
 
+// crashKind is how an instance crashes: its Run returns an error, or
+// panics.
+type crashKind int
+
+const (
+	crashError crashKind = iota
+	crashPanic
+)
+
+func (k crashKind) String() string {
+	if k == crashPanic {
+		return "panicking"
+	}
+	return "erroring"
+}
+
 // crashable wraps a real service so that the benchmark can crash it: on a
-// receive from crash it stops the inner service, waits for it, and returns
-// an error, which the supervisor sees as any other crash. A nil crash never
-// fires.
+// receive from crash it stops the inner service, waits for it, and then
+// returns an error or panics, as the crash says; the supervisor must treat
+// both as a crash and restart it. A nil crash never fires.
 type crashable struct {
 	inner service.Runner
-	crash <-chan struct{}
+	crash <-chan crashKind
 }
 
 func (c *crashable) Run(ctx context.Context, up func(service.Addrs)) error {
@@ -41,15 +57,19 @@ func (c *crashable) Run(ctx context.Context, up func(service.Addrs)) error {
 	select {
 	case err := <-done:
 		return err
-	case <-c.crash:
+	case kind := <-c.crash:
 		cancel()
-		return errors.Join(errCrash, <-done)
+		err := errors.Join(errCrash, <-done)
+		if kind == crashPanic {
+			panic(err)
+		}
+		return err
 	}
 }
 
 // usersBuilder returns a Build of the real users service on 127.0.0.1:0,
 // keeping its data in dir, wrapped in a crashable.
-func usersBuilder(dir string, instances registry.Registry, crash <-chan struct{}) func() (service.Runner, error) {
+func usersBuilder(dir string, instances registry.Registry, crash <-chan crashKind) func() (service.Runner, error) {
 	cfg := users.Descriptor().NewConfig().(*users.Config)
 	cfg.Base().HTTPAddr = "127.0.0.1:0"
 	cfg.Base().DebugAddr = "127.0.0.1:0"
@@ -79,8 +99,9 @@ type recovery struct {
 }
 
 // crashRecovery crashes a real users service under the supervisor again and
-// again, each time timing the crash to the supervisor reporting it running,
-// and between crashes starts the same service directly as the baseline.
+// again, by an error and by a panic in turn, each time timing the crash to
+// the supervisor reporting it running, and between crashes starts the same
+// service directly as the baseline.
 func (b *bench) crashRecovery(ctx context.Context) error {
 	policy := supervisor.DefaultPolicy()
 	// The default policy gives up after 10 failures a minute and doubles
@@ -89,7 +110,7 @@ func (b *bench) crashRecovery(ctx context.Context) error {
 	policy.MaxFailures = 1_000_000
 	policy.BackoffMax = policy.BackoffMin
 
-	crash := make(chan struct{})
+	crash := make(chan crashKind)
 	// As in ocis server: the instance is registered while it runs, under
 	// its routes, in the in-process registry.
 	instances := registry.NewMemory()
@@ -126,25 +147,27 @@ func (b *bench) crashRecovery(ctx context.Context) error {
 		return fmt.Errorf("first direct start: %w", err)
 	}
 
-	var recs []recovery
+	recs := map[crashKind][]recovery{}
 	var directs []time.Duration
-	crashOnce := func() error {
-		st, err := sup.Status(users.Name)
-		if err != nil {
-			return err
+	crashOnce := func(kind crashKind) func() error {
+		return func() error {
+			st, err := sup.Status(users.Name)
+			if err != nil {
+				return err
+			}
+			t0 := time.Now()
+			select {
+			case crash <- kind:
+			case <-time.After(5 * time.Second):
+				return errors.New("no running instance took the crash")
+			}
+			rec, err := awaitRecovery(ctx, sup, users.Name, st.Restarts, t0)
+			if err != nil {
+				return fmt.Errorf("%s crash: %w", kind, err)
+			}
+			recs[kind] = append(recs[kind], rec)
+			return nil
 		}
-		t0 := time.Now()
-		select {
-		case crash <- struct{}{}:
-		case <-time.After(5 * time.Second):
-			return errors.New("no running instance took the crash")
-		}
-		rec, err := awaitRecovery(ctx, sup, users.Name, st.Restarts, t0)
-		if err != nil {
-			return err
-		}
-		recs = append(recs, rec)
-		return nil
 	}
 	directOnce := func() error {
 		d, err := directStart(ctx, direct, probe)
@@ -154,11 +177,11 @@ func (b *bench) crashRecovery(ctx context.Context) error {
 		directs = append(directs, d)
 		return nil
 	}
+	// Each round is an erroring crash, a panicking one and a direct
+	// start, each round starting one further along.
 	for i := range b.cfg.crashes {
-		steps := []func() error{crashOnce, directOnce}
-		if i%2 == 1 {
-			steps[0], steps[1] = steps[1], steps[0]
-		}
+		steps := []func() error{crashOnce(crashError), crashOnce(crashPanic), directOnce}
+		steps = append(steps[i%3:], steps[:i%3]...)
 		for _, step := range steps {
 			if err := step(); err != nil {
 				return fmt.Errorf("crash %d: %w", i+1, err)
@@ -166,20 +189,23 @@ func (b *bench) crashRecovery(ctx context.Context) error {
 		}
 	}
 
-	totals := make([]time.Duration, len(recs))
-	var toBackoff, backoff, toRunning []time.Duration
-	for i, r := range recs {
-		totals[i] = r.total
-		toBackoff = append(toBackoff, r.toBackoff)
-		backoff = append(backoff, r.backoff)
-		toRunning = append(toRunning, r.toRunning)
-	}
-	p50, p99 := benchkit.Median(totals), benchkit.Percentile(totals, 99)
 	d50, d99 := benchkit.Median(directs), benchkit.Percentile(directs, 99)
-	fmt.Fprintf(b.out, "crash recovery: p50 %s p99 %s over %d crashes; direct start p50 %s p99 %s; ratio %.1f (target p50 < %s)%s\n",
-		benchkit.CoarseMillis(p50), benchkit.CoarseMillis(p99), len(recs), benchkit.CoarseMillis(d50), benchkit.CoarseMillis(d99), ratio(p50, d50), benchkit.CoarseMillis(crashTarget), benchkit.Verdict(p50 < crashTarget))
-	fmt.Fprintf(b.out, "crash recovery: p50 of its parts: crash to backoff %s, backoff %s, starting to running %s\n",
-		benchkit.CoarseMillis(benchkit.Median(toBackoff)), benchkit.CoarseMillis(benchkit.Median(backoff)), benchkit.CoarseMillis(benchkit.Median(toRunning)))
+	for _, kind := range []crashKind{crashError, crashPanic} {
+		totals := make([]time.Duration, len(recs[kind]))
+		var toBackoff, backoff, toRunning []time.Duration
+		for i, r := range recs[kind] {
+			totals[i] = r.total
+			toBackoff = append(toBackoff, r.toBackoff)
+			backoff = append(backoff, r.backoff)
+			toRunning = append(toRunning, r.toRunning)
+		}
+		p50, p90, p99 := benchkit.Median(totals), benchkit.Percentile(totals, 90), benchkit.Percentile(totals, 99)
+		fmt.Fprintf(b.out, "crash recovery (%s service): p50 %s p90 %s p99 %s over %d crashes; direct start p50 %s p99 %s; p50 ratio %.1f; target p50 < %s%s\n",
+			kind, benchkit.CoarseMillis(p50), benchkit.CoarseMillis(p90), benchkit.CoarseMillis(p99), len(totals),
+			benchkit.CoarseMillis(d50), benchkit.CoarseMillis(d99), ratio(p50, d50), benchkit.CoarseMillis(crashTarget), benchkit.Verdict(p50 < crashTarget))
+		fmt.Fprintf(b.out, "crash recovery (%s service): p50 of its parts: crash to backoff %s, backoff %s, starting to running %s\n",
+			kind, benchkit.CoarseMillis(benchkit.Median(toBackoff)), benchkit.CoarseMillis(benchkit.Median(backoff)), benchkit.CoarseMillis(benchkit.Median(toRunning)))
+	}
 	fmt.Fprintf(b.out, "crash recovery: not counted: first direct start on an empty data dir %s (it creates the admin account, a bcrypt hash at cost %d), %.1fx a later one\n",
 		benchkit.CoarseMillis(first), users.Descriptor().NewConfig().(*users.Config).BcryptCost, ratio(first, d50))
 	fmt.Fprintf(b.out, "crash recovery: policy BackoffMin %s (default), BackoffMax %s (pinned: every crash waits the first backoff), MaxFailures %d (no give-up); real users service, bbolt store on %s\n",

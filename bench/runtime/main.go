@@ -69,9 +69,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	var cfg options
 	fs := flag.NewFlagSet("runtime", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.BoolVar(&cfg.short, "short", false, "smoke run: 3 cold starts, 20 crashes, 200 services, 1 scale round, 5 list runs")
-	fs.IntVar(&cfg.runs, "runs", 10, "cold starts per side")
-	fs.IntVar(&cfg.crashes, "crashes", 100, "crashes (and direct starts) in the crash recovery benchmark")
+	fs.BoolVar(&cfg.short, "short", false, "smoke run: 30 cold starts, 20 crashes, 200 services, 1 scale round, 5 list runs")
+	fs.IntVar(&cfg.runs, "runs", 30, "cold starts per side, in pairs (at least 30: a percentile of fewer is noise)")
+	fs.IntVar(&cfg.crashes, "crashes", 100, "rounds of the crash recovery benchmark: an erroring crash, a panicking one and a direct start each")
 	fs.IntVar(&cfg.services, "services", 1000, "trivial services in the scale benchmark")
 	fs.IntVar(&cfg.scaleRounds, "scale-rounds", 3, "scale rounds per side, each in a fresh process")
 	fs.IntVar(&cfg.listRuns, "list-runs", 20, "runs of `ocis list --json` and of `ocis version`")
@@ -96,7 +96,6 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 			p    *int
 			v    int
 		}{
-			{"runs", &cfg.runs, 3},
 			{"crashes", &cfg.crashes, 20},
 			{"services", &cfg.services, 200},
 			{"scale-rounds", &cfg.scaleRounds, 1},
