@@ -79,7 +79,7 @@ func runPlacer(t *testing.T, nc *nats.Conn, bucket string) *Placer {
 		}
 	})
 	deadline := time.Now().Add(10 * time.Second)
-	for p.store.Load() == nil {
+	for !p.Opened() {
 		if time.Now().After(deadline) {
 			t.Fatal("placement bucket did not open")
 		}

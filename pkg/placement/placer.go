@@ -220,6 +220,10 @@ func (p *Placer) dropOlder(gen uint64) {
 	p.knownGauge.Set(float64(len(p.known)))
 }
 
+// Opened reports whether Run has opened the bucket: before, users the
+// copy does not know get ErrUnknown.
+func (p *Placer) Opened() bool { return p.store.Load() != nil }
+
 // Node returns user's node as the copy knows it.
 func (p *Placer) Node(user string) (string, bool) { return p.lookup(user) }
 

@@ -95,6 +95,13 @@ type Env struct {
 	// service sets it while it runs, and natsconn.Connect prefers it to
 	// the network. Nil when the process has none to share.
 	NATS *natsconn.Embedded
+	// NATSClient says how this process reaches NATS: the servers of
+	// OCIS_NATS_URL and the client credentials, with Embedded set when
+	// the nats service runs in this process. Nil when the process has no
+	// NATS at all (a service run alone, a node without the nats service
+	// and without OCIS_NATS_URL). A service that connects names its own
+	// connection (Name) and passes its metrics registry.
+	NATSClient *natsconn.Options
 }
 
 // Catalogue is the family: every service the binary embeds.

@@ -7,8 +7,11 @@ import (
 	"fmt"
 
 	"github.com/go-kit/log"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ocis-runtime/ocis/pkg/auth"
+	"github.com/ocis-runtime/ocis/pkg/natsconn"
+	"github.com/ocis-runtime/ocis/pkg/placement"
 	"github.com/ocis-runtime/ocis/pkg/service"
 )
 
@@ -63,6 +66,11 @@ func (c *Config) Build(env service.Env) (service.Runner, error) {
 	if c.MaxUpstreamConns < 0 {
 		return nil, fmt.Errorf("max-upstream-conns %d is negative; 0 means no cap", c.MaxUpstreamConns)
 	}
+	if hasNATS(env.NATSClient) {
+		if err := env.NATSClient.Validate(); err != nil {
+			return nil, err
+		}
+	}
 	return &server{cfg: *c, env: env, keys: keys}, nil
 }
 
@@ -72,10 +80,18 @@ type server struct {
 	keys *auth.Keys
 }
 
+// placedService is the service whose instances each hold some users'
+// files: every request of a user goes to the instance that user is placed
+// on. Named here, not imported, since the proxy imports no service.
+const placedService = "storage"
+
 // Run serves the proxy until ctx is done.
 func (s *server) Run(ctx context.Context, up func(service.Addrs)) error {
 	reg := service.NewRegistry()
-	h := NewHandler(log.With(s.env.Logger, "transport", "http"), NewBalancer(s.env.Registry), s.keys, reg, WithOptions(Options{
+	placer, actors, stopPlacement := s.placement(reg)
+	defer stopPlacement()
+	balancer := NewBalancer(s.env.Registry).Placed(placedService, placer)
+	h := NewHandler(log.With(s.env.Logger, "transport", "http"), balancer, s.keys, reg, WithOptions(Options{
 		ResponseTimeout:     s.cfg.base.RequestTimeout,
 		MaxConnsPerUpstream: s.cfg.MaxUpstreamConns,
 		// Below info, the access line would be built only to be dropped.
@@ -87,5 +103,43 @@ func (s *server) Run(ctx context.Context, up func(service.Addrs)) error {
 		Base:     &s.cfg.base,
 		Handler:  h,
 		Registry: reg,
+		Actors:   actors,
 	})
+}
+
+// placement returns the placer of the storage instances and the actor
+// that follows the placement bucket. A process with no NATS at all gets
+// the static placer, which needs no bucket while one storage node runs.
+// The actor opens the proxy's own connection, which never waits for NATS,
+// so the proxy serves at once, and closes it when it ends; cancel ends it
+// if the group never ran.
+func (s *server) placement(reg prometheus.Registerer) (*placement.Placer, []service.Actor, context.CancelFunc) {
+	if !hasNATS(s.env.NATSClient) {
+		return placement.Static(), nil, func() {}
+	}
+	logger := log.With(s.env.Logger, "component", "placement")
+	opts := *s.env.NATSClient
+	opts.Name, opts.Logger, opts.Registerer = "proxy "+s.env.Node, logger, reg
+	placer := placement.NewPlacer(placement.Options{Logger: logger, Registerer: reg})
+	ctx, cancel := context.WithCancel(context.Background())
+	actor := service.Actor{
+		// Run returns only once ctx ends (or for a bucket it can never
+		// open): NATS being away is waited out, known users served.
+		Execute: func() error {
+			nc, err := natsconn.Connect(opts) // validated by Build
+			if err != nil {
+				return err
+			}
+			defer nc.Close()
+			return placer.Run(ctx, nc)
+		},
+		Interrupt: func(error) { cancel() },
+	}
+	return placer, []service.Actor{actor}, cancel
+}
+
+// hasNATS reports whether o names a NATS to reach: a server in this
+// process or some URL.
+func hasNATS(o *natsconn.Options) bool {
+	return o != nil && (len(o.URLs) > 0 || o.Embedded != nil)
 }

@@ -7,9 +7,13 @@
 package proxy
 
 import (
+	"context"
+	"net/http"
 	"sync"
 	"sync/atomic"
 
+	"github.com/ocis-runtime/ocis/pkg/auth"
+	"github.com/ocis-runtime/ocis/pkg/placement"
 	"github.com/ocis-runtime/ocis/pkg/registry"
 )
 
@@ -17,6 +21,10 @@ import (
 type Balancer struct {
 	reg      registry.Registry
 	counters sync.Map // service name → *atomic.Uint64
+	// placed is the service whose instances each hold some users' data
+	// (storage), and placer says which instance holds whose.
+	placed string
+	placer *placement.Placer
 }
 
 // NewBalancer returns a balancer over the instances of reg.
@@ -45,6 +53,41 @@ func (b *Balancer) Route(path string) (service string, order []registry.Instance
 	order = append(order, instances[start:]...)
 	order = append(order, instances[:start]...)
 	return service, order, true
+}
+
+// Placed makes every request of a user for service go only to the
+// instance placer names for that user (docs/distribution.md, "Storage
+// placement").
+func (b *Balancer) Placed(service string, placer *placement.Placer) *Balancer {
+	b.placed, b.placer = service, placer
+	return b
+}
+
+// Place narrows order, the instances Route chose for a request of method
+// to service, to the ones that may serve the caller authenticated in ctx.
+// Only the placed service is narrowed; an error is 503 unavailable, never
+// a reason to send the request elsewhere.
+func (b *Balancer) Place(ctx context.Context, service, method string, order []registry.Instance) ([]registry.Instance, error) {
+	if b.placer == nil || service != b.placed {
+		return order, nil
+	}
+	claims, err := auth.FromContext(ctx)
+	if err != nil {
+		// A public route: it reads no user's files.
+		return order, nil
+	}
+	return b.placer.Place(ctx, placement.Request{User: claims.UserID(), Username: claims.Username(), Write: writes(method)}, order)
+}
+
+// writes reports whether a request of method may create a user's first
+// file, and so place the user. A read or a delete of a user placed
+// nowhere finds nothing wherever it goes, which is the truth.
+func writes(method string) bool {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodDelete:
+		return false
+	}
+	return true
 }
 
 // Public reports whether a request of method for path, which service owns,

@@ -146,7 +146,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	up.service = service
 	public := h.balancer.Public(service, r.Method, r.URL.Path)
 	if !public {
-		if _, err := h.authn(r); err != nil {
+		ctx, err := h.authn(r)
+		if err != nil {
+			h.refuse(rec, r, err)
+			return
+		}
+		// A service that keeps each user's data on one instance gets
+		// the user's requests on that one only, or none (503).
+		if order, err = h.balancer.Place(ctx, service, r.Method, order); err != nil {
 			h.refuse(rec, r, err)
 			return
 		}
