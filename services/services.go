@@ -3,6 +3,7 @@ package services
 
 import (
 	"github.com/ocis-runtime/ocis/pkg/service"
+	"github.com/ocis-runtime/ocis/services/nats"
 	"github.com/ocis-runtime/ocis/services/proxy"
 	"github.com/ocis-runtime/ocis/services/storage"
 	"github.com/ocis-runtime/ocis/services/users"
@@ -15,6 +16,10 @@ func Catalogue() service.Catalogue {
 		proxy.Descriptor(),
 		users.Descriptor(),
 		storage.Descriptor(),
+		// nats is in the default set: a single node runs its own server
+		// (in-process, ready in milliseconds); a node that excludes it
+		// joins the others' through OCIS_NATS_URL.
+		nats.Descriptor(),
 	})
 }
 

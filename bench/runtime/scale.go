@@ -350,7 +350,7 @@ func (b *bench) scaleList(ctx context.Context) error {
 		return err
 	}
 	nop := log.NewNopLogger()
-	h := control.NewHTTPHandler(control.MakeEndpoints(control.New(sup), endpoint.Chain{Logger: nop}), nop, token, prometheus.NewRegistry(), sup.Ready)
+	h := control.NewHTTPHandler(control.MakeEndpoints(control.New(sup, "bench", nil), endpoint.Chain{Logger: nop}), nop, token, prometheus.NewRegistry(), sup.Ready)
 	api, err := transport.Listen(nop, "127.0.0.1:0", h, 5*time.Second)
 	if err != nil {
 		return err

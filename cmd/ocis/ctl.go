@@ -46,6 +46,8 @@ func (c *ctlFlags) client() (*control.Client, error) {
 // do.
 func (c *ctlFlags) explain(err error) error {
 	switch {
+	case errors.Is(err, control.ErrWrongToken):
+		return fmt.Errorf("%v; copy ocis.env from the first node so that every node has the same OCIS_RUNTIME_TOKEN", err)
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return fmt.Errorf("no runtime answers at %s; start one with `ocis server` (or point --runtime.addr / OCIS_RUNTIME_ADDR at it)", c.settings.Addr)
 	case errors.Is(err, apierr.ErrUnauthenticated):
@@ -58,12 +60,14 @@ func (c *ctlFlags) explain(err error) error {
 // one service, printing the state it left the service in.
 type command func(*control.Client, context.Context, control.ServiceRequest) (supervisor.Status, error)
 
-// controlCommand returns `ocis <verb> <service>`.
+// controlCommand returns `ocis <verb> [--node N] <service>`.
 func controlCommand(a *app, verb, help string, call command) *ffcli.Command {
 	c := newCtlFlags(verb, a.usage)
+	var node string
+	c.set.FlagSet().StringVar(&node, "node", "", "the node the service runs on (default: this one); the local runtime relays the command")
 	return &ffcli.Command{
 		Name:       verb,
-		ShortUsage: fmt.Sprintf("ocis %s <service>", verb),
+		ShortUsage: fmt.Sprintf("ocis %s [--node N] <service>", verb),
 		ShortHelp:  help,
 		FlagSet:    c.set.FlagSet(),
 		Exec: func(ctx context.Context, args []string) error {
@@ -74,11 +78,15 @@ func controlCommand(a *app, verb, help string, call command) *ffcli.Command {
 			if err != nil {
 				return err
 			}
-			st, err := call(cl, ctx, control.ServiceRequest{Name: args[0]})
+			st, err := call(cl, ctx, control.ServiceRequest{Node: node, Name: args[0]})
 			if err != nil {
 				return c.explain(err)
 			}
-			fmt.Fprintf(a.stdout, "%s: %s\n", st.Name, st.State)
+			if node != "" {
+				fmt.Fprintf(a.stdout, "%s on %s: %s\n", st.Name, st.Node, st.State)
+			} else {
+				fmt.Fprintf(a.stdout, "%s: %s\n", st.Name, st.State)
+			}
 			if st.State != supervisor.StateRunning && verb != "kill" && st.LastError != "" {
 				fmt.Fprintf(a.stdout, "last error: %s\n", st.LastError)
 			}

@@ -121,9 +121,12 @@ func newEnv(t *testing.T) *env {
 	e.vars["OCIS_BASE_DATA_PATH"] = e.dir
 	e.vars["OCIS_RUNTIME_ADDR"] = freeAddr(t)
 	for _, name := range services.Catalogue().Names() {
-		e.vars[config.EnvName(name, "http-addr")] = freeAddr(t)
+		e.vars[primaryAddrEnv(name)] = freeAddr(t)
 		e.vars[config.EnvName(name, "debug-addr")] = freeAddr(t)
 	}
+	// Each test is a node on its own: a host name shared by parallel
+	// tests must not matter.
+	e.vars["OCIS_NODE"] = "test"
 	// The cheapest bcrypt cost keeps the suite fast; the cost is a flag
 	// like any other and its default is tested by the unit tests.
 	e.vars["OCIS_USERS_BCRYPT_COST"] = "4"
@@ -135,6 +138,16 @@ func newEnv(t *testing.T) *env {
 }
 
 const testAdminPassword = "admin-Pass-1"
+
+// primaryAddrEnv is the env var of a service's primary listener: the HTTP
+// API's, or the NATS client port's for the nats service, which has no
+// HTTP API.
+func primaryAddrEnv(name string) string {
+	if name == "nats" {
+		return config.EnvName(name, "addr")
+	}
+	return config.EnvName(name, "http-addr")
+}
 
 func (e *env) environ() []string {
 	var out []string

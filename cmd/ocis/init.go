@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/peterbourgon/ff/v3/ffcli"
@@ -38,7 +39,7 @@ func registerInit(a *app) {
 	a.verbs = append(a.verbs, &ffcli.Command{
 		Name:       "init",
 		ShortUsage: "ocis init [--admin-password P] [--force]",
-		ShortHelp:  "write the config with a fresh JWT secret and admin password",
+		ShortHelp:  "write the config with fresh shared secrets (JWT, runtime token, NATS) and an admin password",
 		FlagSet:    set.FlagSet(),
 		Exec: func(_ context.Context, args []string) error {
 			if err := noArgs("init", args); err != nil {
@@ -85,13 +86,10 @@ func initConfig(path, adminPassword string, force bool, out io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("hash admin password: %w", err)
 	}
-	body := fmt.Sprintf(`# Written by ocis init at %s.
-# Keys are environment variable names; a variable set in the environment wins.
-%s=%q
-%s=%q
-`, time.Now().UTC().Format(time.RFC3339),
-		config.EnvName("", "jwt-secret"), secret,
-		config.EnvName("users", "admin-password-hash"), hash)
+	body, err := configBody(secret, string(hash))
+	if err != nil {
+		return err
+	}
 	if err := writeFileAtomic(path, []byte(body), 0o600); err != nil {
 		return err
 	}
@@ -100,6 +98,38 @@ func initConfig(path, adminPassword string, force bool, out io.Writer) error {
 		fmt.Fprintf(out, "admin user: admin\nadmin password: %s\n(shown only this once: the config keeps just its bcrypt hash; save it now)\n", adminPassword)
 	}
 	return nil
+}
+
+// configBody is the config file init writes: every secret the nodes of
+// one system share, so that copying the file to another machine is all a
+// new node needs (DESIGN.md, "Distribution"). NATS clients and NATS routes
+// get credentials of their own, so a client can never pose as a server.
+func configBody(jwtSecret, adminHash string) (string, error) {
+	var secrets [3]string
+	for i := range secrets {
+		s, err := randomString(24)
+		if err != nil {
+			return "", err
+		}
+		secrets[i] = s
+	}
+	lines := []struct{ key, value string }{
+		{config.EnvName("", "jwt-secret"), jwtSecret},
+		{config.EnvName("users", "admin-password-hash"), adminHash},
+		{config.EnvName("runtime", "token"), secrets[0]},
+		{config.EnvName("nats", "user"), "ocis"},
+		{config.EnvName("nats", "password"), secrets[1]},
+		{config.EnvName("nats", "cluster-user"), "ocis-route"},
+		{config.EnvName("nats", "cluster-password"), secrets[2]},
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "# Written by ocis init at %s.\n", time.Now().UTC().Format(time.RFC3339))
+	b.WriteString("# Keys are environment variable names; a variable set in the environment wins.\n")
+	b.WriteString("# Copy this file to another machine's base data path to add it as a node.\n")
+	for _, l := range lines {
+		fmt.Fprintf(&b, "%s=%q\n", l.key, l.value)
+	}
+	return b.String(), nil
 }
 
 func randomString(n int) (string, error) {

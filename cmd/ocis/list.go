@@ -11,19 +11,20 @@ import (
 
 	"github.com/peterbourgon/ff/v3/ffcli"
 
-	"github.com/ocis-runtime/ocis/pkg/endpoint"
+	"github.com/ocis-runtime/ocis/runtime/control"
 	"github.com/ocis-runtime/ocis/runtime/supervisor"
 )
 
-// registerList adds `ocis list [--json]`.
+// registerList adds `ocis list [--all] [--json]`.
 func registerList(a *app) {
 	c := newCtlFlags("list", a.usage)
-	var asJSON bool
+	var asJSON, all bool
 	c.set.FlagSet().BoolVar(&asJSON, "json", false, "print the JSON array of the control API")
+	c.set.FlagSet().BoolVar(&all, "all", false, "list the services of every node, not only this one's")
 	a.verbs = append(a.verbs, &ffcli.Command{
 		Name:       "list",
-		ShortUsage: "ocis list [--json]",
-		ShortHelp:  "show every service: state, node, address, restarts, since, last error",
+		ShortUsage: "ocis list [--all] [--json]",
+		ShortHelp:  "show every service: state, node, address, restarts, since, last error; --all on every node",
 		FlagSet:    c.set.FlagSet(),
 		Exec: func(ctx context.Context, args []string) error {
 			if err := noArgs("list", args); err != nil {
@@ -33,7 +34,7 @@ func registerList(a *app) {
 			if err != nil {
 				return err
 			}
-			statuses, err := cl.List(ctx, endpoint.Empty{})
+			statuses, err := cl.List(ctx, control.ListRequest{All: all})
 			if err != nil {
 				return c.explain(err)
 			}

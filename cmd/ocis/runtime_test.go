@@ -135,7 +135,7 @@ func lineWith(text, prefix string) string {
 func TestControlAPIAnswers(t *testing.T) {
 	e, _ := startFamily(t)
 	base := "http://" + e.vars["OCIS_RUNTIME_ADDR"]
-	token := readFile(t, e.dir+"/runtime.token")
+	token := e.configValue("OCIS_RUNTIME_TOKEN")
 	tests := []struct {
 		name, method, path, token string
 		wantStatus                int

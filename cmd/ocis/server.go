@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/go-kit/log"
@@ -15,12 +17,18 @@ import (
 
 	"github.com/ocis-runtime/ocis/pkg/config"
 	"github.com/ocis-runtime/ocis/pkg/logging"
+	"github.com/ocis-runtime/ocis/pkg/natsconn"
 	"github.com/ocis-runtime/ocis/pkg/registry"
 	"github.com/ocis-runtime/ocis/pkg/service"
 	"github.com/ocis-runtime/ocis/pkg/transport"
 	"github.com/ocis-runtime/ocis/runtime/control"
 	"github.com/ocis-runtime/ocis/runtime/supervisor"
+	natsservice "github.com/ocis-runtime/ocis/services/nats"
 )
+
+// natsName is the nats service's name: a node that runs it connects
+// in-process.
+const natsName = natsservice.Name
 
 // family is the settings of `ocis server`: shared, runtime, and each
 // service's under its own prefix.
@@ -86,6 +94,9 @@ func serve(cat service.Catalogue, f *family, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if err := f.settings.validate(); err != nil {
+		return err
+	}
 	enabled, err := f.settings.Select.Resolve(cat)
 	if err != nil {
 		return err
@@ -98,9 +109,15 @@ func serve(cat service.Catalogue, f *family, stdout, stderr io.Writer) error {
 		return err
 	}
 
+	nodeName := f.settings.Node
 	rtLogger := log.With(logger, "service", "runtime")
 	reg := service.NewRegistry()
-	instances := registry.NewMemory()
+	// The registry is this process's instances (Memory) merged with the
+	// other nodes' (Watcher, filled from NATS by the node actor); services
+	// and the supervisor see only the merged one.
+	local := registry.NewMemory()
+	watcher := registry.NewWatcher(registry.WatcherOptions{Self: nodeName, Logger: rtLogger, Registerer: reg})
+	instances := registry.NewCluster(local, watcher)
 	// Every service's routes are declared, enabled here or not: a route
 	// whose service is down (or runs on no node) is unavailable, not
 	// unknown.
@@ -111,33 +128,67 @@ func serve(cat service.Catalogue, f *family, stdout, stderr io.Writer) error {
 			}
 		}
 	}
+	// The process's handle on its embedded NATS server: the nats service
+	// sets it, the node's connection goes in-process through it.
+	emb := natsconn.NewEmbedded()
 	units := make([]supervisor.Unit, 0, len(enabled))
 	for _, name := range enabled {
 		d, _ := cat.Lookup(name)
 		cfg := f.configs[name]
-		env := service.Env{Logger: log.With(logger, "service", name), Shared: f.shared, Node: f.settings.Node, Registry: instances}
+		env := service.Env{Logger: log.With(logger, "service", name), Shared: f.shared, Node: nodeName, Registry: instances, NATS: emb}
+		// A setting a service can check without opening anything is
+		// checked now, so that a bad one stops `ocis server` before any
+		// listener opens instead of crash-looping the service.
+		if v, ok := cfg.(interface{ Validate(service.Env) error }); ok {
+			if err := v.Validate(env); err != nil {
+				return err
+			}
+		}
 		units = append(units, supervisor.Unit{
 			Name: name, DependsOn: d.DependsOn, Fronts: d.Fronts, Routes: d.Routes,
 			StopTimeout: cfg.Base().ShutdownTimeout,
 			Build:       func() (service.Runner, error) { return cfg.Build(env) },
 		})
 	}
-	sup := supervisor.New(logger, f.settings.Policy, f.settings.Node, reg, instances, units)
+	sup := supervisor.New(logger, f.settings.Policy, nodeName, reg, instances, units)
 
 	var g run.Group
 	// Signals: SIGINT or SIGTERM ends the group; a second one exits at once.
 	addSignalActor(&g, rtLogger)
-	// Control API: opened first, so a taken runtime port fails before any
-	// service starts.
-	{
-		endpoints := control.MakeEndpoints(control.New(sup), service.Chain(rtLogger, reg, "runtime", &service.Base{RequestTimeout: control.RequestTimeout}))
-		h := control.NewHTTPHandler(endpoints, rtLogger, token, reg, sup.Ready)
-		api, err := transport.Listen(log.With(rtLogger, "listener", "control"), f.settings.Addr, h, 5*time.Second)
-		if err != nil {
-			return err
-		}
-		api.AddTo(&g)
+	// Control API: its listener is opened first, so a taken runtime port
+	// fails before any service starts.
+	// Its handler needs the node, and the node the listener's address:
+	// the handler is set below, before the group serves anything.
+	var apiHandler http.Handler
+	api, err := transport.Listen(log.With(rtLogger, "listener", "control"), f.settings.Addr,
+		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { apiHandler.ServeHTTP(w, r) }), 5*time.Second)
+	if err != nil {
+		return err
 	}
+	n, err := newNode(&node{
+		name: nodeName, settings: f.settings, cat: cat, sup: sup, watcher: watcher, shared: f.shared,
+		token: token, logger: rtLogger, reg: reg,
+		runtime: registry.RuntimeInfo{
+			InstanceID: registry.NewInstanceID(), ControlAddr: f.settings.advertise(api.Addr()),
+			Version: version, StartedAt: time.Now(),
+		},
+	}, slices.Contains(enabled, natsName), emb)
+	if err != nil {
+		_ = api.Close()
+		return err
+	}
+	defer n.close()
+	ctl := control.New(sup, nodeName, n.peers())
+	apiHandler = control.NewHTTPHandler(control.MakeEndpoints(ctl, service.Chain(rtLogger, reg, "runtime", &service.Base{RequestTimeout: control.RequestTimeout})),
+		rtLogger, token, reg, sup.Ready)
+	// Node: the registry, control across nodes and shared revocations.
+	// Added before the API and the supervisor, so that at shutdown its
+	// interrupt runs first: the other nodes stop routing here before any
+	// service of this node begins to stop.
+	background, stopBackground := context.WithCancel(context.Background())
+	defer stopBackground()
+	n.addActor(&g, background, ctl)
+	api.AddTo(&g)
 	// Supervisor: runs the services until interrupted, then stops them in
 	// reverse dependency order.
 	{
@@ -148,7 +199,7 @@ func serve(cat service.Catalogue, f *family, stdout, stderr io.Writer) error {
 			cancel()
 		})
 	}
-	level.Info(rtLogger).Log("msg", "runtime starting", "node", f.settings.Node, "addr", f.settings.Addr, "services", fmt.Sprint(enabled))
+	level.Info(rtLogger).Log("msg", "runtime starting", "node", nodeName, "addr", f.settings.Addr, "services", fmt.Sprint(enabled))
 	err = g.Run()
 	if errors.Is(err, run.ErrSignal) {
 		level.Info(rtLogger).Log("msg", "runtime stopped")

@@ -1,10 +1,16 @@
 package main
 
 import (
+	"errors"
 	"flag"
+	"fmt"
+	"net"
 	"os"
+	"time"
 
 	"github.com/ocis-runtime/ocis/pkg/config"
+	"github.com/ocis-runtime/ocis/pkg/natsconn"
+	"github.com/ocis-runtime/ocis/pkg/registry"
 	"github.com/ocis-runtime/ocis/pkg/service"
 	"github.com/ocis-runtime/ocis/runtime/supervisor"
 )
@@ -17,6 +23,15 @@ type runtimeSettings struct {
 	Node   string
 	Policy supervisor.Policy
 	Select supervisor.Selection
+	// AdvertiseHost is the host other nodes dial for a service that
+	// listens on every interface (OCIS_ADVERTISE_HOST).
+	AdvertiseHost string
+	// RegistryTTL is how long a node's record outlives its last write
+	// (OCIS_REGISTRY_TTL): a lost node leaves every table within it.
+	RegistryTTL time.Duration
+	// NATS is how the runtime reaches NATS when this node runs no nats
+	// service (OCIS_NATS_URL), and the client credentials either way.
+	NATS natsconn.Options
 }
 
 func newSettings() *runtimeSettings {
@@ -24,7 +39,10 @@ func newSettings() *runtimeSettings {
 	if err != nil {
 		host = "localhost"
 	}
-	return &runtimeSettings{Addr: "127.0.0.1:9250", Node: host, Policy: supervisor.DefaultPolicy()}
+	return &runtimeSettings{
+		Addr: "127.0.0.1:9250", Node: registry.NodeName(host), AdvertiseHost: host,
+		RegistryTTL: registry.DefaultTTL, Policy: supervisor.DefaultPolicy(),
+	}
 }
 
 // registerClient defines what a client of the control API needs:
@@ -32,7 +50,7 @@ func newSettings() *runtimeSettings {
 func (s *runtimeSettings) registerClient(set *config.Set) {
 	set.Register("runtime.", "runtime", func(fs *flag.FlagSet) {
 		config.AddrVar(fs, &s.Addr, "addr", s.Addr, "address of the runtime's control API")
-		fs.StringVar(&s.Token, "token", s.Token, "bearer token of the control API (default: the token file in the base data path)")
+		fs.StringVar(&s.Token, "token", s.Token, "bearer token of the control API, the same on every node (written by ocis init; default: the token file runtime.token in the base data path)")
 	})
 }
 
@@ -49,7 +67,10 @@ func (s *runtimeSettings) registerServer(set *config.Set) {
 		config.DurationVar(fs, &p.StopGrace, "stop-grace", p.StopGrace, "how long past its shutdown timeout a stopping service is waited for before it is abandoned and marked failed")
 	})
 	set.Register("", "", func(fs *flag.FlagSet) {
-		fs.StringVar(&s.Node, "node", s.Node, "name of this machine among the nodes")
+		fs.StringVar(&s.Node, "node", s.Node, "name of this machine among the nodes: letters, digits, _ and - (default: the short host name)")
+		fs.StringVar(&s.AdvertiseHost, "advertise-host", s.AdvertiseHost, "host other nodes dial for a service listening on every interface (0.0.0.0, ::); a service on a specific address publishes that address")
+		config.DurationVar(fs, &s.RegistryTTL, "registry-ttl", s.RegistryTTL, "how long a node stays in the registry after its last write: a lost node leaves routing within it")
+		s.NATS.RegisterFlags(fs)
 		config.ListVar(fs, &s.Select.Run, "run-services", "run only these services (comma list)")
 		config.ListVar(fs, &s.Select.Exclude, "exclude-run-services", "run all default services but these")
 		config.ListVar(fs, &s.Select.Add, "add-run-services", "run the default services and these")
@@ -70,4 +91,35 @@ func (s *runtimeSettings) resolveToken(shared *service.Shared, create bool) (str
 		return "", err
 	}
 	return string(b), nil
+}
+
+// validate checks the node settings right after loading, before anything
+// starts.
+func (s *runtimeSettings) validate() error {
+	var errs []error
+	if err := registry.ValidateNodeName(s.Node); err != nil {
+		errs = append(errs, err)
+	}
+	if s.RegistryTTL < time.Second {
+		errs = append(errs, fmt.Errorf("registry TTL %s is below 1s (--registry-ttl, OCIS_REGISTRY_TTL)", s.RegistryTTL))
+	}
+	if s.AdvertiseHost == "" {
+		errs = append(errs, errors.New("advertise host is empty (--advertise-host, OCIS_ADVERTISE_HOST)"))
+	}
+	return errors.Join(errs...)
+}
+
+// advertise turns a listen address into the one other nodes dial: a
+// wildcard host (":9150", "0.0.0.0:9150", "[::]:9150") becomes the
+// advertise host; a specific address, loopback included, is published as
+// is (every node on one machine, as in the loopback tests, dials those).
+func (s *runtimeSettings) advertise(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = s.AdvertiseHost
+	}
+	return net.JoinHostPort(host, port)
 }

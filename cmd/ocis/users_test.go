@@ -470,7 +470,15 @@ func TestFirstStartInitialises(t *testing.T) {
 	if _, err := e.usersClient().Login(context.Background(), users.LoginRequest{Username: "admin", Password: password}); err != nil {
 		t.Errorf("login with the printed password: %v", err)
 	}
-	for _, f := range []string{"ocis.env", "runtime.token"} {
+	// Every secret the nodes share is in the one file, so that copying
+	// it is all another node needs.
+	for _, key := range []string{"OCIS_JWT_SECRET", "OCIS_USERS_ADMIN_PASSWORD_HASH", "OCIS_RUNTIME_TOKEN",
+		"OCIS_NATS_USER", "OCIS_NATS_PASSWORD", "OCIS_NATS_CLUSTER_USER", "OCIS_NATS_CLUSTER_PASSWORD"} {
+		if e.configValue(key) == "" {
+			t.Errorf("config file has an empty %s", key)
+		}
+	}
+	for _, f := range []string{"ocis.env"} {
 		info, err := os.Stat(e.dir + "/" + f)
 		if err != nil || info.Mode().Perm() != 0o600 {
 			t.Errorf("%s: mode %v, %v; want 0600", f, info.Mode().Perm(), err)

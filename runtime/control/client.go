@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ocis-runtime/ocis/pkg/endpoint"
+	"github.com/ocis-runtime/ocis/pkg/registry"
 	"github.com/ocis-runtime/ocis/pkg/transport"
 	"github.com/ocis-runtime/ocis/runtime/supervisor"
 )
@@ -38,21 +39,42 @@ func NewClient(addr, token string, hc *http.Client) (*Client, error) {
 		hc = &http.Client{Timeout: clientTimeout}
 	}
 	action := func(verb string) func(ServiceRequest) string {
-		return func(r ServiceRequest) string { return "/api/v1/services/" + url.PathEscape(r.Name) + "/" + verb }
+		return func(r ServiceRequest) string {
+			path := "/api/v1/services/" + url.PathEscape(r.Name) + "/" + verb
+			if r.Node != "" {
+				path = "/api/v1/nodes/" + url.PathEscape(r.Node) + path[len("/api/v1"):]
+			}
+			return path
+		}
+	}
+	list := func(r ListRequest) string {
+		switch {
+		case r.All:
+			return "/api/v1/services?all=1"
+		case r.Node != "":
+			return "/api/v1/nodes/" + url.PathEscape(r.Node) + "/services"
+		}
+		return "/api/v1/services"
 	}
 	return &Client{token: token, e: Endpoints{
-		List:    transport.ClientRoute[endpoint.Empty, []supervisor.Status](hc, u, http.MethodGet, func(endpoint.Empty) string { return "/api/v1/services" }),
-		Kill:    transport.ClientRoute[ServiceRequest, supervisor.Status](hc, u, http.MethodPost, action("kill")),
-		Run:     transport.ClientRoute[ServiceRequest, supervisor.Status](hc, u, http.MethodPost, action("run")),
-		Restart: transport.ClientRoute[ServiceRequest, supervisor.Status](hc, u, http.MethodPost, action("restart")),
+		List:    transport.ClientRoute[ListRequest, []supervisor.Status](hc, u, http.MethodGet, list),
+		Nodes:   transport.ClientRoute[endpoint.Empty, []registry.Node](hc, u, http.MethodGet, func(endpoint.Empty) string { return "/api/v1/nodes" }),
+		Kill:    transport.ClientRoute[ServiceRequest, supervisor.Status](hc, u, http.MethodPost, action(VerbKill)),
+		Run:     transport.ClientRoute[ServiceRequest, supervisor.Status](hc, u, http.MethodPost, action(VerbRun)),
+		Restart: transport.ClientRoute[ServiceRequest, supervisor.Status](hc, u, http.MethodPost, action(VerbRestart)),
 	}}, nil
 }
 
 func (c *Client) ctx(ctx context.Context) context.Context { return transport.WithBearer(ctx, c.token) }
 
 // List implements Service.
-func (c *Client) List(ctx context.Context, req endpoint.Empty) ([]supervisor.Status, error) {
-	return endpoint.Call[endpoint.Empty, []supervisor.Status](c.ctx(ctx), c.e.List, req)
+func (c *Client) List(ctx context.Context, req ListRequest) ([]supervisor.Status, error) {
+	return endpoint.Call[ListRequest, []supervisor.Status](c.ctx(ctx), c.e.List, req)
+}
+
+// Nodes implements Service.
+func (c *Client) Nodes(ctx context.Context, req endpoint.Empty) ([]registry.Node, error) {
+	return endpoint.Call[endpoint.Empty, []registry.Node](c.ctx(ctx), c.e.Nodes, req)
 }
 
 // Kill implements Service.

@@ -9,6 +9,7 @@ import (
 // Endpoints are the control API's methods as go-kit endpoints.
 type Endpoints struct {
 	List    kitendpoint.Endpoint
+	Nodes   kitendpoint.Endpoint
 	Kill    kitendpoint.Endpoint
 	Run     kitendpoint.Endpoint
 	Restart kitendpoint.Endpoint
@@ -18,6 +19,7 @@ type Endpoints struct {
 func MakeEndpoints(s Service, chain endpoint.Chain) Endpoints {
 	return Endpoints{
 		List:    chain.Wrap("list", endpoint.Typed(s.List)),
+		Nodes:   chain.Wrap("nodes", endpoint.Typed(s.Nodes)),
 		Kill:    chain.Wrap("kill", endpoint.Typed(s.Kill)),
 		Run:     chain.Wrap("run", endpoint.Typed(s.Run)),
 		Restart: chain.Wrap("restart", endpoint.Typed(s.Restart)),

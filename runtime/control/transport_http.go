@@ -17,13 +17,30 @@ const RequestTimeout = time.Minute
 
 // NewHTTPHandler serves the control API, every route behind the runtime
 // token, and /healthz, /readyz, /metrics beside it without one.
+//
+// Routes about another node (/api/v1/nodes/{node}/…) are relayed to that
+// node's runtime over NATS; GET /api/v1/services?all=1 lists every node's
+// services from the registry.
 func NewHTTPHandler(e Endpoints, logger log.Logger, token string, reg *prometheus.Registry, ready func() bool) http.Handler {
 	r := transport.NewRouter(logger, transport.StaticToken(token))
-	named := transport.NoBody(func(r *http.Request) ServiceRequest { return ServiceRequest{Name: r.PathValue("name")} })
-	r.Handle("GET /api/v1/services", e.List, transport.NoBody(func(*http.Request) endpoint.Empty { return endpoint.Empty{} }))
+	named := transport.NoBody(func(r *http.Request) ServiceRequest {
+		return ServiceRequest{Node: r.PathValue("node"), Name: r.PathValue("name")}
+	})
+	r.Handle("GET /api/v1/services", e.List, transport.NoBody(func(r *http.Request) ListRequest {
+		all := r.URL.Query().Get("all")
+		return ListRequest{All: all == "1" || all == "true"}
+	}))
 	r.Handle("POST /api/v1/services/{name}/kill", e.Kill, named)
 	r.Handle("POST /api/v1/services/{name}/run", e.Run, named)
 	r.Handle("POST /api/v1/services/{name}/restart", e.Restart, named)
+
+	r.Handle("GET /api/v1/nodes", e.Nodes, transport.NoBody(func(*http.Request) endpoint.Empty { return endpoint.Empty{} }))
+	r.Handle("GET /api/v1/nodes/{node}/services", e.List, transport.NoBody(func(r *http.Request) ListRequest {
+		return ListRequest{Node: r.PathValue("node")}
+	}))
+	r.Handle("POST /api/v1/nodes/{node}/services/{name}/kill", e.Kill, named)
+	r.Handle("POST /api/v1/nodes/{node}/services/{name}/run", e.Run, named)
+	r.Handle("POST /api/v1/nodes/{node}/services/{name}/restart", e.Restart, named)
 
 	debug := transport.DebugHandler(reg, ready, false)
 	for _, p := range []string{"GET /healthz", "GET /readyz", "GET /metrics"} {

@@ -76,6 +76,15 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.ServerName, "server-name", c.ServerName, "name of this server in the cluster (default: the node name)")
 }
 
+// Validate checks every setting without opening anything: ocis server
+// calls it before any listener of the process opens, so that a refused
+// setting (a listener off loopback without credentials) ends the command
+// with exit 1 instead of crash-looping the service.
+func (c *Config) Validate(env service.Env) error {
+	_, err := c.serverOptions(env)
+	return err
+}
+
 // Build implements service.Config. It validates every setting and builds
 // the server's options without opening anything, so a bad setting is
 // reported before any listener of the process opens.

@@ -8,10 +8,18 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	natsserver "github.com/nats-io/nats-server/v2/server"
 
 	"github.com/ocis-runtime/ocis/pkg/service"
+)
+
+// How often the server pings its clients and routes, and how many pings
+// may go unanswered.
+const (
+	serverPingInterval = 2 * time.Second
+	serverMaxPingsOut  = 3
 )
 
 // serverNamePattern is what a server or cluster name may hold: it appears
@@ -59,6 +67,12 @@ func (c *Config) serverOptions(env service.Env) (*natsserver.Options, error) {
 		// them, let alone exit the process.
 		NoSigs:                 true,
 		DisableJetStreamBanner: true,
+		// A client or route that hangs (a SIGSTOPped node, a cut
+		// network) is dropped after 6 to 8 s instead of nats-server's
+		// 4 minutes: its subscriptions go with it, so a command relayed
+		// to a hung node's runtime answers "no responders" at once.
+		PingInterval: serverPingInterval,
+		MaxPingsOut:  serverMaxPingsOut,
 	}
 	if env.Shared != nil || c.base.DataDir != "" {
 		opts.StoreDir = c.base.DataPath(env.Shared, Name)
