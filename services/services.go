@@ -3,6 +3,7 @@ package services
 
 import (
 	"github.com/ocis-runtime/ocis/pkg/service"
+	"github.com/ocis-runtime/ocis/services/activity"
 	"github.com/ocis-runtime/ocis/services/nats"
 	"github.com/ocis-runtime/ocis/services/proxy"
 	"github.com/ocis-runtime/ocis/services/storage"
@@ -16,6 +17,7 @@ func Catalogue() service.Catalogue {
 		proxy.Descriptor(),
 		users.Descriptor(),
 		storage.Descriptor(),
+		activity.Descriptor(),
 		// nats is in the default set: a single node runs its own server
 		// (in-process, ready in milliseconds); a node that excludes it
 		// joins the others' through OCIS_NATS_URL.

@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	"github.com/go-kit/log"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ocis-runtime/ocis/pkg/endpoint"
 )
@@ -18,7 +19,13 @@ type Handler func(chain endpoint.Chain, logger log.Logger) http.Handler
 // middleware chain under the service's name (Chain), the handler built
 // from them, and the run group (Serve) with the service's workers.
 func ServeAPI(ctx context.Context, up func(Addrs), env Env, name string, b *Base, handler Handler, actors ...Actor) error {
-	reg := NewRegistry()
+	return ServeAPIWith(ctx, up, env, name, b, NewRegistry(), handler, actors...)
+}
+
+// ServeAPIWith is ServeAPI on a metrics registry the service made itself
+// (NewRegistry), for services whose workers register metrics before the
+// group is built: an events publisher or consumer, a NATS connection.
+func ServeAPIWith(ctx context.Context, up func(Addrs), env Env, name string, b *Base, reg *prometheus.Registry, handler Handler, actors ...Actor) error {
 	return Serve(ctx, up, Parts{
 		Logger:   env.Logger,
 		Base:     b,

@@ -1,0 +1,87 @@
+package service
+
+import (
+	"context"
+
+	"github.com/go-kit/log"
+	"github.com/go-kit/log/level"
+	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/ocis-runtime/ocis/pkg/events"
+	"github.com/ocis-runtime/ocis/pkg/natsconn"
+)
+
+// ConnectNATS connects service name to NATS as env.NATSClient says (the
+// embedded server of the process when it runs one, else OCIS_NATS_URL),
+// naming the connection "<name> <node>" and counting its metrics on reg.
+// It returns at once and reconnects forever (natsconn.Connect). It
+// returns nil and no error when the process has no NATS (HasNATS false:
+// a service run alone, a node with neither the nats service nor
+// OCIS_NATS_URL); the service then works without events, and says so.
+// The caller closes the connection after its run group has returned.
+func ConnectNATS(env Env, name string, reg prometheus.Registerer) (*nats.Conn, error) {
+	if !HasNATS(env) {
+		return nil, nil
+	}
+	opts := *env.NATSClient
+	opts.Name = name + " " + env.Node
+	opts.Logger = env.Logger
+	opts.Registerer = reg
+	return natsconn.Connect(opts)
+}
+
+// HasNATS reports whether the process reaches NATS at all: the nats
+// service runs in it, or OCIS_NATS_URL names servers.
+func HasNATS(env Env) bool {
+	o := env.NATSClient
+	return o != nil && (len(o.URLs) > 0 || o.Embedded != nil)
+}
+
+// Publisher is what a service's business code needs of the events
+// publisher: Publish never blocks and its error never fails a request
+// (events.Publisher). Tests pass a fake.
+type Publisher interface {
+	Publish(ctx context.Context, ev events.Event) error
+}
+
+// NoPublisher drops every event: the publisher of a service whose process
+// has no NATS.
+type NoPublisher struct{}
+
+// Publish implements Publisher.
+func (NoPublisher) Publish(context.Context, events.Event) error { return nil }
+
+// NewPublisher returns the publisher of a service's events on nc (from
+// ConnectNATS) and the actor that sends them, draining for at most half
+// the shutdown timeout of b on stop. Without a connection it returns
+// NoPublisher and no actor, and logs once that the service publishes
+// nothing.
+func NewPublisher(nc *nats.Conn, logger log.Logger, reg prometheus.Registerer, b *Base) (Publisher, []Actor, error) {
+	if nc == nil {
+		level.Info(logger).Log("msg", "no NATS (neither the nats service in this process nor OCIS_NATS_URL): events are not published")
+		return NoPublisher{}, nil, nil
+	}
+	drain := events.DefaultDrainTimeout
+	if half := b.ShutdownTimeout / 2; half > 0 && half < drain {
+		drain = half
+	}
+	pub, err := events.NewPublisher(nc, events.PublisherOptions{Logger: logger, Registerer: reg, DrainTimeout: drain})
+	if err != nil {
+		return nil, nil, err
+	}
+	return pub, []Actor{{Execute: pub.Execute, Interrupt: pub.Interrupt}}, nil
+}
+
+// Publish makes an event of type typ and hands it to pub. It never fails
+// the caller: an event that cannot be made or was dropped (already counted
+// and logged by the publisher) is logged at debug level.
+func Publish(ctx context.Context, logger log.Logger, pub Publisher, typ, actor, subject string, payload any) {
+	ev, err := events.New(typ, actor, subject, payload)
+	if err == nil {
+		err = pub.Publish(ctx, ev)
+	}
+	if err != nil {
+		level.Debug(logger).Log("msg", "event not published", "type", typ, "err", err)
+	}
+}
