@@ -8,21 +8,29 @@ import (
 	"github.com/peterbourgon/ff/v3/ffcli"
 
 	"github.com/ocis-runtime/ocis/pkg/service"
+	"github.com/ocis-runtime/ocis/services/storage"
 )
 
 // registerService adds `ocis <service>` with its verbs server and health.
 func registerService(a *app, d service.Descriptor) {
+	verbs := "server or health"
+	subs := []*ffcli.Command{standaloneCommand(a, d), healthCommand(a, d)}
+	if d.Name == storage.Name {
+		// Where each user's files live (docs/distribution.md).
+		verbs = "server, health or placement"
+		subs = append(subs, placementCommand(a))
+	}
 	a.services = append(a.services, &ffcli.Command{
 		Name:        d.Name,
 		ShortUsage:  fmt.Sprintf("ocis %s server|health [flags]", d.Name),
 		ShortHelp:   d.Summary,
 		FlagSet:     a.flagSet(d.Name),
-		Subcommands: []*ffcli.Command{standaloneCommand(a, d), healthCommand(a, d)},
+		Subcommands: subs,
 		Exec: func(_ context.Context, args []string) error {
 			if len(args) == 0 {
 				return flag.ErrHelp
 			}
-			return &usageError{fmt.Sprintf("unknown command %q for service %s; use server or health", args[0], d.Name)}
+			return &usageError{fmt.Sprintf("unknown command %q for service %s; use %s", args[0], d.Name, verbs)}
 		},
 	})
 }
