@@ -53,19 +53,16 @@ type node struct {
 	svc     micro.Service
 }
 
-// newNode connects to NATS (in-process when this node runs the nats
-// service); the connection is made in the background and never given up.
-// Without a nats service here and without OCIS_NATS_URL the node is on its
-// own: local routing only.
-func newNode(n *node, natsHere bool, emb *natsconn.Embedded) (*node, error) {
-	if !natsHere && len(n.settings.NATS.URLs) == 0 {
+// newNode connects to NATS as client says (nil: a node on its own, with no
+// nats service here and no OCIS_NATS_URL, routing to its own services
+// only). The connection is in-process when this node runs the nats
+// service; it is made in the background and never given up.
+func newNode(n *node, client *natsconn.Options) (*node, error) {
+	if client == nil {
 		level.Info(n.logger).Log("msg", "no nats service on this node and no OCIS_NATS_URL: this node runs on its own")
 		return n, nil
 	}
-	opts := n.settings.NATS
-	if natsHere {
-		opts.Embedded = emb
-	}
+	opts := *client
 	opts.Name = "runtime " + n.name
 	opts.Logger = n.logger
 	opts.Registerer = n.reg

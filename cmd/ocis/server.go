@@ -131,11 +131,25 @@ func serve(cat service.Catalogue, f *family, stdout, stderr io.Writer) error {
 	// The process's handle on its embedded NATS server: the nats service
 	// sets it, the node's connection goes in-process through it.
 	emb := natsconn.NewEmbedded()
+	// How this process reaches NATS: in-process when the nats service
+	// runs here, else through OCIS_NATS_URL; nil when neither.
+	var natsClient *natsconn.Options
+	if natsHere := slices.Contains(enabled, natsName); natsHere || len(f.settings.NATS.URLs) > 0 {
+		o := f.settings.NATS
+		if natsHere {
+			o.Embedded = emb
+		}
+		natsClient = &o
+	}
 	units := make([]supervisor.Unit, 0, len(enabled))
 	for _, name := range enabled {
 		d, _ := cat.Lookup(name)
 		cfg := f.configs[name]
 		env := service.Env{Logger: log.With(logger, "service", name), Shared: f.shared, Node: nodeName, Registry: instances, NATS: emb}
+		if natsClient != nil {
+			o := *natsClient
+			env.NATSClient = &o
+		}
 		// A setting a service can check without opening anything is
 		// checked now, so that a bad one stops `ocis server` before any
 		// listener opens instead of crash-looping the service.
@@ -172,7 +186,7 @@ func serve(cat service.Catalogue, f *family, stdout, stderr io.Writer) error {
 			InstanceID: registry.NewInstanceID(), ControlAddr: f.settings.advertise(api.Addr()),
 			Version: version, StartedAt: time.Now(),
 		},
-	}, slices.Contains(enabled, natsName), emb)
+	}, natsClient)
 	if err != nil {
 		_ = api.Close()
 		return err
