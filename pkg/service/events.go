@@ -38,6 +38,16 @@ func HasNATS(env Env) bool {
 	return o != nil && (len(o.URLs) > 0 || o.Embedded != nil)
 }
 
+// ValidateNATS checks the NATS client settings a service would connect
+// with, without connecting: for a service's Build (or Validate), so that a
+// bad OCIS_NATS_URL stops the start instead of crash-looping the service.
+func ValidateNATS(env Env) error {
+	if !HasNATS(env) {
+		return nil
+	}
+	return env.NATSClient.Validate()
+}
+
 // Publisher is what a service's business code needs of the events
 // publisher: Publish never blocks and its error never fails a request
 // (events.Publisher). Tests pass a fake.

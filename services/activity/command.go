@@ -66,10 +66,7 @@ func (c *Config) Validate(env service.Env) error {
 	if name := ConsumerName(env.Node); len(name) > 64 {
 		return fmt.Errorf("activity consumer name %q is longer than 64 characters: use a shorter node name (--node, OCIS_NODE)", name)
 	}
-	if o := env.NATSClient; service.HasNATS(env) {
-		return o.Validate()
-	}
-	return nil
+	return service.ValidateNATS(env)
 }
 
 // Build implements service.Config.

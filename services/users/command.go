@@ -91,6 +91,9 @@ func (c *Config) Build(env service.Env) (service.Runner, error) {
 	if c.BcryptCost < bcrypt.MinCost || c.BcryptCost > bcrypt.MaxCost {
 		return nil, fmt.Errorf("bcrypt cost %d is outside %d to %d", c.BcryptCost, bcrypt.MinCost, bcrypt.MaxCost)
 	}
+	if err := service.ValidateNATS(env); err != nil {
+		return nil, err
+	}
 	keys, err := env.Shared.Keys()
 	if err != nil {
 		return nil, err
@@ -118,6 +121,22 @@ func (s *server) Run(ctx context.Context, up func(service.Addrs)) (err error) {
 	if err != nil {
 		return err
 	}
+	svc.logger = logger
+	// The publisher exists before the bootstrap, whose user.created it
+	// queues; its actor sends once the group runs.
+	reg := service.NewRegistry()
+	nc, err := service.ConnectNATS(s.env, Name, reg)
+	if err != nil {
+		return err
+	}
+	if nc != nil {
+		defer nc.Close() // after the group: the publisher has drained by then
+	}
+	pub, actors, err := service.NewPublisher(nc, logger, reg, &s.cfg.base)
+	if err != nil {
+		return err
+	}
+	svc.events = pub
 	var created bool
 	if s.cfg.AdminPassword == "" && s.cfg.AdminPasswordHash != "" {
 		created, err = svc.bootstrapAdminHash(s.cfg.AdminUser, s.cfg.AdminPasswordHash)
@@ -131,7 +150,7 @@ func (s *server) Run(ctx context.Context, up func(service.Addrs)) (err error) {
 		level.Info(logger).Log("msg", "admin account created", "username", s.cfg.AdminUser)
 	}
 
-	return service.ServeAPI(ctx, up, s.env, Name, &s.cfg.base, func(chain endpoint.Chain, logger log.Logger) http.Handler {
+	return service.ServeAPIWith(ctx, up, s.env, Name, &s.cfg.base, reg, func(chain endpoint.Chain, logger log.Logger) http.Handler {
 		return NewHTTPHandler(MakeEndpoints(svc, chain), logger, s.keys, s.cfg.TrustedProxies)
-	})
+	}, actors...)
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/ocis-runtime/ocis/pkg/apierr"
 	"github.com/ocis-runtime/ocis/pkg/auth"
 	"github.com/ocis-runtime/ocis/pkg/endpoint"
+	"github.com/ocis-runtime/ocis/pkg/service"
 )
 
 // Service is the business of accounts, free of HTTP.
@@ -101,7 +102,9 @@ type accounts struct {
 	cost     int
 	guard    *guard
 	logger   log.Logger
-	now      func() time.Time
+	// events hears of every change and login; without NATS it drops them.
+	events service.Publisher
+	now    func() time.Time
 	// dummyHash makes a login for an unknown user cost as much as one with
 	// a wrong password, so timing does not tell which names exist. It is
 	// made at the first such login, not at start, so a restart stays fast.
@@ -118,7 +121,7 @@ func newAccounts(s *store, keys *auth.Keys, revoked *auth.Revocations, tokenTTL 
 	if revoked == nil {
 		revoked = auth.NewRevocations()
 	}
-	a := &accounts{store: s, keys: keys, revoked: revoked, tokenTTL: tokenTTL, cost: cost, guard: newGuard(limits), logger: log.NewNopLogger(), now: time.Now, dummyHash: dummy}
+	a := &accounts{store: s, keys: keys, revoked: revoked, tokenTTL: tokenTTL, cost: cost, guard: newGuard(limits), logger: log.NewNopLogger(), events: service.NoPublisher{}, now: time.Now, dummyHash: dummy}
 	// Deletions recorded by earlier runs are withdrawn again, so neither a
 	// restart nor a storage that was down lets a deleted account back in.
 	revs, err := s.revocations()
@@ -179,6 +182,7 @@ func (a *accounts) bootstrapAdminHash(username, hash string) (created bool, err 
 	case err != nil:
 		return false, fmt.Errorf("create admin %q: %w", username, err)
 	}
+	a.publish(context.Background(), EventUserCreated, "", r)
 	return true, nil
 }
 
@@ -220,6 +224,7 @@ func (a *accounts) Login(ctx context.Context, req LoginRequest) (Token, error) {
 	if err != nil {
 		return Token{}, err
 	}
+	a.publish(ctx, EventUserLogin, r.ID, r)
 	return Token{Token: token, ExpiresAt: expires}, nil
 }
 
@@ -291,6 +296,12 @@ func (a *accounts) create(ctx context.Context, req CreateUserRequest, admin bool
 	} else if err != nil {
 		return User{}, fmt.Errorf("create user %q: %w", req.Username, err)
 	}
+	// The admin who created it, or no one at the bootstrap.
+	var actor string
+	if claims, err := auth.FromContext(ctx); err == nil {
+		actor = claims.UserID()
+	}
+	a.publish(ctx, EventUserCreated, actor, r)
 	return r.user(), nil
 }
 
@@ -378,5 +389,6 @@ func (a *accounts) DeleteUser(ctx context.Context, req DeleteUserRequest) (endpo
 	if err := a.revoked.Save(); err != nil {
 		level.Error(a.logger).Log("msg", "share revocations with other processes", "err", err)
 	}
+	a.publish(ctx, EventUserDeleted, claims.UserID(), removed)
 	return endpoint.Empty{}, nil
 }
