@@ -56,6 +56,9 @@ func (c *Config) Build(env service.Env) (service.Runner, error) {
 	if c.Quota < 0 {
 		return nil, fmt.Errorf("quota %d is negative; 0 means no limit", c.Quota)
 	}
+	if err := service.ValidateNATS(env); err != nil {
+		return nil, err
+	}
 	keys, err := env.Shared.Keys()
 	if err != nil {
 		return nil, err
@@ -95,8 +98,23 @@ func (s *server) Run(ctx context.Context, up func(service.Addrs)) (err error) {
 	}
 	level.Info(logger).Log("msg", "files checked", "leftover_uploads", rep.Uploads, "repaired", rep.Repaired, "dropped", rep.Dropped)
 
+	reg := service.NewRegistry()
+	nc, err := service.ConnectNATS(s.env, Name, reg)
+	if err != nil {
+		return err
+	}
+	if nc != nil {
+		defer nc.Close() // after the group: the publisher has drained by then
+	}
+	pub, actors, err := service.NewPublisher(nc, logger, reg, &s.cfg.base)
+	if err != nil {
+		return err
+	}
+	svc.events, svc.logger = pub, logger
+
 	remover := newAccountRemover(logger, svc, s.env.Shared.Revocations)
-	return service.ServeAPI(ctx, up, s.env, Name, &s.cfg.base, func(chain endpoint.Chain, logger log.Logger) http.Handler {
+	actors = append(actors, remover.actor())
+	return service.ServeAPIWith(ctx, up, s.env, Name, &s.cfg.base, reg, func(chain endpoint.Chain, logger log.Logger) http.Handler {
 		return NewHTTPHandler(MakeEndpoints(svc, chain), logger, s.keys)
-	}, remover.actor())
+	}, actors...)
 }

@@ -18,9 +18,12 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/go-kit/log"
+
 	"github.com/ocis-runtime/ocis/pkg/apierr"
 	"github.com/ocis-runtime/ocis/pkg/auth"
 	"github.com/ocis-runtime/ocis/pkg/endpoint"
+	"github.com/ocis-runtime/ocis/pkg/service"
 )
 
 // Service is the business of per-user files, free of HTTP. No method takes
@@ -157,10 +160,14 @@ type files struct {
 	// already streaming when its account went must not commit after the
 	// account's files were removed.
 	revoked *auth.Revocations
+	// events hears of every file written or deleted; without NATS it
+	// drops them.
+	events service.Publisher
+	logger log.Logger
 }
 
 func newFiles(st *store, d *disk, quota int64, revoked *auth.Revocations) *files {
-	return &files{store: st, disk: d, quota: quota, revoked: revoked}
+	return &files{store: st, disk: d, quota: quota, revoked: revoked, events: service.NoPublisher{}, logger: log.NewNopLogger()}
 }
 
 // caller is the account a call acts for: the immutable id of the verified
@@ -221,6 +228,9 @@ func (f *files) Put(ctx context.Context, req PutRequest) (PutResult, error) {
 		// A full disk is the client's 507 wherever on the write path
 		// it shows; the steps that can say which do so already.
 		return PutResult{}, fmt.Errorf("%w: storing %s", ErrNoSpace, quote(req.Path))
+	}
+	if err == nil {
+		f.publish(ctx, EventFileWritten, user, req.Path, fileWritten{Path: req.Path, Size: res.File.Size, ETag: res.File.ETag, New: res.Created})
 	}
 	return res, err
 }
@@ -724,7 +734,11 @@ func (f *files) Delete(ctx context.Context, req DeleteRequest) (endpoint.Empty, 
 		}
 		return endpoint.Empty{}, syncDir(root, parentOf(p))
 	case fi.Mode().IsRegular() && !wantDir:
-		return endpoint.Empty{}, f.removeFile(root, user, p)
+		if err := f.removeFile(root, user, p); err != nil {
+			return endpoint.Empty{}, err
+		}
+		f.publish(ctx, EventFileDeleted, user, p, fileDeleted{Path: p})
+		return endpoint.Empty{}, nil
 	default:
 		// A file asked for as a directory, or a link the service did
 		// not make and so will not touch.
