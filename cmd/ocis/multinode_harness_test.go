@@ -52,7 +52,7 @@ type cluster struct {
 	// (every one's routes list them all); size unless a test sets fewer
 	// before starting a node. With one, that server runs alone.
 	natsNodes int
-	nodes map[int]*mnode
+	nodes     map[int]*mnode
 	// envFile is the first node's ocis.env, copied to every node.
 	envFile string
 }
