@@ -67,3 +67,23 @@ func TestPrintTable(t *testing.T) {
 		t.Errorf("table:\n%s\nwant:\n%s", got.String(), want)
 	}
 }
+
+func TestPrintTableWithLag(t *testing.T) {
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	lag := uint64(42)
+	statuses := []supervisor.Status{
+		{Name: "proxy", State: supervisor.StateRunning, Node: "vm", Addr: "127.0.0.1:9200", Since: now.Add(-3 * time.Second)},
+		{Name: "activity", State: supervisor.StateStopped, Node: "vm", Since: now.Add(-5 * time.Second), Lag: &lag},
+	}
+	var got bytes.Buffer
+	if err := printTable(&got, statuses, now); err != nil {
+		t.Fatal(err)
+	}
+	want := "" +
+		"SERVICE   STATE    NODE  ADDRESS         RESTARTS  LAG  SINCE   LAST ERROR\n" +
+		"proxy     running  vm    127.0.0.1:9200  0         -    3s ago  -\n" +
+		"activity  stopped  vm    -               0         42   5s ago  -\n"
+	if got.String() != want {
+		t.Errorf("table:\n%s\nwant:\n%s", got.String(), want)
+	}
+}

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -49,10 +51,18 @@ func registerList(a *app) {
 }
 
 // printTable writes statuses as the table of `ocis list`, ages counted to
-// now; a last error is cut at its first line.
+// now; a last error is cut at its first line. The LAG column (events a
+// service's consumers have not handled yet) appears only when some service
+// has one, so a table of services that consume no events stays as narrow
+// as it was.
 func printTable(w io.Writer, statuses []supervisor.Status, now time.Time) error {
+	withLag := slices.ContainsFunc(statuses, func(s supervisor.Status) bool { return s.Lag != nil })
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "SERVICE\tSTATE\tNODE\tADDRESS\tRESTARTS\tSINCE\tLAST ERROR")
+	if withLag {
+		fmt.Fprintln(tw, "SERVICE\tSTATE\tNODE\tADDRESS\tRESTARTS\tLAG\tSINCE\tLAST ERROR")
+	} else {
+		fmt.Fprintln(tw, "SERVICE\tSTATE\tNODE\tADDRESS\tRESTARTS\tSINCE\tLAST ERROR")
+	}
 	for _, s := range statuses {
 		addr := s.Addr
 		if addr == "" {
@@ -65,7 +75,15 @@ func printTable(w io.Writer, statuses []supervisor.Status, now time.Time) error 
 		if lastErr == "" {
 			lastErr = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", s.Name, s.State, s.Node, addr, s.Restarts,
+		restarts := strconv.Itoa(s.Restarts)
+		if withLag {
+			lag := "-"
+			if s.Lag != nil {
+				lag = strconv.FormatUint(*s.Lag, 10)
+			}
+			restarts += "\t" + lag
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.Name, s.State, s.Node, addr, restarts,
 			now.Sub(s.Since).Truncate(time.Second).String()+" ago", lastErr)
 	}
 	return tw.Flush()

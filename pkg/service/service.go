@@ -63,6 +63,11 @@ type Descriptor struct {
 	// Optional services are left out of the default set; operators add
 	// them with OCIS_ADD_RUN_SERVICES.
 	Optional bool
+	// Consumers, when set, names the durable event consumers an instance
+	// of the service on node runs (activity: "activity-<node>"): the
+	// runtime asks NATS how far behind they are and shows it in
+	// `ocis list` (the lag).
+	Consumers func(node string) []string
 	// NewConfig returns the service's config holding its defaults.
 	NewConfig func() Config
 }

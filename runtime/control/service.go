@@ -65,6 +65,10 @@ type Peers interface {
 	List(ctx context.Context, node string) ([]supervisor.Status, error)
 	// Command asks node's runtime to kill, run or restart service name.
 	Command(ctx context.Context, node, verb, name string) (supervisor.Status, error)
+	// Lag fills in the Lag of the statuses of services that consume
+	// events, as NATS says, leaving it absent where NATS does not answer
+	// in time: a list never waits long for it.
+	Lag(ctx context.Context, statuses []supervisor.Status)
 }
 
 // New returns the control API over sup, reaching the other nodes through
@@ -83,16 +87,24 @@ type service struct {
 var _ Service = service{}
 
 func (s service) List(ctx context.Context, req ListRequest) ([]supervisor.Status, error) {
+	var out []supervisor.Status
 	switch {
 	case req.All:
-		return s.listAll(), nil
+		out = s.listAll()
 	case s.remote(req.Node):
 		if s.peers == nil {
 			return nil, s.alone(req.Node)
 		}
+		// That node's runtime fills in its own lag.
 		return s.peers.List(ctx, req.Node)
+	default:
+		out = s.sup.Statuses()
 	}
-	return s.sup.Statuses(), nil
+	// A node on its own reaches no NATS, so no consumer either.
+	if s.peers != nil {
+		s.peers.Lag(ctx, out)
+	}
+	return out, nil
 }
 
 // listAll is every node's services as the registry holds them, this

@@ -68,4 +68,9 @@ type Status struct {
 	Restarts  int       `json:"restarts"`
 	Since     time.Time `json:"since"`
 	LastError string    `json:"last_error"`
+	// Lag is how many events the service's durable consumers have not
+	// handled yet (pending plus awaiting an ack). The control API fills
+	// it in for services that consume events (Descriptor.Consumers);
+	// it is absent for the others, and when NATS did not answer.
+	Lag *uint64 `json:"lag,omitempty"`
 }

@@ -38,6 +38,8 @@ func Descriptor() service.Descriptor {
 		DebugAddr: "127.0.0.1:9165",
 		Routes:    api.Prefixes(),
 		Public:    api.Public(),
+		// `ocis list` shows how far behind this node's consumer is.
+		Consumers: func(node string) []string { return []string{ConsumerName(node)} },
 	}
 	d.NewConfig = func() service.Config {
 		return &Config{base: service.NewBase(d, true)}
