@@ -160,7 +160,7 @@ func TestFirstWritePlacesAndTheChoiceNeverMoves(t *testing.T) {
 		// A fresh placer whose watch may not have delivered yet: the
 		// direct lookup on a miss finds the placement.
 		q := NewPlacer(Options{})
-		q.store.Store(store)
+		q.setStore(store)
 		got, err := q.Place(ctx, Request{User: u}, storages("n2", "n3"))
 		if err != nil || len(got) != 1 || got[0].Node != placed {
 			t.Fatalf("got %v, %v; want %s", got, err, placed)
@@ -321,5 +321,39 @@ func TestNATSDownKnownPlacementsKeepWorking(t *testing.T) {
 		if took := time.Since(start); took > 1500*time.Millisecond {
 			t.Errorf("the answer took %s; the lookup is bounded by 1s", took)
 		}
+	}
+}
+
+func TestRequestsWaitForTheBucketAtStart(t *testing.T) {
+	srv := startServer(t)
+	bucket := bucketName(t)
+	p := NewPlacer(Options{Store: StoreConfig{Name: bucket}, LookupTimeout: 3 * time.Second})
+	u := users(6)[5]
+	type answer struct {
+		got []registry.Instance
+		err error
+	}
+	done := make(chan answer, 1)
+	go func() {
+		got, err := p.Place(context.Background(), Request{User: u, Write: true}, storages("n2", "n3"))
+		done <- answer{got, err}
+	}()
+	// The bucket opens a moment after the request came (the local nats
+	// server starting): the request waits for it instead of failing.
+	time.Sleep(100 * time.Millisecond)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { _ = p.Run(ctx, connect(t, srv)) }()
+	a := <-done
+	if a.err != nil || len(a.got) != 1 {
+		t.Fatalf("a write during the start: %v, %v; want it placed", a.got, a.err)
+	}
+
+	// Never opened: the wait is bounded.
+	q := NewPlacer(Options{LookupTimeout: 200 * time.Millisecond})
+	start := time.Now()
+	_, err := q.Place(context.Background(), Request{User: u}, storages("n2", "n3"))
+	if !errors.Is(err, ErrUnknown) || time.Since(start) > time.Second {
+		t.Fatalf("no bucket: %v after %s; want placement.unknown within the lookup timeout", err, time.Since(start))
 	}
 }

@@ -50,7 +50,8 @@ type Placer struct {
 	now     func() time.Time
 	cfg     StoreConfig
 
-	store atomic.Pointer[Store]
+	store  atomic.Pointer[Store]
+	opened chan struct{} // closed once store is set
 
 	mu    sync.RWMutex
 	known map[string]entry
@@ -98,6 +99,7 @@ func newPlacer(opts Options) *Placer {
 		now:        opts.Now,
 		cfg:        opts.Store,
 		known:      map[string]entry{},
+		opened:     make(chan struct{}),
 		knownGauge: f.NewGauge(prometheus.GaugeOpts{Name: "ocis_placement_known", Help: "Users whose storage placement this process knows."}),
 		created:    f.NewCounter(prometheus.CounterOpts{Name: "ocis_placement_created_total", Help: "Users placed by this process at their first write."}),
 		lookups: f.NewCounterVec(prometheus.CounterOpts{
@@ -134,12 +136,12 @@ func (p *Placer) Place(ctx context.Context, req Request, instances []registry.In
 	if node, ok := p.lookup(req.User); ok {
 		return on(instances, node)
 	}
-	s := p.store.Load()
+	ctx, cancel := context.WithTimeout(ctx, p.timeout)
+	defer cancel()
+	s := p.openStore(ctx)
 	if s == nil {
 		return nil, fmt.Errorf("%w: the placement bucket is not open yet", ErrUnknown)
 	}
-	ctx, cancel := context.WithTimeout(ctx, p.timeout)
-	defer cancel()
 	rec, found, err := s.Get(ctx, req.User)
 	switch {
 	case errors.Is(err, ErrInvalidKey):
@@ -174,6 +176,21 @@ func (p *Placer) Place(ctx context.Context, req Request, instances []registry.In
 	}
 	p.remember(req.User, rec.Node, 0)
 	return on(instances, rec.Node)
+}
+
+// openStore returns the bucket, waiting for Run to open it until ctx
+// ends: a request in the first moments of a start (the local nats server
+// still starting) waits for it rather than fail.
+func (p *Placer) openStore(ctx context.Context) *Store {
+	if s := p.store.Load(); s != nil {
+		return s
+	}
+	select {
+	case <-p.opened:
+		return p.store.Load()
+	case <-ctx.Done():
+		return nil
+	}
 }
 
 // lookup returns the node of user in the copy.
@@ -218,6 +235,13 @@ func (p *Placer) dropOlder(gen uint64) {
 		}
 	}
 	p.knownGauge.Set(float64(len(p.known)))
+}
+
+// setStore hands the opened bucket to requests, those waiting included.
+func (p *Placer) setStore(s *Store) {
+	if p.store.Swap(s) == nil {
+		close(p.opened)
+	}
 }
 
 // Opened reports whether Run has opened the bucket: before, users the
@@ -269,7 +293,7 @@ func (p *Placer) Run(ctx context.Context, nc *nats.Conn) error {
 		}
 		return err
 	}
-	p.store.Store(s)
+	p.setStore(s)
 	status := nc.StatusChanged(nats.CONNECTED)
 	defer nc.RemoveStatusListener(status)
 	var gen uint64

@@ -90,7 +90,9 @@ func OpenStore(ctx context.Context, nc *nats.Conn, cfg StoreConfig) (*Store, err
 			return nil, fmt.Errorf("open placement bucket %s: %w (last error: %w)", cfg.Name, ctx.Err(), err)
 		case <-t.C:
 		}
-		wait = min(2*wait, 2*time.Second)
+		// At most a second apart: requests of users placed nowhere
+		// wait for the bucket at a start.
+		wait = min(2*wait, time.Second)
 	}
 	level.Info(s.logger).Log("msg", "placement bucket open", "replicas", s.Replicas())
 	return s, nil
