@@ -109,21 +109,30 @@ func (l *logs) List(ctx context.Context, req ListRequest) (Page, error) {
 	return Page{Activities: entries, Next: encodeCursor(next)}, nil
 }
 
-// A cursor is the store key of the last entry of a page, base64url: the
-// event's time then its id. It is opaque to clients, and stays valid
-// while the entry it names is deleted (the next page still begins after
-// its place).
+// A cursor is the store key of the last entry of a page (the event's
+// time, then its id) after a version byte, base64url. It is opaque to
+// clients, and stays valid while the entry it names is deleted (the next
+// page still begins after its place).
+const cursorVersion = 1
+
 func encodeCursor(key []byte) string {
 	if key == nil {
 		return ""
 	}
-	return base64.RawURLEncoding.EncodeToString(key)
+	return base64.RawURLEncoding.EncodeToString(append([]byte{cursorVersion}, key...))
 }
 
 func decodeCursor(s string) ([]byte, error) {
-	key, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil || len(key) <= 8 || len(key) > 8+128 {
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil || len(b) < 1+8+1 || len(b) > 1+8+128 || b[0] != cursorVersion {
 		return nil, ErrBadCursor
+	}
+	key := b[1:]
+	// An event id is printable and has no white space (events.Event.Validate).
+	for _, c := range key[8:] {
+		if c <= ' ' || c > '~' {
+			return nil, ErrBadCursor
+		}
 	}
 	return key, nil
 }

@@ -2,6 +2,7 @@ package activity
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -106,7 +107,8 @@ func TestListErrorsOnTheWire(t *testing.T) {
 		{"limit negative", token, "?limit=-1", http.StatusBadRequest, apierr.CodeInvalidArgument, "activity.bad_limit"},
 		{"limit over the max", token, fmt.Sprintf("?limit=%d", MaxLimit+1), http.StatusBadRequest, apierr.CodeInvalidArgument, "activity.bad_limit"},
 		{"cursor not base64", token, "?before=!!", http.StatusBadRequest, apierr.CodeInvalidArgument, "activity.bad_cursor"},
-		{"cursor too short", token, "?before=AAAA", http.StatusBadRequest, apierr.CodeInvalidArgument, "activity.bad_cursor"},
+		{"cursor made up", token, "?before=not-a-cursor", http.StatusBadRequest, apierr.CodeInvalidArgument, "activity.bad_cursor"},
+		{"cursor too short", token, "?before=AQAA", http.StatusBadRequest, apierr.CodeInvalidArgument, "activity.bad_cursor"},
 		{"max limit", token, fmt.Sprintf("?limit=%d", MaxLimit), http.StatusOK, "", ""},
 	}
 	for _, tt := range tests {
@@ -157,3 +159,18 @@ func TestValidateNodeName(t *testing.T) {
 		t.Errorf("node of 56 characters: %v, want an error naming OCIS_NODE", err)
 	}
 }
+
+func TestCursorRoundTrip(t *testing.T) {
+	key := entryKey(event(t, "file.written", "a", "p", 1, nil))
+	got, err := decodeCursor(encodeCursor(key))
+	if err != nil || string(got) != string(key) {
+		t.Errorf("round trip = %x, %v; want %x", got, err, key)
+	}
+	for _, bad := range []string{"", "!!", "not-a-cursor", encodeCursor(key)[1:], base64URL(append([]byte{2}, key...)), base64URL(append([]byte{1}, make([]byte, 9)...))} {
+		if _, err := decodeCursor(bad); !errors.Is(err, ErrBadCursor) {
+			t.Errorf("decode %q: %v, want ErrBadCursor", bad, err)
+		}
+	}
+}
+
+func base64URL(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
