@@ -10,6 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
+
+	"github.com/ocis-runtime/ocis/pkg/config"
 	"github.com/ocis-runtime/ocis/pkg/transport"
 	"github.com/ocis-runtime/ocis/services/activity"
 	"github.com/ocis-runtime/ocis/services/storage"
@@ -131,6 +134,24 @@ func TestActivityOfEachUser(t *testing.T) {
 		})
 		if _, err := c.List(bob, activity.ListRequest{}); err == nil {
 			t.Error("a deleted account's token still reads a log")
+		}
+	})
+
+	t.Run("metrics", func(t *testing.T) {
+		// The consumer's lag gauge on activity's debug address, the
+		// publishers' counts on storage's; both lint-clean.
+		for _, tt := range []struct{ service, want string }{
+			{"activity", `ocis_events_consumer_pending{consumer="activity-test"} 0`},
+			{"storage", `ocis_events_published_total 3`},
+		} {
+			var body []byte
+			waitFor(t, tt.service+" metrics with "+tt.want, 20*time.Second, func() bool {
+				body = []byte(getBody(t, "http://"+e.vars[config.EnvName(tt.service, "debug-addr")]+"/metrics"))
+				return bytes.Contains(body, []byte(tt.want))
+			})
+			if problems, err := promlint.New(bytes.NewReader(body)).Lint(); err != nil || len(problems) > 0 {
+				t.Errorf("%s metrics: lint problems %v, err %v", tt.service, problems, err)
+			}
 		}
 	})
 
