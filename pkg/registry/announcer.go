@@ -86,6 +86,7 @@ func Announce(ctx context.Context, b *Bucket, rec NodeRecord, opts AnnounceOptio
 	}
 	level.Info(a.logger).Log("msg", "node announced in the registry", "instance", a.id, "ttl", b.TTL())
 	go a.loop()
+	go a.heartbeat()
 	return a, nil
 }
 
@@ -275,6 +276,24 @@ func (a *Announcer) loop() {
 			}
 		}
 		timer.Reset(a.interval())
+	}
+}
+
+// heartbeat says on core NATS that this runtime is alive, every TTL/4,
+// whatever becomes of the writes: watchers drop a node that has gone
+// silent for a TTL even while the bucket cannot expire its key (its stream
+// electing a leader). The payload is the instance id.
+func (a *Announcer) heartbeat() {
+	subject := a.b.aliveSubject(a.key)
+	t := time.NewTicker(max(a.b.TTL()/4, 10*time.Millisecond))
+	defer t.Stop()
+	for {
+		_ = a.b.nc.Publish(subject, []byte(a.id))
+		select {
+		case <-a.stop:
+			return
+		case <-t.C:
+		}
 	}
 }
 

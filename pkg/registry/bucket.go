@@ -47,6 +47,7 @@ type BucketConfig struct {
 // Bucket is the registry's key-value bucket, opened on one connection.
 // Announcers and watchers of the same process share it.
 type Bucket struct {
+	name   string
 	nc     *nats.Conn
 	js     jetstream.JetStream
 	kv     jetstream.KeyValue
@@ -80,7 +81,7 @@ func OpenBucket(ctx context.Context, nc *nats.Conn, cfg BucketConfig) (*Bucket, 
 	if err != nil {
 		return nil, fmt.Errorf("registry: %w", err)
 	}
-	b := &Bucket{nc: nc, js: js, auto: cfg.Replicas == 0, logger: log.With(cfg.Logger, "bucket", cfg.Name)}
+	b := &Bucket{name: cfg.Name, nc: nc, js: js, auto: cfg.Replicas == 0, logger: log.With(cfg.Logger, "bucket", cfg.Name)}
 
 	backoff := retry{min: 50 * time.Millisecond, max: 2 * time.Second}
 	for {
@@ -235,6 +236,15 @@ func (b *Bucket) watch(ctx context.Context, keys string) (jetstream.KeyWatcher, 
 		return nil, nil, err
 	}
 	return w, func() { _ = w.Stop(); cancel() }, nil
+}
+
+// aliveSubject is the core NATS subject on which node's announcer says it
+// is alive between writes ("*" for every node). It needs no JetStream, so
+// it goes on while a bucket's stream elects a new leader, which takes 4 to
+// 9 s after the leader's server is lost: a watcher tells a live node from a
+// dead one all the same.
+func (b *Bucket) aliveSubject(node string) string {
+	return "ocis.registry." + b.name + ".alive." + node
 }
 
 // TTL is the bucket's TTL, the one in force.

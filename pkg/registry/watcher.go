@@ -3,8 +3,10 @@ package registry
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -53,7 +55,15 @@ type Watcher struct {
 
 	mu    sync.Mutex
 	nodes map[string]*known
-	subs  map[chan struct{}]struct{}
+	// silent are nodes dropped because they went silent while their key
+	// was still in the bucket: a copy of that same revision (a watch
+	// started afresh) does not bring one back, a new write or a heartbeat
+	// of the same runtime does.
+	silent map[string]*known
+	subs   map[chan struct{}]struct{}
+	// reconnected is when the connection last came back (unix nanos):
+	// heartbeats take up to a quarter TTL to arrive again.
+	reconnected atomic.Int64
 
 	// view is the remote instances, replaced (never changed) on every
 	// change, so that a reader needs no lock.
@@ -66,6 +76,7 @@ type known struct {
 	rec  NodeRecord
 	seen time.Time
 	gen  uint64 // which watch delivered it last
+	rev  uint64 // the revision of the key it was last delivered at
 }
 
 // remoteView is the instances of the other nodes at one moment.
@@ -85,8 +96,9 @@ func NewWatcher(opts WatcherOptions) *Watcher {
 		logger:     opts.Logger,
 		nodesGauge: f.NewGauge(prometheus.GaugeOpts{Name: "ocis_registry_nodes", Help: "Nodes this process knows from the registry, itself included."}),
 		resyncs:    f.NewCounter(prometheus.CounterOpts{Name: "ocis_registry_resyncs_total", Help: "Times the registry watch was started again (reconnection, stall)."}),
-		staleDrops: f.NewCounter(prometheus.CounterOpts{Name: "ocis_registry_stale_drops_total", Help: "Nodes dropped because nothing was heard of them for TTL + grace."}),
+		staleDrops: f.NewCounter(prometheus.CounterOpts{Name: "ocis_registry_stale_drops_total", Help: "Nodes dropped because nothing was heard of them for a TTL (TTL + grace while this process is cut off from NATS)."}),
 		nodes:      map[string]*known{},
+		silent:     map[string]*known{},
 		subs:       map[chan struct{}]struct{}{},
 	}
 	w.view.Store(&remoteView{})
@@ -111,18 +123,40 @@ func (w *Watcher) Run(ctx context.Context, b *Bucket) error {
 	// The sweeper drops stale nodes on its own, so that no NATS call of
 	// the watch loop (which may wait seconds on a server that is gone)
 	// can hold a dead node in the table.
+	//
+	// A node is live while its heartbeats arrive (core NATS, every TTL/4,
+	// see Announcer.heartbeat), or its writes: one silent for a TTL is
+	// dropped, even while the bucket, electing a stream leader, cannot
+	// expire its key. While this process is cut off from NATS (and for
+	// half a TTL after it is back) nothing can be heard, and the last
+	// known records are kept for TTL + grace.
+	alive, err := b.nc.Subscribe(b.aliveSubject("*"), func(m *nats.Msg) {
+		w.heard(m.Subject[strings.LastIndexByte(m.Subject, '.')+1:], string(m.Data), time.Now())
+	})
+	if err != nil {
+		return fmt.Errorf("registry heartbeats: %w", err)
+	}
+	defer func() { _ = alive.Unsubscribe() }()
 	var sweeper sync.WaitGroup
 	sweeper.Add(1)
 	go func() {
 		defer sweeper.Done()
 		t := time.NewTicker(tick)
 		defer t.Stop()
+		status := b.Conn().StatusChanged(nats.CONNECTED)
+		defer b.Conn().RemoveStatusListener(status)
 		for {
 			select {
 			case <-ctx.Done():
 				return
+			case <-status:
+				w.reconnected.Store(time.Now().UnixNano())
 			case now := <-t.C:
-				w.dropStale(now, ttl+grace)
+				keep := ttl
+				if !b.Conn().IsConnected() || now.Sub(time.Unix(0, w.reconnected.Load())) < ttl/2 {
+					keep = ttl + grace
+				}
+				w.dropStale(now, keep)
 			}
 		}
 	}()
@@ -241,6 +275,7 @@ func (w *Watcher) apply(e jetstream.KeyValueEntry, gen uint64, now time.Time) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if e.Operation() != jetstream.KeyValuePut {
+		delete(w.silent, name)
 		if _, ok := w.nodes[name]; ok {
 			delete(w.nodes, name)
 			level.Info(w.logger).Log("msg", "node left the registry", "peer", name, "how", e.Operation().String())
@@ -248,10 +283,21 @@ func (w *Watcher) apply(e jetstream.KeyValueEntry, gen uint64, now time.Time) {
 		}
 		return
 	}
+	if e.Operation() == jetstream.KeyValuePut {
+		if q, ok := w.silent[name]; ok {
+			if e.Revision() <= q.rev {
+				// The record the node left when it went silent, seen
+				// again by a fresh watch: it says nothing of the node.
+				q.gen = gen
+				return
+			}
+			delete(w.silent, name)
+		}
+	}
 	k, ok := w.nodes[name]
 	if ok && bytes.Equal(k.raw, e.Value()) {
 		// A rewrite that changes nothing: the node is alive.
-		k.seen, k.gen = now, gen
+		k.seen, k.gen, k.rev = now, gen, e.Revision()
 		return
 	}
 	rec, valid := decodeRecord(e.Value())
@@ -263,8 +309,28 @@ func (w *Watcher) apply(e jetstream.KeyValueEntry, gen uint64, now time.Time) {
 	if !ok {
 		level.Info(w.logger).Log("msg", "node joined the registry", "peer", name, "instance", rec.Runtime.InstanceID)
 	}
-	w.nodes[name] = &known{raw: slices.Clone(e.Value()), rec: rec, seen: now, gen: gen}
+	w.nodes[name] = &known{raw: slices.Clone(e.Value()), rec: rec, seen: now, gen: gen, rev: e.Revision()}
 	w.changedLocked()
+}
+
+// heard records a heartbeat of node's runtime instance id: the node is
+// alive. One dropped for silence comes back at once.
+func (w *Watcher) heard(node, id string, now time.Time) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if k, ok := w.nodes[node]; ok {
+		if k.rec.Runtime.InstanceID == id {
+			k.seen = now
+		}
+		return
+	}
+	if q, ok := w.silent[node]; ok && q.rec.Runtime.InstanceID == id {
+		delete(w.silent, node)
+		q.seen = now
+		w.nodes[node] = q
+		level.Info(w.logger).Log("msg", "node heard again", "peer", node)
+		w.changedLocked()
+	}
 }
 
 // dropOlder drops the nodes no watch since gen delivered.
@@ -272,6 +338,11 @@ func (w *Watcher) dropOlder(gen uint64) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	changed := false
+	for name, q := range w.silent {
+		if q.gen < gen {
+			delete(w.silent, name)
+		}
+	}
 	for name, k := range w.nodes {
 		if k.gen < gen {
 			delete(w.nodes, name)
@@ -292,8 +363,9 @@ func (w *Watcher) dropStale(now time.Time, keep time.Duration) {
 	for name, k := range w.nodes {
 		if now.Sub(k.seen) > keep {
 			delete(w.nodes, name)
+			w.silent[name] = k
 			w.staleDrops.Inc()
-			level.Warn(w.logger).Log("msg", "node dropped: nothing heard of it for TTL + grace", "peer", name, "last_seen", k.seen.Format(time.RFC3339Nano))
+			level.Warn(w.logger).Log("msg", "node dropped: nothing heard of it", "peer", name, "for", keep, "last_seen", k.seen.Format(time.RFC3339Nano))
 			changed = true
 		}
 	}
@@ -306,6 +378,7 @@ func (w *Watcher) dropStale(now time.Time, keep time.Duration) {
 func (w *Watcher) reset() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	clear(w.silent)
 	if len(w.nodes) > 0 {
 		clear(w.nodes)
 		w.changedLocked()
