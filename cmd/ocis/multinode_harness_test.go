@@ -9,6 +9,7 @@ package main_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -23,8 +24,10 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ocis-runtime/ocis/pkg/config"
+	"github.com/ocis-runtime/ocis/pkg/registry"
 	"github.com/ocis-runtime/ocis/runtime/supervisor"
 	"github.com/ocis-runtime/ocis/services"
 )
@@ -201,6 +204,34 @@ func (c *cluster) start(i int, svcs ...string) *mnode {
 	return n
 }
 
+// waitAnnounced waits until the node's record is in the registry bucket:
+// the other nodes can see it, and a later runtime of the same name is the
+// one refused. start does not wait for it: the first node of a cluster
+// has no bucket until a quorum of nats servers runs.
+func (n *mnode) waitAnnounced() {
+	n.c.t.Helper()
+	via := n
+	if n.env.vars["OCIS_NATS_URL"] != "" {
+		via = n.c.node(1)
+	}
+	nc := via.natsConn()
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		n.c.t.Fatal(err)
+	}
+	waitFor(n.c.t, n.name+" in the registry", 30*time.Second, func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		kv, err := js.KeyValue(ctx, registry.BucketName)
+		if err != nil {
+			return false
+		}
+		_, err = kv.Get(ctx, n.name)
+		return err == nil
+	})
+}
+
 // waitReady waits until the node's runtime answers /readyz with 200: every
 // service it runs is running.
 func (n *mnode) waitReady() {
@@ -362,4 +393,32 @@ func (n *mnode) natsConn() *nats.Conn {
 	}
 	n.c.t.Cleanup(nc.Close)
 	return nc
+}
+
+// direct sends a request straight to service on the node, bypassing every
+// proxy, and returns the status (0 when nothing answered).
+func (n *mnode) direct(service, method, path, token string) int {
+	n.c.t.Helper()
+	req, err := http.NewRequest(method, "http://"+n.addr(service)+path, nil)
+	if err != nil {
+		n.c.t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := (&http.Client{Timeout: 5 * time.Second}).Do(req)
+	if err != nil {
+		return 0
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// createUser creates an account through the node's proxy as admin.
+func (n *mnode) createUser(adminToken, name, password string) {
+	n.c.t.Helper()
+	body := fmt.Sprintf(`{"username":%q,"password":%q}`, name, password)
+	if status := n.call(http.MethodPost, "/api/v1/users", adminToken, strings.NewReader(body), nil); status != http.StatusCreated {
+		n.c.t.Fatalf("create user %s through %s: status %d", name, n.name, status)
+	}
 }
