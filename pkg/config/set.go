@@ -26,11 +26,18 @@ const EnvPrefix = "OCIS"
 type Set struct {
 	fs      *flag.FlagSet
 	entries map[string]*entry // by full flag name
+	// known, once CheckKeys was called, are the OCIS_ keys of other
+	// commands that a config file or the environment may hold; nil means
+	// no check.
+	known    map[string]bool
+	warnings []string
 }
 
 type entry struct {
 	name   string
 	env    string
+	usage  string
+	def    string
 	target flag.Value
 	raw    string
 	from   string // "flag", "env" or a config file path, once set
@@ -55,7 +62,7 @@ func (s *Set) Register(flagPrefix, envScope string, register func(fs *flag.FlagS
 	tmp := flag.NewFlagSet("", flag.ContinueOnError)
 	register(tmp)
 	tmp.VisitAll(func(f *flag.Flag) {
-		e := &entry{name: flagPrefix + f.Name, env: EnvName(envScope, f.Name), target: f.Value}
+		e := &entry{name: flagPrefix + f.Name, env: EnvName(envScope, f.Name), usage: f.Usage, def: f.DefValue, target: f.Value}
 		s.entries[e.name] = e
 		s.fs.Var(deferred{e}, e.name, fmt.Sprintf("%s (env %s)", f.Usage, e.env))
 		// flag.Var takes the default from Value.String at registration.
@@ -81,6 +88,7 @@ func EnvName(scope, flagName string) string {
 // missing file is no error; a missing path means no file.
 func (s *Set) Load(configFile func() (string, error)) error {
 	var errs []error
+	s.checkEnv()
 	for _, e := range s.sorted() {
 		if e.from == "" {
 			if v, ok := os.LookupEnv(e.env); ok && v != "" {
@@ -100,6 +108,9 @@ func (s *Set) Load(configFile func() (string, error)) error {
 	}
 	values, err := ReadFile(path)
 	if err != nil {
+		return err
+	}
+	if err := s.checkFile(path, values); err != nil {
 		return err
 	}
 	for _, e := range s.sorted() {
