@@ -111,6 +111,12 @@ func serve(cat service.Catalogue, f *family, stdout, stderr io.Writer) error {
 
 	nodeName := f.settings.Node
 	rtLogger := log.With(logger, "service", "runtime")
+	// One tracing for the process, flushed once every service stopped.
+	tr, stopTracing, err := startTracing(f.shared, rtLogger, nodeName, stdout)
+	if err != nil {
+		return err
+	}
+	defer stopTracing()
 	reg := service.NewRegistry()
 	// The registry is this process's instances (Memory) merged with the
 	// other nodes' (Watcher, filled from NATS by the node actor); services
@@ -145,7 +151,7 @@ func serve(cat service.Catalogue, f *family, stdout, stderr io.Writer) error {
 	for _, name := range enabled {
 		d, _ := cat.Lookup(name)
 		cfg := f.configs[name]
-		env := service.Env{Logger: log.With(logger, "service", name), Shared: f.shared, Node: nodeName, Registry: instances, NATS: emb}
+		env := service.Env{Logger: log.With(logger, "service", name), Shared: f.shared, Node: nodeName, Registry: instances, NATS: emb, Tracing: tr}
 		if natsClient != nil {
 			o := *natsClient
 			env.NATSClient = &o

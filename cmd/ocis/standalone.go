@@ -52,7 +52,7 @@ func standaloneCommand(a *app, d service.Descriptor) *ffcli.Command {
 			if err := s.load(); err != nil {
 				return err
 			}
-			return runStandalone(a.cat, d, s, a.stderr)
+			return runStandalone(a.cat, d, s, a.stdout, a.stderr)
 		},
 	}
 }
@@ -82,7 +82,7 @@ func staticRegistry(cat service.Catalogue, self string, shared *service.Shared) 
 
 // runStandalone runs one service in a group with the signal actor; no
 // supervisor restarts it, its process manager does.
-func runStandalone(cat service.Catalogue, d service.Descriptor, s *standalone, stderr io.Writer) error {
+func runStandalone(cat service.Catalogue, d service.Descriptor, s *standalone, stdout, stderr io.Writer) error {
 	logger, err := logging.New(stderr, s.shared.LogLevel, s.shared.LogFormat)
 	if err != nil {
 		return err
@@ -92,7 +92,12 @@ func runStandalone(cat service.Catalogue, d service.Descriptor, s *standalone, s
 	if err != nil {
 		return err
 	}
-	svc, err := s.cfg.Build(service.Env{Logger: logger, Shared: s.shared, Node: "standalone", Registry: instances})
+	tr, stopTracing, err := startTracing(s.shared, logger, "standalone", stdout)
+	if err != nil {
+		return err
+	}
+	defer stopTracing()
+	svc, err := s.cfg.Build(service.Env{Logger: logger, Shared: s.shared, Node: "standalone", Registry: instances, Tracing: tr})
 	if err != nil {
 		return fmt.Errorf("%s: %w", d.Name, err)
 	}

@@ -174,5 +174,29 @@ func (s *Set) Explain(prefix string, err error) error {
 	if from == "" {
 		from, raw = "default", e.target.String()
 	}
+	if IsSecret(e.name) {
+		raw = Redact(raw)
+	}
 	return &Error{Flag: e.name, Env: e.env, Value: raw, From: from, Err: fe.Err}
+}
+
+// IsSecret reports whether a flag holds a secret, by its name: passwords,
+// secrets, tokens and hashes are never printed or logged.
+func IsSecret(flag string) bool {
+	name := strings.ToLower(flag)
+	for _, word := range []string{"password", "secret", "token", "hash"} {
+		if strings.Contains(name, word) && !strings.Contains(name, "ttl") {
+			return true
+		}
+	}
+	return false
+}
+
+// Redact stands for a secret's value in messages and logs: whether it is
+// set and how long it is, never what it is.
+func Redact(v string) string {
+	if v == "" {
+		return ""
+	}
+	return fmt.Sprintf("<redacted, %d bytes>", len(v))
 }

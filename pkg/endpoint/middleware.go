@@ -13,6 +13,7 @@ import (
 	"github.com/go-kit/log/level"
 	"github.com/ocis-runtime/ocis/pkg/apierr"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Chain is the one place middleware is applied. Every endpoint of every
@@ -22,6 +23,9 @@ type Chain struct {
 	Metrics *Metrics
 	// Timeout bounds one request; zero means no bound beyond the caller's.
 	Timeout time.Duration
+	// Trace, when set, makes each call of the named endpoint a span
+	// (tracing.Service.Endpoint); nil when the service is not traced.
+	Trace func(endpoint string) endpoint.Middleware
 }
 
 // Wrap returns e wrapped, innermost first: recovery sits next to the business
@@ -35,6 +39,11 @@ func (c Chain) Wrap(name string, e endpoint.Endpoint) endpoint.Endpoint {
 	e = Logging(log.With(c.Logger, "endpoint", name))(e)
 	if c.Metrics != nil {
 		e = Instrument(c.Metrics, name)(e)
+	}
+	// Outermost, so the span holds the whole call, and the layers
+	// below it, logging's line among them, run in its context.
+	if c.Trace != nil {
+		e = c.Trace(name)(e)
 	}
 	return e
 }
@@ -72,21 +81,26 @@ func Timeout(d time.Duration) endpoint.Middleware {
 
 // Logging writes one line per call at debug level, or at warn level when the
 // call failed with an internal error, the only kind that needs an operator.
-// The leveled loggers are made once per endpoint, not per call.
+// A traced call's line carries its trace_id. The leveled loggers are made
+// once per endpoint, not per call.
 func Logging(logger log.Logger) endpoint.Middleware {
 	debugLog, warnLog := level.Debug(logger), level.Warn(logger)
 	return func(next endpoint.Endpoint) endpoint.Endpoint {
 		return func(ctx context.Context, request any) (response any, err error) {
 			defer func(begin time.Time) {
 				took := time.Since(begin)
-				if err == nil {
-					debugLog.Log("msg", "endpoint called", "outcome", "ok", "took", took)
-					return
+				lvl, code := debugLog, apierr.Code("ok")
+				if err != nil {
+					if code = apierr.CodeOf(err); code == apierr.CodeInternal {
+						lvl = warnLog
+					}
 				}
-				code := apierr.CodeOf(err)
-				lvl := debugLog
-				if code == apierr.CodeInternal {
-					lvl = warnLog
+				if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
+					lvl = log.With(lvl, "trace_id", sc.TraceID())
+				}
+				if err == nil {
+					lvl.Log("msg", "endpoint called", "outcome", "ok", "took", took)
+					return
 				}
 				lvl.Log("msg", "endpoint called", "outcome", code, "took", took, "err", err)
 			}(time.Now())

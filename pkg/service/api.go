@@ -26,11 +26,17 @@ func ServeAPI(ctx context.Context, up func(Addrs), env Env, name string, b *Base
 // (NewRegistry), for services whose workers register metrics before the
 // group is built: an events publisher or consumer, a NATS connection.
 func ServeAPIWith(ctx context.Context, up func(Addrs), env Env, name string, b *Base, reg *prometheus.Registry, handler Handler, actors ...Actor) error {
+	tr := env.Tracing.For(name)
+	chain := Chain(env.Logger, reg, name, b)
+	if tr.Enabled() {
+		chain.Trace = tr.Endpoint
+	}
 	return Serve(ctx, up, Parts{
 		Logger:   env.Logger,
 		Base:     b,
-		Handler:  handler(Chain(env.Logger, reg, name, b), log.With(env.Logger, "transport", "http")),
+		Handler:  handler(chain, log.With(env.Logger, "transport", "http")),
 		Registry: reg,
 		Actors:   actors,
+		Tracing:  tr,
 	})
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/ocis-runtime/ocis/pkg/auth"
 	"github.com/ocis-runtime/ocis/pkg/config"
 	"github.com/ocis-runtime/ocis/pkg/logging"
+	"github.com/ocis-runtime/ocis/pkg/tracing"
 	"github.com/ocis-runtime/ocis/pkg/transport"
 )
 
@@ -90,6 +91,9 @@ type Shared struct {
 	// Revocations is the process's one list of withdrawn tokens: every
 	// service's keys check it, so a revocation reaches them all at once.
 	Revocations *auth.Revocations
+	// Tracing is where the process's spans go (OCIS_TRACING_*); the
+	// process builds its tracing.Tracing from it once.
+	Tracing tracing.Config
 }
 
 // NewShared returns the shared defaults.
@@ -98,7 +102,8 @@ func NewShared() *Shared {
 	if err != nil {
 		home = os.TempDir()
 	}
-	return &Shared{BaseDataPath: filepath.Join(home, ".ocis"), LogLevel: "info", LogFormat: "logfmt", Revocations: auth.NewRevocations()}
+	return &Shared{BaseDataPath: filepath.Join(home, ".ocis"), LogLevel: "info", LogFormat: "logfmt", Revocations: auth.NewRevocations(),
+		Tracing: tracing.DefaultConfig()}
 }
 
 // RegisterFlags defines the shared flags.
@@ -108,6 +113,7 @@ func (s *Shared) RegisterFlags(fs *flag.FlagSet) {
 	config.EnumVar(fs, &s.LogLevel, "log-level", s.LogLevel, "lowest level logged", logging.Levels()...)
 	config.EnumVar(fs, &s.LogFormat, "log-format", s.LogFormat, "log line format", logging.Formats()...)
 	fs.StringVar(&s.JWTSecret, "jwt-secret", s.JWTSecret, "shared secret that signs tokens (written by ocis init)")
+	s.Tracing.RegisterFlags(fs)
 }
 
 // Keys returns the token keys of the shared JWT secret, checking the

@@ -10,6 +10,7 @@ import (
 
 	"github.com/ocis-runtime/ocis/pkg/events"
 	"github.com/ocis-runtime/ocis/pkg/natsconn"
+	"github.com/ocis-runtime/ocis/pkg/tracing"
 )
 
 // ConnectNATS connects service name to NATS as env.NATSClient says (the
@@ -76,7 +77,10 @@ func NewPublisher(nc *nats.Conn, logger log.Logger, reg prometheus.Registerer, b
 	if half := b.ShutdownTimeout / 2; half > 0 && half < drain {
 		drain = half
 	}
-	pub, err := events.NewPublisher(nc, events.PublisherOptions{Logger: logger, Registerer: reg, DrainTimeout: drain})
+	// The event carries the trace of the request that made it, so its
+	// consumer's span joins that trace (a no-op when nothing is traced).
+	pub, err := events.NewPublisher(nc, events.PublisherOptions{Logger: logger, Registerer: reg, DrainTimeout: drain,
+		Propagator: tracing.EventPropagator{}})
 	if err != nil {
 		return nil, nil, err
 	}

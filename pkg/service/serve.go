@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/ocis-runtime/ocis/pkg/endpoint"
+	"github.com/ocis-runtime/ocis/pkg/tracing"
 	"github.com/ocis-runtime/ocis/pkg/transport"
 )
 
@@ -28,6 +29,9 @@ type Parts struct {
 	Ready func() bool
 	// Actors are background workers, each added to the group.
 	Actors []Actor
+	// Tracing, when set, makes every request of Handler a server span,
+	// the listener's and in-process ones alike (tracing.Service.Handler).
+	Tracing *tracing.Service
 }
 
 // Actor is one oklog/run actor.
@@ -61,7 +65,9 @@ func Serve(ctx context.Context, up func(Addrs), p Parts) error {
 	bodyTimeout := transport.BodyTimeout(cmp.Or(p.Base.BodyTimeout, transport.DefaultBodyTimeout))
 	// Every request, the listener's and in-process ones, goes through one
 	// tracker, which ends them in order when the service stops.
-	calls := newInflight(p.Logger, p.Handler)
+	// The span sits inside the tracker, next to the handler, so that it
+	// sees the route the handler's mux picked and names itself after it.
+	calls := newInflight(p.Logger, p.Tracing.Handler(p.Handler))
 	// The listener drains for the shutdown timeout, then gives the
 	// requests the tracker cuts at that point time to answer.
 	api, err := transport.Listen(log.With(p.Logger, "listener", "http"), p.Base.HTTPAddr, calls, p.Base.ShutdownTimeout+cutGrace, bodyTimeout)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/ocis-runtime/ocis/pkg/natsconn"
 	"github.com/ocis-runtime/ocis/pkg/registry"
+	"github.com/ocis-runtime/ocis/pkg/tracing"
 )
 
 // Runner is one started instance of a member of the family: what the
@@ -83,7 +84,17 @@ type Config interface {
 	RegisterFlags(fs *flag.FlagSet)
 	// Base returns the settings every service has.
 	Base() *Base
-	// Build returns a service ready to Run.
+	// Validate checks every setting that can be checked without opening
+	// anything (no file, no socket, no connection), right after loading
+	// and before anything of the process starts, so that a bad value
+	// stops the command instead of crash-looping the service. A refused
+	// flag is reported with config.Invalid(flag, …), which the command
+	// turns into an error naming the flag, its env var, its value and
+	// where it came from.
+	Validate(env Env) error
+	// Build returns a service ready to Run. A setting Validate accepts
+	// may still fail here (a data dir that cannot be read): the runtime
+	// then marks the service failed at once, without retrying.
 	Build(env Env) (Runner, error)
 }
 
@@ -107,6 +118,10 @@ type Env struct {
 	// and without OCIS_NATS_URL). A service that connects names its own
 	// connection (Name) and passes its metrics registry.
 	NATSClient *natsconn.Options
+	// Tracing is the process's tracing (OCIS_TRACING_*), built once and
+	// shut down by the process; nil when it is off. A service takes its
+	// own with Tracing.For(name).
+	Tracing *tracing.Tracing
 }
 
 // Catalogue is the family: every service the binary embeds.

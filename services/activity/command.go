@@ -68,7 +68,7 @@ func (c *Config) Validate(env service.Env) error {
 	if name := ConsumerName(env.Node); len(name) > 64 {
 		return fmt.Errorf("activity consumer name %q is longer than 64 characters: use a shorter node name (--node, OCIS_NODE)", name)
 	}
-	return service.ValidateNATS(env)
+	return errors.Join(c.base.Validate(), service.ValidateNATS(env))
 }
 
 // Build implements service.Config.
@@ -119,7 +119,7 @@ func (s *server) Run(ctx context.Context, up func(service.Addrs)) (err error) {
 		cons, err := events.NewConsumer(nc, events.ConsumerOptions{
 			Name:       ConsumerName(s.env.Node),
 			Types:      Types,
-			Handler:    st.apply,
+			Handler:    s.env.Tracing.For(Name).Consume(st.apply), // a span per delivery, in the trace of the request that made the event
 			Logger:     logger,
 			Registerer: reg,
 		})

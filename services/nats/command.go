@@ -4,6 +4,7 @@
 package nats
 
 import (
+	"errors"
 	"flag"
 
 	"github.com/ocis-runtime/ocis/pkg/config"
@@ -82,7 +83,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 // with exit 1 instead of crash-looping the service.
 func (c *Config) Validate(env service.Env) error {
 	_, err := c.serverOptions(env)
-	return err
+	return errors.Join(c.base.Validate(), err)
 }
 
 // Build implements service.Config. It validates every setting and builds

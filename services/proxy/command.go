@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"flag"
-	"fmt"
 
 	"github.com/go-kit/log"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ocis-runtime/ocis/pkg/auth"
+	"github.com/ocis-runtime/ocis/pkg/config"
 	"github.com/ocis-runtime/ocis/pkg/natsconn"
 	"github.com/ocis-runtime/ocis/pkg/placement"
 	"github.com/ocis-runtime/ocis/pkg/service"
@@ -54,22 +54,30 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.MaxUpstreamConns, "max-upstream-conns", c.MaxUpstreamConns, "connections the proxy opens to one instance at most, for reads and for the rest each; requests beyond wait for one (0: no cap)")
 }
 
+// Validate implements service.Config.
+func (c *Config) Validate(env service.Env) error {
+	var errs []error
+	errs = append(errs, c.base.Validate())
+	if c.MaxUpstreamConns < 0 {
+		errs = append(errs, config.Invalid("max-upstream-conns", "%d is negative; 0 means no cap", c.MaxUpstreamConns))
+	}
+	if hasNATS(env.NATSClient) {
+		errs = append(errs, env.NATSClient.Validate())
+	}
+	return errors.Join(errs...)
+}
+
 // Build implements service.Config.
 func (c *Config) Build(env service.Env) (service.Runner, error) {
+	if err := c.Validate(env); err != nil {
+		return nil, err
+	}
 	keys, err := env.Shared.Keys()
 	if err != nil {
 		return nil, err
 	}
 	if env.Registry == nil {
 		return nil, errors.New("proxy needs a registry of instances")
-	}
-	if c.MaxUpstreamConns < 0 {
-		return nil, fmt.Errorf("max-upstream-conns %d is negative; 0 means no cap", c.MaxUpstreamConns)
-	}
-	if hasNATS(env.NATSClient) {
-		if err := env.NATSClient.Validate(); err != nil {
-			return nil, err
-		}
 	}
 	return &server{cfg: *c, env: env, keys: keys}, nil
 }
@@ -96,6 +104,7 @@ func (s *server) Run(ctx context.Context, up func(service.Addrs)) error {
 		MaxConnsPerUpstream: s.cfg.MaxUpstreamConns,
 		// Below info, the access line would be built only to be dropped.
 		AccessLog: s.env.Shared.LogLevel == "debug" || s.env.Shared.LogLevel == "info",
+		Tracing:   s.env.Tracing.For(Name),
 	}))
 	defer h.CloseIdle()
 	return service.Serve(ctx, up, service.Parts{
@@ -104,6 +113,7 @@ func (s *server) Run(ctx context.Context, up func(service.Addrs)) error {
 		Handler:  h,
 		Registry: reg,
 		Actors:   actors,
+		Tracing:  s.env.Tracing.For(Name),
 	})
 }
 

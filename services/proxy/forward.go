@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ocis-runtime/ocis/pkg/registry"
+	"github.com/ocis-runtime/ocis/pkg/tracing"
 )
 
 // The proxy forwards requests that have no body and may be sent twice
@@ -42,6 +43,9 @@ type Options struct {
 	// AccessLog writes one line per request at info level; off, the line
 	// is not even built.
 	AccessLog bool
+	// Tracing, when set, makes each forward a span whose context goes to
+	// the instance in the traceparent header; nil traces nothing.
+	Tracing *tracing.Service
 }
 
 // DefaultOptions are the options of NewHandler without any.

@@ -22,6 +22,7 @@ import (
 	"github.com/ocis-runtime/ocis/pkg/apierr"
 	"github.com/ocis-runtime/ocis/pkg/auth"
 	"github.com/ocis-runtime/ocis/pkg/registry"
+	"github.com/ocis-runtime/ocis/pkg/tracing"
 	"github.com/ocis-runtime/ocis/pkg/transport"
 )
 
@@ -125,15 +126,21 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header()["X-Request-Id"] = ids[:1:1]
 	rec := &recorder{ResponseWriter: w, status: http.StatusOK}
 	up := &upstreams{}
+	var fwd tracing.Forward
 	defer func() {
 		took := time.Since(begin)
+		fwd.End(rec.status, up.used)
 		h.metrics.observe(up.service, rec.status, took.Seconds())
 		if h.accessLog == nil {
 			// Off, the line is not built: its values alone would cost
 			// a dozen allocations.
 			return
 		}
-		h.accessLog.Log("msg", "request", "method", r.Method, "path", r.URL.Path, "status", rec.status,
+		access := h.accessLog
+		if tid := tracing.TraceID(r.Context()); tid != "" {
+			access = log.With(access, "trace_id", tid)
+		}
+		access.Log("msg", "request", "method", r.Method, "path", r.URL.Path, "status", rec.status,
 			"bytes", rec.bytes.Load(), "took", took, "request_id", id, "upstream_service", up.service,
 			"upstream", up.used, "remote", r.RemoteAddr)
 	}()
@@ -163,6 +170,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	up.order = order
+	// The forward is a span, and its trace context replaces the
+	// client's traceparent on every path below.
+	r, fwd = h.opts.Tracing.Forward(r, service)
 	// An instance in this process gets the request handed to its handler,
 	// with its own auth and middleware, and no network hop: the colocated
 	// call. Remote instances are balanced only when none is local. The

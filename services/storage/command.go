@@ -11,6 +11,7 @@ import (
 	"github.com/go-kit/log/level"
 
 	"github.com/ocis-runtime/ocis/pkg/auth"
+	"github.com/ocis-runtime/ocis/pkg/config"
 	"github.com/ocis-runtime/ocis/pkg/endpoint"
 	"github.com/ocis-runtime/ocis/pkg/service"
 )
@@ -48,15 +49,23 @@ func (c *Config) Base() *service.Base { return &c.base }
 // RegisterFlags implements service.Config.
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	c.base.RegisterFlags(fs)
-	fs.Int64Var(&c.Quota, "quota", c.Quota, "bytes each user may store (0: no limit)")
+	config.SizeVar(fs, &c.Quota, "quota", c.Quota, "what each user may store, in bytes or with a unit (10MB, 1GiB); 0: no limit")
+}
+
+// Validate implements service.Config.
+func (c *Config) Validate(env service.Env) error {
+	var errs []error
+	errs = append(errs, c.base.Validate())
+	if c.Quota < 0 {
+		errs = append(errs, config.Invalid("quota", "quota %d is negative; 0 means no limit", c.Quota))
+	}
+	errs = append(errs, service.ValidateNATS(env))
+	return errors.Join(errs...)
 }
 
 // Build implements service.Config.
 func (c *Config) Build(env service.Env) (service.Runner, error) {
-	if c.Quota < 0 {
-		return nil, fmt.Errorf("quota %d is negative; 0 means no limit", c.Quota)
-	}
-	if err := service.ValidateNATS(env); err != nil {
+	if err := c.Validate(env); err != nil {
 		return nil, err
 	}
 	keys, err := env.Shared.Keys()

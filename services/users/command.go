@@ -86,12 +86,33 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	config.PrefixListVar(fs, &c.TrustedProxies, "trusted-proxies", c.TrustedProxies, "peers whose X-Forwarded-For names the client (comma list of prefixes)")
 }
 
+// Validate implements service.Config. The admin's name is checked as it
+// is read (--admin-user); the password given in the config follows the
+// rule of every password, and a hash must be one bcrypt can read.
+func (c *Config) Validate(env service.Env) error {
+	var errs []error
+	errs = append(errs, c.base.Validate())
+	if c.BcryptCost < bcrypt.MinCost || c.BcryptCost > bcrypt.MaxCost {
+		errs = append(errs, config.Invalid("bcrypt-cost", "want a cost from %d to %d", bcrypt.MinCost, bcrypt.MaxCost))
+	}
+	if c.AdminPassword != "" {
+		// The rule of every new account (validate), which the admin
+		// account created at first start follows too.
+		if err := validate(CreateUserRequest{Username: c.AdminUser, Password: c.AdminPassword}); err != nil {
+			errs = append(errs, config.Invalid("admin-password", "%v", err))
+		}
+	} else if c.AdminPasswordHash != "" {
+		if _, err := bcrypt.Cost([]byte(c.AdminPasswordHash)); err != nil {
+			errs = append(errs, config.Invalid("admin-password-hash", "not a bcrypt hash (%v); `ocis init` writes one", err))
+		}
+	}
+	errs = append(errs, service.ValidateNATS(env))
+	return errors.Join(errs...)
+}
+
 // Build implements service.Config.
 func (c *Config) Build(env service.Env) (service.Runner, error) {
-	if c.BcryptCost < bcrypt.MinCost || c.BcryptCost > bcrypt.MaxCost {
-		return nil, fmt.Errorf("bcrypt cost %d is outside %d to %d", c.BcryptCost, bcrypt.MinCost, bcrypt.MaxCost)
-	}
-	if err := service.ValidateNATS(env); err != nil {
+	if err := c.Validate(env); err != nil {
 		return nil, err
 	}
 	keys, err := env.Shared.Keys()
