@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -67,6 +68,9 @@ func TestLockDiesWithTheProcess(t *testing.T) {
 	}
 	dir := t.TempDir()
 	cmd := exec.Command("flock", "-x", filepath.Join(dir, dirlock.FileName), "sleep", "30")
+	// flock(1) runs sleep in a child that holds the lock too: the whole
+	// process group is killed.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +84,7 @@ func TestLockDiesWithTheProcess(t *testing.T) {
 		l.Release()
 		time.Sleep(10 * time.Millisecond)
 	}
-	_ = cmd.Process.Kill()
+	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 	_ = cmd.Wait()
 	if !locked {
 		t.Skip("flock(1) never held the lock")
