@@ -89,9 +89,18 @@ func TestLockDiesWithTheProcess(t *testing.T) {
 	if !locked {
 		t.Skip("flock(1) never held the lock")
 	}
-	l, err := dirlock.Acquire(dir, "me")
-	if err != nil {
-		t.Fatalf("lock of a killed process still refuses: %v", err)
+	// The kernel drops the lock once the killed child has exited, which
+	// Wait (of flock(1) only) does not wait for.
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		l, err := dirlock.Acquire(dir, "me")
+		if err == nil {
+			l.Release()
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("lock of a killed process still refuses: %v", err)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
-	l.Release()
 }
