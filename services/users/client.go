@@ -65,3 +65,13 @@ func (c *Client) ListUsers(ctx context.Context, req endpoint.Empty) (UserList, e
 func (c *Client) DeleteUser(ctx context.Context, req DeleteUserRequest) (endpoint.Empty, error) {
 	return endpoint.Call[DeleteUserRequest, endpoint.Empty](ctx, c.e.DeleteUser, req)
 }
+
+// ChangePassword implements Service.
+func (c *Client) ChangePassword(ctx context.Context, req ChangePasswordRequest) (endpoint.Empty, error) {
+	return endpoint.Call[ChangePasswordRequest, endpoint.Empty](ctx, c.e.ChangePassword, req)
+}
+
+// SetPassword implements Service.
+func (c *Client) SetPassword(ctx context.Context, req SetPasswordRequest) (endpoint.Empty, error) {
+	return endpoint.Call[SetPasswordRequest, endpoint.Empty](ctx, c.e.SetPassword, req)
+}

@@ -14,6 +14,9 @@ type Endpoints struct {
 	CreateUser kitendpoint.Endpoint
 	ListUsers  kitendpoint.Endpoint
 	DeleteUser kitendpoint.Endpoint
+	// ChangePassword and SetPassword are PUT …/password (password.go).
+	ChangePassword kitendpoint.Endpoint
+	SetPassword    kitendpoint.Endpoint
 }
 
 // MakeEndpoints adapts s to endpoints, each wrapped by chain.
@@ -24,5 +27,8 @@ func MakeEndpoints(s Service, chain endpoint.Chain) Endpoints {
 		CreateUser: chain.Wrap("create_user", endpoint.Typed(s.CreateUser)),
 		ListUsers:  chain.Wrap("list_users", endpoint.Typed(s.ListUsers)),
 		DeleteUser: chain.Wrap("delete_user", endpoint.Typed(s.DeleteUser)),
+
+		ChangePassword: chain.Wrap("change_password", endpoint.Typed(s.ChangePassword)),
+		SetPassword:    chain.Wrap("set_password", endpoint.Typed(s.SetPassword)),
 	}
 }

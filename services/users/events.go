@@ -13,8 +13,8 @@ const (
 	EventUserCreated = "user.created"
 	EventUserDeleted = "user.deleted"
 	EventUserLogin   = "user.login"
-	// EventPasswordChanged is defined for the day a password can change;
-	// no API changes one yet, so it is never emitted.
+	// EventPasswordChanged follows a change or a reset of a password; the
+	// account's older tokens are withdrawn by then.
 	EventPasswordChanged = "user.password_changed"
 )
 

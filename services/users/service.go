@@ -27,6 +27,11 @@ type Service interface {
 	CreateUser(ctx context.Context, req CreateUserRequest) (User, error)
 	ListUsers(ctx context.Context, _ endpoint.Empty) (UserList, error)
 	DeleteUser(ctx context.Context, req DeleteUserRequest) (endpoint.Empty, error)
+	// ChangePassword sets the caller's own password, given the current
+	// one (password.go).
+	ChangePassword(ctx context.Context, req ChangePasswordRequest) (endpoint.Empty, error)
+	// SetPassword sets any account's password; admin only.
+	SetPassword(ctx context.Context, req SetPasswordRequest) (endpoint.Empty, error)
 }
 
 // LoginRequest asks for a token.
@@ -327,10 +332,12 @@ func validate(req CreateUserRequest) error {
 	case len(req.DisplayName) > MaxDisplayNameLen:
 		return fmt.Errorf("%w: display_name is longer than %d characters", apierr.ErrInvalidArgument, MaxDisplayNameLen)
 	}
-	return checkPassword(req.Username, req.Password)
+	return CheckPassword(req.Username, req.Password)
 }
 
-func checkPassword(username, password string) error {
+// CheckPassword applies the rule every password follows, on every path
+// that sets one: account creation, a change, a reset, `ocis init`.
+func CheckPassword(username, password string) error {
 	var letters, others int
 	for _, r := range password {
 		if unicode.IsLetter(r) {

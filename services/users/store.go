@@ -64,16 +64,25 @@ type store struct {
 	db *bolt.DB
 }
 
-var errExists = errors.New("exists")
+var (
+	errExists   = errors.New("exists")
+	errNotFound = errors.New("not found")
+)
 
 func openStore(dir string) (*store, error) {
+	return openStoreWithin(dir, time.Second)
+}
+
+// openStoreWithin opens the store in dir, waiting up to wait for another
+// process to release it.
+func openStoreWithin(dir string, wait time.Duration) (*store, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data dir %s: %w", dir, err)
 	}
 	path := filepath.Join(dir, "users.db")
 	// The timeout turns a file still locked by a previous instance into an
 	// error the supervisor retries, instead of a hang.
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: wait})
 	if err != nil {
 		return nil, fmt.Errorf("open user store %s: %w", path, err)
 	}
@@ -191,6 +200,55 @@ func (s *store) remove(name string) (removed record, found bool, err error) {
 		return record{}, false, fmt.Errorf("delete user %q: %w", name, err)
 	}
 	return removed, found, nil
+}
+
+// setPassword replaces name's password hash and raises its generation,
+// recording in the same transaction the revocation of every older one, so
+// that a restart refuses the tokens issued before. id, when not empty,
+// must be the account's; otherwise, and when there is no such name, it
+// returns errNotFound.
+func (s *store) setPassword(name, id string, hash []byte) (record, error) {
+	var r record
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketUsers)
+		v := b.Get([]byte(name))
+		if v == nil {
+			return errNotFound
+		}
+		if err := json.Unmarshal(v, &r); err != nil {
+			return err
+		}
+		if id != "" && r.ID != id {
+			return errNotFound
+		}
+		r.Gen++
+		r.PasswordHash = hash
+		v, err := json.Marshal(r)
+		if err != nil {
+			return err
+		}
+		rev, err := json.Marshal(r.revocation())
+		if err != nil {
+			return err
+		}
+		if err := tx.Bucket(bucketRevoked).Put([]byte(r.ID), rev); err != nil {
+			return err
+		}
+		return b.Put([]byte(name), v)
+	})
+	if errors.Is(err, errNotFound) {
+		return record{}, err
+	}
+	if err != nil {
+		return record{}, fmt.Errorf("set password of %q: %w", name, err)
+	}
+	return r, nil
+}
+
+// revocation withdraws the tokens of r's generations before its current
+// one.
+func (r record) revocation() auth.Revocation {
+	return auth.Revocation{Subject: r.ID, MinGen: r.Gen}
 }
 
 // revocations returns every revocation recorded.

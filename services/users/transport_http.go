@@ -23,10 +23,27 @@ func API(e *Endpoints) transport.API {
 		transport.Bind(&e.CreateUser, transport.Post[CreateUserRequest, User]("/api/v1/users").Status(http.StatusCreated)),
 		transport.Bind(&e.ListUsers, transport.Get[endpoint.Empty, UserList]("/api/v1/users")),
 		transport.Bind(&e.DeleteUser, transport.Delete[DeleteUserRequest, endpoint.Empty]("/api/v1/users/{name}").Param("name", deleteName).Status(http.StatusNoContent)),
+		// The caller's own ("me" is more specific than {name}, so it wins).
+		transport.Bind(&e.ChangePassword, transport.Put[ChangePasswordRequest, endpoint.Empty]("/api/v1/users/me/password").Decode(decodeChangePassword).Status(http.StatusNoContent)),
+		transport.Bind(&e.SetPassword, transport.Put[SetPasswordRequest, endpoint.Empty]("/api/v1/users/{name}/password").Param("name", setPasswordName).Status(http.StatusNoContent)),
 	}
 }
 
 func deleteName(r *DeleteUserRequest) *string { return &r.Username }
+
+func setPasswordName(r *SetPasswordRequest) *string { return &r.Username }
+
+// decodeChangePassword reads the passwords and the client's address, by
+// which a wrong current password is budgeted like a failed login.
+func decodeChangePassword(ctx context.Context, r *http.Request) (any, error) {
+	v, err := transport.DecodeJSON[ChangePasswordRequest](ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	req := v.(ChangePasswordRequest)
+	req.ClientAddr = transport.ClientAddrFrom(ctx)
+	return req, nil
+}
 
 // NewHTTPHandler serves the endpoints on the routes of API; logins are
 // budgeted by the client address, read from X-Forwarded-For only when the
