@@ -46,7 +46,10 @@ func (b *bench) colocated(ctx context.Context, srv *ocisServer) ([]string, error
 	if err != nil {
 		return nil, err
 	}
-	if err := uploadSmall(ctx, hc, srv.url(storage.Name), token); err != nil {
+	// Through the proxy, as a user's files arrive: the first write places
+	// the user on a storage node, and the proxy's placement lookups of a
+	// placed user are answered from memory (docs/distribution.md).
+	if err := uploadSmall(ctx, hc, srv.url(proxy.Name), token); err != nil {
 		return nil, err
 	}
 	pid := []int{srv.ch.Pid()}
@@ -59,6 +62,15 @@ func (b *bench) colocated(ctx context.Context, srv *ocisServer) ([]string, error
 	}
 	fmt.Fprintf(b.out, "colocated small GETs: one `ocis server` process (proxy hands requests to the storage handler in-process); %d-byte file, wrk -t%d -c%d -d%s, %d round(s) interleaved; CPU is the ocis process's\n",
 		smallSize, b.cfg.threads, b.cfg.conns, b.cfg.duration, b.cfg.rounds)
+	if b.cfg.pprofDir != "" {
+		// One process holds the proxy and the storage: its profile,
+		// fetched from the proxy's debug address, covers both.
+		for _, t := range []*target{direct, prox} {
+			if err := b.profile(ctx, srv.addrs.debug[proxy.Name], token, &target{name: "colocated " + t.name, url: t.url, groups: t.groups}); err != nil {
+				return nil, err
+			}
+		}
+	}
 	if err := b.interleave(ctx, token, b.cfg.conns, direct, prox); err != nil {
 		return nil, err
 	}

@@ -77,7 +77,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&cfg.timeout, "timeout", 10*time.Minute, "bound of the whole run")
 	fs.IntVar(&cfg.nginxWorkers, "nginx-workers", 2, "nginx worker_processes")
 	fs.StringVar(&cfg.only, "only", "", "comma list of benchmarks to run: colocated, networked, rss, transfer (default all; rss runs with networked)")
-	fs.StringVar(&cfg.pprofDir, "pprof", "", "write a 5s CPU profile of the networked proxy during an extra wrk run to `dir`")
+	fs.StringVar(&cfg.pprofDir, "pprof", "", "write 5s CPU profiles of the colocated direct and proxy targets and of the networked proxy, each during an extra wrk run, to `dir`")
 	fs.BoolVar(&cfg.keep, "keep", false, "keep the temporary directory (binary, data dir, logs, nginx.conf)")
 	if err := fs.Parse(args); err != nil {
 		return options{}, err
@@ -214,7 +214,7 @@ func (b *bench) measure(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		srv, err := b.startOcis(ctx, addrs, "warn", false)
+		srv, err := b.startOcis(ctx, addrs, "warn", b.cfg.pprofDir != "")
 		if err != nil {
 			return err
 		}

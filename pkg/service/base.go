@@ -80,6 +80,10 @@ func (b *Base) DataPath(shared *Shared, name string) string {
 	return filepath.Join(shared.BaseDataPath, name)
 }
 
+// KeepsData reports whether the service keeps data (has --data-dir):
+// its data dir is locked for the process that runs it.
+func (b *Base) KeepsData() bool { return b.keepsData }
+
 // Shared holds the settings all services share; their env vars carry no
 // service name (OCIS_LOG_LEVEL).
 type Shared struct {
