@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 
 	"github.com/peterbourgon/ff/v3/ffcli"
@@ -25,7 +26,10 @@ const (
 // app is the command tree under construction: each register function adds
 // one command to it, and run parses a command line and executes it.
 type app struct {
-	cat    service.Catalogue
+	cat service.Catalogue
+	// stdin is where `ocis users reset-password` reads a password; a
+	// terminal is prompted without echo.
+	stdin  *os.File
 	stdout io.Writer
 	stderr io.Writer
 	// usage collects the help text every flag set writes; it is printed,
@@ -38,7 +42,7 @@ type app struct {
 }
 
 func newApp(cat service.Catalogue, stdout, stderr io.Writer) *app {
-	return &app{cat: cat, stdout: stdout, stderr: stderr, usage: &bytes.Buffer{}}
+	return &app{cat: cat, stdin: os.Stdin, stdout: stdout, stderr: stderr, usage: &bytes.Buffer{}}
 }
 
 // flagSet returns a flag set named name that reports to the help text.

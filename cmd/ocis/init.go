@@ -18,6 +18,7 @@ import (
 
 	"github.com/ocis-runtime/ocis/pkg/config"
 	"github.com/ocis-runtime/ocis/pkg/service"
+	"github.com/ocis-runtime/ocis/services/users"
 )
 
 // registerInit adds `ocis init`.
@@ -48,9 +49,36 @@ func registerInit(a *app) {
 			if err := set.Load(func() (string, error) { return "", nil }); err != nil {
 				return err
 			}
-			return initConfig(shared.ConfigPath(), password, force, a.stdout)
+			if password != "" {
+				if err := users.CheckPassword(adminName, password); err != nil {
+					return fmt.Errorf("--admin-password: %w", err)
+				}
+			}
+			if err := initConfig(shared.ConfigPath(), password, force, a.stdout); err != nil {
+				return err
+			}
+			warnExistingAdmin(a.stdout, shared)
+			return nil
 		},
 	})
+}
+
+// adminName is the admin account init's password is for, unless
+// OCIS_USERS_ADMIN_USER names another; the password rule barely depends
+// on the name.
+const adminName = "admin"
+
+// warnExistingAdmin says, when an account store exists already, that the
+// admin account in it keeps its password: the hash init wrote is used
+// only to create an admin that does not exist yet.
+func warnExistingAdmin(out io.Writer, shared *service.Shared) {
+	store := filepath.Join(shared.BaseDataPath, users.Name, "users.db")
+	if _, err := os.Stat(store); err != nil {
+		return
+	}
+	fmt.Fprintf(out, "note: the account store %s exists already: its admin account keeps its current password,\n"+
+		"the new password applies only where no admin account exists yet.\n"+
+		"To change the password of an existing account, run `ocis users reset-password [--user NAME]`.\n", store)
 }
 
 // ErrConfigExists refuses to overwrite a config without --force.

@@ -26,6 +26,8 @@ func ocis(args []string, cat service.Catalogue, stdout, stderr io.Writer) int {
 	registerKill(a)
 	registerRun(a)
 	registerRestart(a)
+	registerStatus(a)
+	registerLogs(a)
 	registerVersion(a)
 	for _, d := range cat {
 		registerService(a, d)

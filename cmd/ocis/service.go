@@ -9,6 +9,7 @@ import (
 
 	"github.com/ocis-runtime/ocis/pkg/service"
 	"github.com/ocis-runtime/ocis/services/storage"
+	"github.com/ocis-runtime/ocis/services/users"
 )
 
 // registerService adds `ocis <service>` with its verbs server and health.
@@ -19,6 +20,11 @@ func registerService(a *app, d service.Descriptor) {
 		// Where each user's files live (docs/distribution.md).
 		verbs = "server, health or placement"
 		subs = append(subs, placementCommand(a))
+	}
+	if d.Name == users.Name {
+		// The way back in after a lost admin password.
+		verbs = "server, health or reset-password"
+		subs = append(subs, resetPasswordCommand(a, d))
 	}
 	a.services = append(a.services, &ffcli.Command{
 		Name:        d.Name,

@@ -91,7 +91,9 @@ type Shared struct {
 	ConfigFile   string
 	LogLevel     string
 	LogFormat    string
-	JWTSecret    string
+	// LogFile, when set, receives every log line as well as stderr.
+	LogFile   string
+	JWTSecret string
 	// Revocations is the process's one list of withdrawn tokens: every
 	// service's keys check it, so a revocation reaches them all at once.
 	Revocations *auth.Revocations
@@ -116,6 +118,7 @@ func (s *Shared) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&s.ConfigFile, "config-file", s.ConfigFile, "config file of KEY=VALUE lines (default <base-data-path>/ocis.env)")
 	config.EnumVar(fs, &s.LogLevel, "log-level", s.LogLevel, "lowest level logged", logging.Levels()...)
 	config.EnumVar(fs, &s.LogFormat, "log-format", s.LogFormat, "log line format", logging.Formats()...)
+	fs.StringVar(&s.LogFile, "log-file", s.LogFile, "also write every log line to this file (appended, mode 0600)")
 	fs.StringVar(&s.JWTSecret, "jwt-secret", s.JWTSecret, "shared secret that signs tokens (written by ocis init)")
 	s.Tracing.RegisterFlags(fs)
 }

@@ -48,6 +48,13 @@ func BodyTimeout(d time.Duration) ListenOption {
 	}
 }
 
+// OnShutdown calls f when the server begins to shut down, for handlers
+// that stream until told to stop (a follow of the logs): the drain waits
+// for them otherwise.
+func OnShutdown(f func()) ListenOption {
+	return func(s *http.Server) { s.RegisterOnShutdown(f) }
+}
+
 // Listen opens addr and returns a server for h on it that, when
 // interrupted, drains in-flight requests for up to drain before closing.
 func Listen(logger log.Logger, addr string, h http.Handler, drain time.Duration, opts ...ListenOption) (*Server, error) {

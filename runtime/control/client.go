@@ -17,6 +17,9 @@ import (
 type Client struct {
 	e     Endpoints
 	token string
+	// base and hc are for the routes that stream (Logs).
+	base *url.URL
+	hc   *http.Client
 }
 
 var _ Service = (*Client)(nil)
@@ -56,12 +59,15 @@ func NewClient(addr, token string, hc *http.Client) (*Client, error) {
 		}
 		return "/api/v1/services"
 	}
-	return &Client{token: token, e: Endpoints{
+	password := func(r PasswordRequest) string { return "/api/v1/users/" + url.PathEscape(r.Name) + "/password" }
+	return &Client{token: token, base: u, hc: hc, e: Endpoints{
 		List:    transport.ClientRoute[ListRequest, []supervisor.Status](hc, u, http.MethodGet, list),
 		Nodes:   transport.ClientRoute[endpoint.Empty, []registry.Node](hc, u, http.MethodGet, func(endpoint.Empty) string { return "/api/v1/nodes" }),
 		Kill:    transport.ClientRoute[ServiceRequest, supervisor.Status](hc, u, http.MethodPost, action(VerbKill)),
 		Run:     transport.ClientRoute[ServiceRequest, supervisor.Status](hc, u, http.MethodPost, action(VerbRun)),
 		Restart: transport.ClientRoute[ServiceRequest, supervisor.Status](hc, u, http.MethodPost, action(VerbRestart)),
+
+		SetPassword: transport.ClientRoute[PasswordRequest, endpoint.Empty](hc, u, http.MethodPut, password),
 	}}, nil
 }
 
@@ -90,4 +96,9 @@ func (c *Client) Run(ctx context.Context, req ServiceRequest) (supervisor.Status
 // Restart implements Service.
 func (c *Client) Restart(ctx context.Context, req ServiceRequest) (supervisor.Status, error) {
 	return endpoint.Call[ServiceRequest, supervisor.Status](c.ctx(ctx), c.e.Restart, req)
+}
+
+// SetPassword implements Service.
+func (c *Client) SetPassword(ctx context.Context, req PasswordRequest) (endpoint.Empty, error) {
+	return endpoint.Call[PasswordRequest, endpoint.Empty](c.ctx(ctx), c.e.SetPassword, req)
 }

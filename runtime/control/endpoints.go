@@ -13,6 +13,8 @@ type Endpoints struct {
 	Kill    kitendpoint.Endpoint
 	Run     kitendpoint.Endpoint
 	Restart kitendpoint.Endpoint
+	// SetPassword is PUT /api/v1/users/{name}/password.
+	SetPassword kitendpoint.Endpoint
 }
 
 // MakeEndpoints adapts s to endpoints, each wrapped by chain.
@@ -23,5 +25,7 @@ func MakeEndpoints(s Service, chain endpoint.Chain) Endpoints {
 		Kill:    chain.Wrap("kill", endpoint.Typed(s.Kill)),
 		Run:     chain.Wrap("run", endpoint.Typed(s.Run)),
 		Restart: chain.Wrap("restart", endpoint.Typed(s.Restart)),
+
+		SetPassword: chain.Wrap("set_password", endpoint.Typed(s.SetPassword)),
 	}
 }

@@ -30,7 +30,28 @@ type Service interface {
 	Kill(ctx context.Context, req ServiceRequest) (supervisor.Status, error)
 	Run(ctx context.Context, req ServiceRequest) (supervisor.Status, error)
 	Restart(ctx context.Context, req ServiceRequest) (supervisor.Status, error)
+	// SetPassword sets an account's password through the users service
+	// running on this node: the operator's way back in when the admin
+	// password is lost (`ocis users reset-password`), authorised by the
+	// runtime token.
+	SetPassword(ctx context.Context, req PasswordRequest) (endpoint.Empty, error)
 }
+
+// PasswordRequest names an account and its new password.
+type PasswordRequest struct {
+	Name string `json:"-"`
+	New  string `json:"new"`
+}
+
+// ErrUsersNotRunning answers SetPassword on a node where the users service
+// does not run: the CLI then sets the password in the store itself.
+var ErrUsersNotRunning = apierr.New(apierr.CodeUnavailable, "runtime.users_not_running", "the users service does not run on this node")
+
+// StateExcluded is the state `ocis list` shows for a service of the
+// catalogue that this node does not run (OCIS_RUN_SERVICES,
+// OCIS_EXCLUDE_RUN_SERVICES). It is no state of the supervisor's: an
+// excluded service is not supervised at all.
+const StateExcluded supervisor.State = "excluded"
 
 // ListRequest says whose services to list: this node's (the zero value),
 // one other node's (Node), or every node's (All).
@@ -73,15 +94,41 @@ type Peers interface {
 
 // New returns the control API over sup, reaching the other nodes through
 // peers (nil on a node on its own).
-func New(sup *supervisor.Supervisor, node string, peers Peers) Service {
-	return service{sup: sup, node: node, peers: peers}
+func New(sup *supervisor.Supervisor, node string, peers Peers, opts ...Option) Service {
+	s := service{sup: sup, node: node, peers: peers, probe: newProbe()}
+	for _, o := range opts {
+		o(&s)
+	}
+	return s
+}
+
+// Option adds to what the control API knows of this node.
+type Option func(*service)
+
+// WithVersion is the version of the binary this node's services run in.
+func WithVersion(v string) Option { return func(s *service) { s.version = v } }
+
+// WithExcluded names the services of the catalogue this node does not
+// run: listed as excluded, and a command about them says why it cannot be.
+func WithExcluded(names []string) Option {
+	return func(s *service) { s.excluded = slices.Clone(names) }
+}
+
+// WithPasswords is how SetPassword reaches the users service; without it
+// SetPassword is unavailable.
+func WithPasswords(set func(ctx context.Context, name, password string) error) Option {
+	return func(s *service) { s.passwords = set }
 }
 
 // service adapts a Supervisor to Service.
 type service struct {
-	sup   *supervisor.Supervisor
-	node  string
-	peers Peers
+	sup       *supervisor.Supervisor
+	node      string
+	peers     Peers
+	version   string
+	excluded  []string
+	passwords func(ctx context.Context, name, password string) error
+	probe     *probe
 }
 
 var _ Service = service{}
@@ -90,7 +137,7 @@ func (s service) List(ctx context.Context, req ListRequest) ([]supervisor.Status
 	var out []supervisor.Status
 	switch {
 	case req.All:
-		out = s.listAll()
+		out = s.listAll(ctx)
 	case s.remote(req.Node):
 		if s.peers == nil {
 			return nil, s.alone(req.Node)
@@ -98,7 +145,7 @@ func (s service) List(ctx context.Context, req ListRequest) ([]supervisor.Status
 		// That node's runtime fills in its own lag.
 		return s.peers.List(ctx, req.Node)
 	default:
-		out = s.sup.Statuses()
+		out = s.local(ctx)
 	}
 	// A node on its own reaches no NATS, so no consumer either.
 	if s.peers != nil {
@@ -110,8 +157,8 @@ func (s service) List(ctx context.Context, req ListRequest) ([]supervisor.Status
 // listAll is every node's services as the registry holds them, this
 // node's from the supervisor itself: the registry answers at once for a
 // node that hangs, where asking each runtime would wait for it.
-func (s service) listAll() []supervisor.Status {
-	out := s.sup.Statuses()
+func (s service) listAll(ctx context.Context) []supervisor.Status {
+	out := s.local(ctx)
 	if s.peers == nil {
 		return out
 	}
@@ -123,6 +170,7 @@ func (s service) listAll() []supervisor.Status {
 			out = append(out, supervisor.Status{
 				Name: svc.Name, State: supervisor.State(svc.State), Node: n.Node, Addr: svc.Addr,
 				Restarts: svc.Restarts, Since: svc.Since, LastError: svc.LastError,
+				Version: svc.Version,
 			})
 		}
 	}
@@ -152,21 +200,70 @@ func (s service) Kill(ctx context.Context, req ServiceRequest) (supervisor.Statu
 	if s.remote(req.Node) {
 		return s.relay(ctx, req, VerbKill)
 	}
-	return s.sup.Kill(ctx, req.Name)
+	if err := s.checkExcluded(req.Name, VerbKill); err != nil {
+		return supervisor.Status{}, err
+	}
+	return s.decorate(s.sup.Kill(ctx, req.Name))
 }
 
 func (s service) Run(ctx context.Context, req ServiceRequest) (supervisor.Status, error) {
 	if s.remote(req.Node) {
 		return s.relay(ctx, req, VerbRun)
 	}
-	return s.sup.Start(ctx, req.Name)
+	if err := s.checkExcluded(req.Name, VerbRun); err != nil {
+		return supervisor.Status{}, err
+	}
+	return s.decorate(s.sup.Start(ctx, req.Name))
 }
 
 func (s service) Restart(ctx context.Context, req ServiceRequest) (supervisor.Status, error) {
 	if s.remote(req.Node) {
 		return s.relay(ctx, req, VerbRestart)
 	}
-	return s.sup.Restart(ctx, req.Name)
+	if err := s.checkExcluded(req.Name, VerbRestart); err != nil {
+		return supervisor.Status{}, err
+	}
+	return s.decorate(s.sup.Restart(ctx, req.Name))
+}
+
+func (s service) SetPassword(ctx context.Context, req PasswordRequest) (endpoint.Empty, error) {
+	if s.passwords == nil {
+		return endpoint.Empty{}, fmt.Errorf("%w: this runtime cannot set passwords", apierr.ErrUnavailable)
+	}
+	return endpoint.Empty{}, s.passwords(ctx, req.Name, req.New)
+}
+
+// local is this node's services as `ocis list` shows them: the
+// supervisor's, with the version and what each running one's /readyz
+// answers now, then the excluded ones.
+func (s service) local(ctx context.Context) []supervisor.Status {
+	out := s.sup.Statuses()
+	for i := range out {
+		out[i].Version = s.version
+	}
+	s.probe.health(ctx, out)
+	for _, name := range s.excluded {
+		out = append(out, supervisor.Status{Name: name, State: StateExcluded, Node: s.node, Version: s.version})
+	}
+	return out
+}
+
+// decorate adds the version to the status a command answers with.
+func (s service) decorate(st supervisor.Status, err error) (supervisor.Status, error) {
+	if err == nil {
+		st.Version = s.version
+	}
+	return st, err
+}
+
+// checkExcluded refuses a command about a service this node does not
+// run, saying how to run it.
+func (s service) checkExcluded(name, verb string) error {
+	if !slices.Contains(s.excluded, name) {
+		return nil
+	}
+	return fmt.Errorf("%w: service %s is excluded on node %s (OCIS_RUN_SERVICES, OCIS_EXCLUDE_RUN_SERVICES), cannot %s it; start ocis server with it selected",
+		apierr.ErrConflict, name, s.node, verb)
 }
 
 func (s service) remote(node string) bool { return node != "" && node != s.node }

@@ -1,6 +1,7 @@
 package control
 
 import (
+	"context"
 	"net/http"
 	"time"
 
@@ -21,7 +22,9 @@ const RequestTimeout = time.Minute
 // Routes about another node (/api/v1/nodes/{node}/…) are relayed to that
 // node's runtime over NATS; GET /api/v1/services?all=1 lists every node's
 // services from the registry.
-func NewHTTPHandler(e Endpoints, logger log.Logger, token string, reg *prometheus.Registry, ready func() bool) http.Handler {
+//
+// Options add routes served by more than an endpoint (WithLogs).
+func NewHTTPHandler(e Endpoints, logger log.Logger, token string, reg *prometheus.Registry, ready func() bool, opts ...HandlerOption) http.Handler {
 	r := transport.NewRouter(logger, transport.StaticToken(token))
 	named := transport.NoBody(func(r *http.Request) ServiceRequest {
 		return ServiceRequest{Node: r.PathValue("node"), Name: r.PathValue("name")}
@@ -41,6 +44,20 @@ func NewHTTPHandler(e Endpoints, logger log.Logger, token string, reg *prometheu
 	r.Handle("POST /api/v1/nodes/{node}/services/{name}/kill", e.Kill, named)
 	r.Handle("POST /api/v1/nodes/{node}/services/{name}/run", e.Run, named)
 	r.Handle("POST /api/v1/nodes/{node}/services/{name}/restart", e.Restart, named)
+
+	// An account's password, set through this node's users service.
+	r.Handle("PUT /api/v1/users/{name}/password", e.SetPassword, func(ctx context.Context, hr *http.Request) (any, error) {
+		v, err := transport.DecodeJSON[PasswordRequest](ctx, hr)
+		if err != nil {
+			return nil, err
+		}
+		req := v.(PasswordRequest)
+		req.Name = hr.PathValue("name")
+		return req, nil
+	}, transport.Status(http.StatusNoContent))
+	for _, o := range opts {
+		o(r, logger)
+	}
 
 	debug := transport.DebugHandler(reg, ready, false)
 	for _, p := range []string{"GET /healthz", "GET /readyz", "GET /metrics"} {

@@ -73,4 +73,16 @@ type Status struct {
 	// it in for services that consume events (Descriptor.Consumers);
 	// it is absent for the others, and when NATS did not answer.
 	Lag *uint64 `json:"lag,omitempty"`
+	// LastErrorAt is when LastError happened, absent when there was none:
+	// a last error older than the current run's Since is one the service
+	// has recovered from.
+	LastErrorAt time.Time `json:"last_error_at,omitzero"`
+	// DebugAddr is where the service's /healthz, /readyz and /metrics
+	// answer, as last started.
+	DebugAddr string `json:"debug_addr,omitempty"`
+	// Health is what a running service's own /readyz answered while the
+	// list was made (ready, unready, unreachable); absent when not asked.
+	Health string `json:"health,omitempty"`
+	// Version is the version of the binary the service runs in.
+	Version string `json:"version,omitempty"`
 }

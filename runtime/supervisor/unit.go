@@ -24,7 +24,9 @@ type unit struct {
 	since    time.Time
 	restarts int
 	lastErr  string
+	errAt    time.Time
 	addr     string
+	debug    string
 
 	// Owned by the loop.
 	failures []time.Time
@@ -232,7 +234,7 @@ func (u *unit) switchState(to State, cause error) {
 	}
 	u.state, u.since = to, time.Now()
 	if cause != nil {
-		u.lastErr = cause.Error()
+		u.lastErr, u.errAt = cause.Error(), u.since
 	}
 	// The gauge changes with the state, before anyone is told of it.
 	s.metrics.set(u.Name, to)
@@ -255,15 +257,16 @@ func (u *unit) getState() State {
 	return u.state
 }
 
-func (u *unit) setAddr(addr string) {
+func (u *unit) setAddr(addr, debug string) {
 	u.sup.mu.Lock()
 	defer u.sup.mu.Unlock()
-	u.addr = addr
+	u.addr, u.debug = addr, debug
 }
 
 func (u *unit) statusLocked() Status {
 	return Status{
 		Name: u.Name, State: u.state, Node: u.sup.node, Addr: u.addr,
 		Restarts: u.restarts, Since: u.since, LastError: u.lastErr,
+		LastErrorAt: u.errAt, DebugAddr: u.debug,
 	}
 }
