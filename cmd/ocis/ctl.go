@@ -35,11 +35,30 @@ func (c *ctlFlags) client() (*control.Client, error) {
 	if err := c.set.Load(func() (string, error) { return c.shared.ConfigPath(), nil }); err != nil {
 		return nil, err
 	}
+	c.findRuntime()
 	token, err := c.settings.resolveToken(c.shared, false)
 	if err != nil {
 		token = "" // the runtime will answer 401; explain says why
 	}
 	return control.NewClient(c.settings.Addr, token, nil)
+}
+
+// findRuntime prefers what the runtime of the base data path recorded
+// (runtime.addr, runtime.token) over the config file and the defaults:
+// a runtime started with other addresses, or a token from its own
+// environment, is found from OCIS_BASE_DATA_PATH alone. A flag or an env
+// var still wins.
+func (c *ctlFlags) findRuntime() {
+	given := func(flag string) bool {
+		src := c.set.Source(flag)
+		return src == "flag" || src == "env"
+	}
+	if addr := recordedAddr(c.shared); addr != "" && !given("runtime.addr") {
+		c.settings.Addr = addr
+	}
+	if token := recordedToken(c.shared); token != "" && !given("runtime.token") {
+		c.settings.Token = token
+	}
 }
 
 // explain turns the errors a CLI user meets into one line that says what to

@@ -77,6 +77,8 @@ func registerServer(a *app) {
 // selection and the dependency graph, and runs the top-level group (signals,
 // control API, supervisor) until a signal.
 func serve(cat service.Catalogue, f *family, stdout, stderr io.Writer) error {
+	// A key of the config file no command knows is a typo: refused.
+	f.set.CheckKeys(knownKeys(cat))
 	err := f.set.Load(func() (string, error) {
 		path := f.shared.ConfigPath()
 		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) && f.shared.JWTSecret == "" {
@@ -94,7 +96,8 @@ func serve(cat service.Catalogue, f *family, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if err := f.settings.validate(); err != nil {
+	warnUnknown(log.With(logger, "service", "runtime"), f.set)
+	if err := f.set.Explain("", errors.Join(f.shared.Validate(), f.settings.validate())); err != nil {
 		return err
 	}
 	enabled, err := f.settings.Select.Resolve(cat)
@@ -147,30 +150,46 @@ func serve(cat service.Catalogue, f *family, stdout, stderr io.Writer) error {
 		}
 		natsClient = &o
 	}
-	units := make([]supervisor.Unit, 0, len(enabled))
-	for _, name := range enabled {
-		d, _ := cat.Lookup(name)
-		cfg := f.configs[name]
-		env := service.Env{Logger: log.With(logger, "service", name), Shared: f.shared, Node: nodeName, Registry: instances, NATS: emb, Tracing: tr}
+	envFor := func(name string, shared *service.Shared) service.Env {
+		env := service.Env{Logger: log.With(logger, "service", name), Shared: shared, Node: nodeName, Registry: instances, NATS: emb, Tracing: tr}
 		if natsClient != nil {
 			o := *natsClient
 			env.NATSClient = &o
 		}
-		// A setting a service can check without opening anything is
-		// checked now, so that a bad one stops `ocis server` before any
-		// listener opens instead of crash-looping the service.
-		if v, ok := cfg.(interface{ Validate(service.Env) error }); ok {
-			if err := v.Validate(env); err != nil {
-				return err
-			}
-		}
+		return env
+	}
+	// Every setting a service can check without opening anything is
+	// checked now, so that a bad one stops `ocis server` before any
+	// listener opens instead of crash-looping the service; each refusal
+	// names the flag, its env var, the value and where it came from.
+	var invalid []error
+	for _, name := range enabled {
+		invalid = append(invalid, f.set.Explain(name+".", f.configs[name].Validate(envFor(name, f.shared))))
+	}
+	if err := errors.Join(invalid...); err != nil {
+		return err
+	}
+	// The data is this process's alone (lockData): a second ocis server
+	// on it ends here, naming this one's pid.
+	locks, err := lockData("ocis server", f.shared.BaseDataPath, f.shared, f.configs, enabled)
+	if err != nil {
+		return err
+	}
+	defer locks.Release()
+	// Each start builds a service from the settings in effect for it,
+	// which a restart and a reload read again from the config file.
+	live := newLiveConfig(cat, f, enabled, rtLogger, envFor)
+	units := make([]supervisor.Unit, 0, len(enabled))
+	for _, name := range enabled {
+		d, _ := cat.Lookup(name)
 		units = append(units, supervisor.Unit{
 			Name: name, DependsOn: d.DependsOn, Fronts: d.Fronts, Routes: d.Routes,
-			StopTimeout: cfg.Base().ShutdownTimeout,
-			Build:       func() (service.Runner, error) { return cfg.Build(env) },
+			StopTimeout: f.configs[name].Base().ShutdownTimeout,
+			Build:       func() (service.Runner, error) { return live.build(name) },
 		})
 	}
 	sup := supervisor.New(logger, f.settings.Policy, nodeName, reg, instances, units)
+	live.sup = sup
 
 	var g run.Group
 	// Signals: SIGINT or SIGTERM ends the group; a second one exits at once.
@@ -198,6 +217,14 @@ func serve(cat service.Catalogue, f *family, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer n.close()
+	// The control API's address and token, where a CLI given only the
+	// base data path finds them.
+	unpublish, err := publishControl(f.shared, api.Addr(), token)
+	if err != nil {
+		_ = api.Close()
+		return err
+	}
+	defer unpublish()
 	ctl := control.New(sup, nodeName, n.peers())
 	apiHandler = control.NewHTTPHandler(control.MakeEndpoints(ctl, service.Chain(rtLogger, reg, "runtime", &service.Base{RequestTimeout: control.RequestTimeout})),
 		rtLogger, token, reg, sup.Ready)
@@ -209,6 +236,8 @@ func serve(cat service.Catalogue, f *family, stdout, stderr io.Writer) error {
 	defer stopBackground()
 	n.addActor(&g, background, ctl)
 	api.AddTo(&g)
+	// Reload: SIGHUP restarts exactly the services whose settings changed.
+	addReloadActor(&g, rtLogger, live)
 	// Supervisor: runs the services until interrupted, then stops them in
 	// reverse dependency order.
 	{

@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"flag"
-	"fmt"
 	"net"
 	"os"
 	"time"
@@ -93,18 +92,26 @@ func (s *runtimeSettings) resolveToken(shared *service.Shared, create bool) (str
 	return string(b), nil
 }
 
-// validate checks the node settings right after loading, before anything
-// starts.
+// validate checks the node and runtime settings right after loading,
+// before anything starts; a refused flag is named by its full name, for
+// the family's set to explain (config.Set.Explain with prefix "").
 func (s *runtimeSettings) validate() error {
 	var errs []error
 	if err := registry.ValidateNodeName(s.Node); err != nil {
-		errs = append(errs, err)
+		errs = append(errs, config.Invalid("node", "%v", err))
 	}
 	if s.RegistryTTL < time.Second {
-		errs = append(errs, fmt.Errorf("registry TTL %s is below 1s (--registry-ttl, OCIS_REGISTRY_TTL)", s.RegistryTTL))
+		errs = append(errs, config.Invalid("registry-ttl", "want at least 1s"))
 	}
 	if s.AdvertiseHost == "" {
-		errs = append(errs, errors.New("advertise host is empty (--advertise-host, OCIS_ADVERTISE_HOST)"))
+		errs = append(errs, config.Invalid("advertise-host", "empty: other nodes could not dial this one"))
+	}
+	p := s.Policy
+	if p.MaxFailures < 0 {
+		errs = append(errs, config.Invalid("runtime.max-failures", "want 0 or more failures (0: the first failure marks a service failed)"))
+	}
+	if p.BackoffMin > p.BackoffMax {
+		errs = append(errs, config.Invalid("runtime.backoff-min", "longer than --runtime.backoff-max %s", p.BackoffMax))
 	}
 	return errors.Join(errs...)
 }

@@ -49,6 +49,8 @@ func standaloneCommand(a *app, d service.Descriptor) *ffcli.Command {
 			if err := noArgs("server", args); err != nil {
 				return err
 			}
+			// A key of the config file no command knows is a typo: refused.
+			s.set.CheckKeys(knownKeys(a.cat))
 			if err := s.load(); err != nil {
 				return err
 			}
@@ -88,6 +90,20 @@ func runStandalone(cat service.Catalogue, d service.Descriptor, s *standalone, s
 		return err
 	}
 	logger = log.With(logger, "service", d.Name)
+	warnUnknown(logger, s.set)
+	env := service.Env{Logger: logger, Shared: s.shared, Node: "standalone"}
+	// Every setting is checked before anything opens; a refusal names
+	// the flag, its env var, the value and where it came from.
+	if err := s.set.Explain("", errors.Join(s.shared.Validate(), s.cfg.Validate(env))); err != nil {
+		return err
+	}
+	// Its own data dir only: services run alone may share a base data
+	// path (lockData).
+	locks, err := lockData(fmt.Sprintf("ocis %s server", d.Name), "", s.shared, map[string]service.Config{d.Name: s.cfg}, []string{d.Name})
+	if err != nil {
+		return err
+	}
+	defer locks.Release()
 	instances, err := staticRegistry(cat, d.Name, s.shared)
 	if err != nil {
 		return err
@@ -97,7 +113,9 @@ func runStandalone(cat service.Catalogue, d service.Descriptor, s *standalone, s
 		return err
 	}
 	defer stopTracing()
-	svc, err := s.cfg.Build(service.Env{Logger: logger, Shared: s.shared, Node: "standalone", Registry: instances, Tracing: tr})
+	env.Registry, env.Tracing = instances, tr
+	logSettings(logger, serviceSettings(s.set, d.Name, ""), "")
+	svc, err := s.cfg.Build(env)
 	if err != nil {
 		return fmt.Errorf("%s: %w", d.Name, err)
 	}
