@@ -62,6 +62,7 @@ type options struct {
 	only         string
 	pprofDir     string
 	keep         bool
+	fasthttp     bool
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -79,6 +80,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&cfg.only, "only", "", "comma list of benchmarks to run: colocated, networked, rss, transfer (default all; rss runs with networked)")
 	fs.StringVar(&cfg.pprofDir, "pprof", "", "write 5s CPU profiles of the colocated direct and proxy targets and of the networked proxy, each during an extra wrk run, to `dir`")
 	fs.BoolVar(&cfg.keep, "keep", false, "keep the temporary directory (binary, data dir, logs, nginx.conf)")
+	fs.BoolVar(&cfg.fasthttp, "fasthttp", false, "also measure bench/proxy/fastproto, a fasthttp data-plane prototype (not part of ocis), in the networked rounds")
 	if err := fs.Parse(args); err != nil {
 		return options{}, err
 	}

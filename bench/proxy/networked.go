@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"os/exec"
 	"path/filepath"
 	"syscall"
 	"time"
@@ -78,7 +79,15 @@ func (b *bench) networked(ctx context.Context) ([]string, error) {
 	viaProxy := &target{name: "ocis proxy server", url: prox.url(proxy.Name) + path, groups: []int{prox.ch.Pid()},
 		metrics: "http://" + addrs.debug[proxy.Name] + "/metrics"}
 	viaNginx := &target{name: "nginx", url: "http://" + free[0] + path, groups: []int{nginx.Pid()}}
-	for _, t := range []*target{direct, viaProxy, viaNginx} {
+	targets := []*target{direct, viaProxy, viaNginx}
+	var viaFast *target
+	if b.cfg.fasthttp {
+		if viaFast, err = b.startFastProto(ctx, addrs.http[storage.Name], path); err != nil {
+			return nil, err
+		}
+		targets = append(targets, viaFast)
+	}
+	for _, t := range targets {
 		if err := checkGET(ctx, hc, t.url, token, smallContent()); err != nil {
 			return nil, fmt.Errorf("%s: %w", t.name, err)
 		}
@@ -90,7 +99,7 @@ func (b *bench) networked(ctx context.Context) ([]string, error) {
 			return nil, err
 		}
 	}
-	if err := b.interleave(ctx, token, b.cfg.conns, direct, viaProxy, viaNginx); err != nil {
+	if err := b.interleave(ctx, token, b.cfg.conns, targets...); err != nil {
 		return nil, err
 	}
 	rps := benchkit.SpreadOf(ratios(viaProxy.rps(), viaNginx.rps()))
@@ -104,6 +113,10 @@ func (b *bench) networked(ctx context.Context) ([]string, error) {
 		fmt.Sprintf("networked small GETs: proxy allocations per request %s, bytes per request %s",
 			benchkit.SpreadOf(viaProxy.allocs).Format("%.0f"), benchkit.SpreadOf(viaProxy.allocB).Format("%.0f")),
 		fmt.Sprintf("networked small GETs: proxy/nginx req/s %s; %s", rps.Format("%.2f"), tg.Judge(rps)),
+	}
+	if viaFast != nil {
+		lines = append(lines, fmt.Sprintf("networked small GETs: fasthttp prototype (not ocis): CPU per request µs %s, req/s vs nginx %s",
+			benchkit.SpreadOf(viaFast.cpu()).Format("%.1f"), benchkit.SpreadOf(ratios(viaFast.rps(), viaNginx.rps())).Format("%.2f")))
 	}
 	for _, l := range lines {
 		fmt.Fprintln(b.out, l)
@@ -139,4 +152,30 @@ func (b *bench) networked(ctx context.Context) ([]string, error) {
 		fmt.Fprintln(b.out, l)
 	}
 	return append(lines, more...), nil
+}
+
+// startFastProto builds and starts bench/proxy/fastproto in front of the
+// storage at upstream and returns its target for path.
+func (b *bench) startFastProto(ctx context.Context, upstream, path string) (*target, error) {
+	bin := filepath.Join(b.tmp, "fastproto")
+	if err := benchkit.BuildModule(ctx, b.log, bin, "bench/proxy/fastproto"); err != nil {
+		return nil, err
+	}
+	free, err := benchkit.FreeAddrs(1)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(bin, "-addr", free[0], "-upstream", upstream, "-secret", jwtSecret)
+	cmd.Env = b.env
+	ch, err := b.kids.Start("fasthttp prototype", cmd)
+	if err != nil {
+		return nil, err
+	}
+	hc := newHTTPClient()
+	defer hc.CloseIdleConnections()
+	// Any answer means it listens; the token check comes with checkGET.
+	if err := benchkit.AwaitStatus(ctx, hc, "http://"+free[0]+path, nil, http.StatusUnauthorized, 20*time.Millisecond, 10*time.Second, ch.Done()); err != nil {
+		return nil, fmt.Errorf("fasthttp prototype: %w; output:\n%s", err, ch.Output())
+	}
+	return &target{name: "fasthttp prototype", url: "http://" + free[0] + path, groups: []int{ch.Pid()}}, nil
 }
