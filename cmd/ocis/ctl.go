@@ -99,17 +99,36 @@ func controlCommand(a *app, verb, help string, call command) *ffcli.Command {
 			}
 			st, err := call(cl, ctx, control.ServiceRequest{Node: node, Name: args[0]})
 			if err != nil {
-				return c.explain(err)
+				return fmt.Errorf("%s %s: %w", verb, args[0], c.explain(err))
 			}
 			if node != "" {
 				fmt.Fprintf(a.stdout, "%s on %s: %s\n", st.Name, st.Node, st.State)
 			} else {
 				fmt.Fprintf(a.stdout, "%s: %s\n", st.Name, st.State)
 			}
-			if st.State != supervisor.StateRunning && verb != "kill" && st.LastError != "" {
-				fmt.Fprintf(a.stdout, "last error: %s\n", st.LastError)
-			}
-			return nil
+			return settled(verb, st)
 		},
 	}
+}
+
+// settled is the verdict of a command on the state it left the service
+// in: kill must end stopped, run and restart running; anything else (a
+// start that went to backoff or failed, a stop abandoned) is an error
+// naming the service and its last error, so that scripts see exit 1.
+func settled(verb string, st supervisor.Status) error {
+	want := supervisor.StateRunning
+	if verb == "kill" {
+		want = supervisor.StateStopped
+	}
+	if st.State == want {
+		return nil
+	}
+	msg := fmt.Sprintf("%s %s: it is %s, not %s", verb, st.Name, st.State, want)
+	if st.LastError != "" {
+		msg += "; last error: " + st.LastError
+	}
+	if verb != "kill" {
+		msg += fmt.Sprintf("; see `ocis logs %s`", st.Name)
+	}
+	return errors.New(msg)
 }

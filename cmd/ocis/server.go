@@ -92,10 +92,14 @@ func serve(cat service.Catalogue, f *family, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	logger, err := logging.New(stderr, f.shared.LogLevel, f.shared.LogFormat)
+	// Every line goes to stderr, to --log-file, and, per service, to the
+	// ring `ocis logs` reads.
+	ring := newLogRing(cat)
+	logger, closeLog, err := logging.Open(stderr, logging.Options{Level: f.shared.LogLevel, Format: f.shared.LogFormat, File: f.shared.LogFile, Ring: ring})
 	if err != nil {
 		return err
 	}
+	defer closeLog()
 	warnUnknown(log.With(logger, "service", "runtime"), f.set)
 	if err := f.set.Explain("", errors.Join(f.shared.Validate(), f.settings.validate())); err != nil {
 		return err
@@ -198,9 +202,12 @@ func serve(cat service.Catalogue, f *family, stdout, stderr io.Writer) error {
 	// fails before any service starts.
 	// Its handler needs the node, and the node the listener's address:
 	// the handler is set below, before the group serves anything.
+	// Followers of the logs end when it begins to shut down.
 	var apiHandler http.Handler
+	logsDone := make(chan struct{})
 	api, err := transport.Listen(log.With(rtLogger, "listener", "control"), f.settings.Addr,
-		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { apiHandler.ServeHTTP(w, r) }), 5*time.Second)
+		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { apiHandler.ServeHTTP(w, r) }), 5*time.Second,
+		transport.OnShutdown(func() { close(logsDone) }))
 	if err != nil {
 		return err
 	}
@@ -225,9 +232,9 @@ func serve(cat service.Catalogue, f *family, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer unpublish()
-	ctl := control.New(sup, nodeName, n.peers())
+	ctl := control.New(sup, nodeName, n.peers(), controlOptions(cat, enabled, sup, f.shared, nodeName)...)
 	apiHandler = control.NewHTTPHandler(control.MakeEndpoints(ctl, service.Chain(rtLogger, reg, "runtime", &service.Base{RequestTimeout: control.RequestTimeout})),
-		rtLogger, token, reg, sup.Ready)
+		rtLogger, token, reg, sup.Ready, control.WithLogs(ring, logsDone))
 	// Node: the registry, control across nodes and shared revocations.
 	// Added before the API and the supervisor, so that at shutdown its
 	// interrupt runs first: the other nodes stop routing here before any

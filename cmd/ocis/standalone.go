@@ -85,10 +85,11 @@ func staticRegistry(cat service.Catalogue, self string, shared *service.Shared) 
 // runStandalone runs one service in a group with the signal actor; no
 // supervisor restarts it, its process manager does.
 func runStandalone(cat service.Catalogue, d service.Descriptor, s *standalone, stdout, stderr io.Writer) error {
-	logger, err := logging.New(stderr, s.shared.LogLevel, s.shared.LogFormat)
+	logger, closeLog, err := logging.Open(stderr, logging.Options{Level: s.shared.LogLevel, Format: s.shared.LogFormat, File: s.shared.LogFile})
 	if err != nil {
 		return err
 	}
+	defer closeLog()
 	logger = log.With(logger, "service", d.Name)
 	warnUnknown(logger, s.set)
 	env := service.Env{Logger: logger, Shared: s.shared, Node: "standalone"}
