@@ -41,7 +41,7 @@ type instance struct {
 func (u *unit) start() (*instance, error) {
 	svc, err := u.Build()
 	if err != nil {
-		return nil, fmt.Errorf("build: %w", err)
+		return nil, &buildError{err}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	in := &instance{u: u, cancel: cancel, done: make(chan error, 1), ready: make(chan error, 1)}
@@ -59,6 +59,16 @@ func (u *unit) start() (*instance, error) {
 	}()
 	return in, nil
 }
+
+// buildError is a service that could not even be built: its settings
+// passed Validate but still cannot work (a data dir it may not read). A
+// retry would build it from the same settings and fail alike, so the unit
+// is failed at once rather than sent through backoff.
+type buildError struct{ err error }
+
+func (e *buildError) Error() string { return "build: " + e.err.Error() }
+
+func (e *buildError) Unwrap() error { return e.err }
 
 // safeRun runs svc and turns a panic into an error, so a panicking service
 // is one more failure for the supervisor, not the end of the process.

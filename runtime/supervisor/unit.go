@@ -169,6 +169,11 @@ func (u *unit) abandon(err error) {
 // fail records a failure of the current start and moves the unit to
 // backoff, or to failed once more than MaxFailures fall within the window.
 func (u *unit) fail(cause error) {
+	var berr *buildError
+	if errors.As(cause, &berr) {
+		u.switchState(StateFailed, fmt.Errorf("%w; not retried: fix the setting, then `ocis restart %s`", cause, u.Name))
+		return
+	}
 	p, now := u.sup.policy, time.Now()
 	u.failures = slices.DeleteFunc(u.failures, func(t time.Time) bool { return now.Sub(t) >= p.FailureWindow })
 	u.failures = append(u.failures, now)
