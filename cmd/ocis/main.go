@@ -26,6 +26,7 @@ func ocis(args []string, cat service.Catalogue, stdout, stderr io.Writer) int {
 	registerKill(a)
 	registerRun(a)
 	registerRestart(a)
+	registerReload(a)
 	registerStatus(a)
 	registerLogs(a)
 	registerVersion(a)

@@ -232,7 +232,8 @@ func serve(cat service.Catalogue, f *family, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer unpublish()
-	ctl := control.New(sup, nodeName, n.peers(), controlOptions(cat, enabled, sup, f.shared, nodeName)...)
+	// A restart and a reload read the config file again (liveConfig).
+	ctl := control.New(sup, nodeName, n.peers(), append(controlOptions(cat, enabled, sup, f.shared, nodeName), control.WithConfig(live))...)
 	apiHandler = control.NewHTTPHandler(control.MakeEndpoints(ctl, service.Chain(rtLogger, reg, "runtime", &service.Base{RequestTimeout: control.RequestTimeout})),
 		rtLogger, token, reg, sup.Ready, control.WithLogs(ring, logsDone))
 	// Node: the registry, control across nodes and shared revocations.

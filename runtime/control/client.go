@@ -66,6 +66,7 @@ func NewClient(addr, token string, hc *http.Client) (*Client, error) {
 		Kill:    transport.ClientRoute[ServiceRequest, supervisor.Status](hc, u, http.MethodPost, action(VerbKill)),
 		Run:     transport.ClientRoute[ServiceRequest, supervisor.Status](hc, u, http.MethodPost, action(VerbRun)),
 		Restart: transport.ClientRoute[ServiceRequest, supervisor.Status](hc, u, http.MethodPost, action(VerbRestart)),
+		Reload:  transport.ClientRoute[endpoint.Empty, ReloadReport](hc, u, http.MethodPost, func(endpoint.Empty) string { return "/api/v1/reload" }),
 
 		SetPassword: transport.ClientRoute[PasswordRequest, endpoint.Empty](hc, u, http.MethodPut, password),
 	}}, nil
@@ -96,6 +97,11 @@ func (c *Client) Run(ctx context.Context, req ServiceRequest) (supervisor.Status
 // Restart implements Service.
 func (c *Client) Restart(ctx context.Context, req ServiceRequest) (supervisor.Status, error) {
 	return endpoint.Call[ServiceRequest, supervisor.Status](c.ctx(ctx), c.e.Restart, req)
+}
+
+// Reload implements Service.
+func (c *Client) Reload(ctx context.Context, req endpoint.Empty) (ReloadReport, error) {
+	return endpoint.Call[endpoint.Empty, ReloadReport](c.ctx(ctx), c.e.Reload, req)
 }
 
 // SetPassword implements Service.

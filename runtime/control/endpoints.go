@@ -13,6 +13,8 @@ type Endpoints struct {
 	Kill    kitendpoint.Endpoint
 	Run     kitendpoint.Endpoint
 	Restart kitendpoint.Endpoint
+	// Reload is POST /api/v1/reload.
+	Reload kitendpoint.Endpoint
 	// SetPassword is PUT /api/v1/users/{name}/password.
 	SetPassword kitendpoint.Endpoint
 }
@@ -25,6 +27,7 @@ func MakeEndpoints(s Service, chain endpoint.Chain) Endpoints {
 		Kill:    chain.Wrap("kill", endpoint.Typed(s.Kill)),
 		Run:     chain.Wrap("run", endpoint.Typed(s.Run)),
 		Restart: chain.Wrap("restart", endpoint.Typed(s.Restart)),
+		Reload:  chain.Wrap("reload", endpoint.Typed(s.Reload)),
 
 		SetPassword: chain.Wrap("set_password", endpoint.Typed(s.SetPassword)),
 	}

@@ -1,6 +1,12 @@
 package control
 
-import "context"
+import (
+	"context"
+	"fmt"
+
+	"github.com/ocis-runtime/ocis/pkg/apierr"
+	"github.com/ocis-runtime/ocis/pkg/endpoint"
+)
 
 // Config is the runtime's settings as they may change while it runs: the
 // config file is read again for a restart of one service, and by a
@@ -33,4 +39,24 @@ type ReloadReport struct {
 	// Errors are the restarts that failed or did not end running, by
 	// service.
 	Errors map[string]string `json:"errors,omitempty"`
+}
+
+// WithConfig makes a restart on this node read the service's settings
+// again, and enables Reload; without it a restart reuses the settings the
+// service was built with.
+func WithConfig(cfg Config) Option { return func(s *service) { s.config = cfg } }
+
+func (s service) Reload(ctx context.Context, _ endpoint.Empty) (ReloadReport, error) {
+	if s.config == nil {
+		return ReloadReport{}, fmt.Errorf("%w: this runtime cannot reload its settings", apierr.ErrUnavailable)
+	}
+	return s.config.Reload(ctx)
+}
+
+// refresh reads service name's settings again before a local restart.
+func (s service) refresh(name string) error {
+	if s.config == nil {
+		return nil
+	}
+	return s.config.Refresh(name)
 }

@@ -29,7 +29,12 @@ type Service interface {
 	Nodes(ctx context.Context, _ endpoint.Empty) ([]registry.Node, error)
 	Kill(ctx context.Context, req ServiceRequest) (supervisor.Status, error)
 	Run(ctx context.Context, req ServiceRequest) (supervisor.Status, error)
+	// Restart stops a service and starts it again; on this node it is
+	// built from the current config file (Config.Refresh).
 	Restart(ctx context.Context, req ServiceRequest) (supervisor.Status, error)
+	// Reload reads the config file again and restarts exactly the
+	// services whose settings changed (reload.go).
+	Reload(ctx context.Context, _ endpoint.Empty) (ReloadReport, error)
 	// SetPassword sets an account's password through the users service
 	// running on this node: the operator's way back in when the admin
 	// password is lost (`ocis users reset-password`), authorised by the
@@ -129,6 +134,7 @@ type service struct {
 	excluded  []string
 	passwords func(ctx context.Context, name, password string) error
 	probe     *probe
+	config    Config // nil: settings are never read again
 }
 
 var _ Service = service{}
@@ -221,6 +227,9 @@ func (s service) Restart(ctx context.Context, req ServiceRequest) (supervisor.St
 		return s.relay(ctx, req, VerbRestart)
 	}
 	if err := s.checkExcluded(req.Name, VerbRestart); err != nil {
+		return supervisor.Status{}, err
+	}
+	if err := s.refresh(req.Name); err != nil {
 		return supervisor.Status{}, err
 	}
 	return s.decorate(s.sup.Restart(ctx, req.Name))

@@ -36,6 +36,7 @@ func NewHTTPHandler(e Endpoints, logger log.Logger, token string, reg *prometheu
 	r.Handle("POST /api/v1/services/{name}/kill", e.Kill, named)
 	r.Handle("POST /api/v1/services/{name}/run", e.Run, named)
 	r.Handle("POST /api/v1/services/{name}/restart", e.Restart, named)
+	r.Handle("POST /api/v1/reload", e.Reload, transport.NoBody(func(*http.Request) endpoint.Empty { return endpoint.Empty{} }))
 
 	r.Handle("GET /api/v1/nodes", e.Nodes, transport.NoBody(func(*http.Request) endpoint.Empty { return endpoint.Empty{} }))
 	r.Handle("GET /api/v1/nodes/{node}/services", e.List, transport.NoBody(func(r *http.Request) ListRequest {
