@@ -104,7 +104,11 @@ func Serve(ctx context.Context, up func(Addrs), p Parts) error {
 	})
 
 	listening.Store(true)
-	up(Addrs{HTTP: api.Addr(), Debug: debug.Addr(), Handler: calls.local()})
+	addrs := Addrs{HTTP: api.Addr(), Debug: debug.Addr(), Handler: calls.local()}
+	if p.Registry != nil {
+		addrs.Metrics = p.Registry
+	}
+	up(addrs)
 	err = g.Run()
 	// The listener's requests and in-process calls alike have returned
 	// (or been given every chance to), so the service never closes its

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/go-kit/log"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ocis-runtime/ocis/pkg/natsconn"
 	"github.com/ocis-runtime/ocis/pkg/registry"
@@ -35,6 +36,10 @@ type Addrs struct {
 	// process (the proxy) that can skip the network. It drains like the
 	// listener when the service stops.
 	Handler http.Handler
+	// Metrics is the service's own metrics registry, the one its debug
+	// listener serves, for readers in the same process (the dashboard)
+	// that need not scrape it over HTTP. Nil for a service without one.
+	Metrics prometheus.Gatherer
 }
 
 // Descriptor describes one member of the family to the runtime and the CLI.

@@ -50,7 +50,7 @@ func (u *unit) start() (*instance, error) {
 	go func() {
 		select {
 		case in.addrs = <-up:
-			u.setAddr(in.addrs.HTTP, in.addrs.Debug)
+			u.setAddrs(in.addrs)
 			if err := u.sup.ready(ctx, in.addrs); ctx.Err() == nil {
 				in.ready <- err
 			}

@@ -141,6 +141,22 @@ func (s *Supervisor) Ready() bool {
 	return true
 }
 
+// Gatherer returns the metrics registry of unit name's instance while it
+// runs, for readers in this process (the dashboard's request rates); nil
+// when the unit is unknown, not running, or its service keeps none.
+func (s *Supervisor) Gatherer(name string) prometheus.Gatherer {
+	u, ok := s.units[name]
+	if !ok {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if u.state != StateRunning {
+		return nil
+	}
+	return u.gatherer
+}
+
 // Changed returns a channel closed at the next state change of any unit.
 func (s *Supervisor) Changed() <-chan struct{} {
 	s.mu.Lock()

@@ -9,6 +9,9 @@ import (
 
 	"github.com/go-kit/log"
 	"github.com/go-kit/log/level"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/ocis-runtime/ocis/pkg/service"
 )
 
 // unit is a Unit under supervision. Only its own loop writes its state.
@@ -27,6 +30,7 @@ type unit struct {
 	errAt    time.Time
 	addr     string
 	debug    string
+	gatherer prometheus.Gatherer // the running instance's metrics
 
 	// Owned by the loop.
 	failures []time.Time
@@ -262,10 +266,10 @@ func (u *unit) getState() State {
 	return u.state
 }
 
-func (u *unit) setAddr(addr, debug string) {
+func (u *unit) setAddrs(a service.Addrs) {
 	u.sup.mu.Lock()
 	defer u.sup.mu.Unlock()
-	u.addr, u.debug = addr, debug
+	u.addr, u.debug, u.gatherer = a.HTTP, a.Debug, a.Metrics
 }
 
 func (u *unit) statusLocked() Status {
