@@ -89,20 +89,21 @@ func Logging(logger log.Logger) endpoint.Middleware {
 		return func(ctx context.Context, request any) (response any, err error) {
 			defer func(begin time.Time) {
 				took := time.Since(begin)
-				lvl, code := debugLog, apierr.Code("ok")
-				if err != nil {
-					if code = apierr.CodeOf(err); code == apierr.CodeInternal {
+				lvl, keyvals := debugLog, make([]any, 0, 10)
+				keyvals = append(keyvals, "msg", "endpoint called")
+				if err == nil {
+					keyvals = append(keyvals, "outcome", "ok", "took", took)
+				} else {
+					code := apierr.CodeOf(err)
+					if code == apierr.CodeInternal {
 						lvl = warnLog
 					}
+					keyvals = append(keyvals, "outcome", code, "took", took, "err", err)
 				}
 				if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
-					lvl = log.With(lvl, "trace_id", sc.TraceID())
+					keyvals = append(keyvals, "trace_id", sc.TraceID())
 				}
-				if err == nil {
-					lvl.Log("msg", "endpoint called", "outcome", "ok", "took", took)
-					return
-				}
-				lvl.Log("msg", "endpoint called", "outcome", code, "took", took, "err", err)
+				lvl.Log(keyvals...)
 			}(time.Now())
 			return next(ctx, request)
 		}

@@ -23,6 +23,9 @@ func (s *Service) Endpoint(name string) endpoint.Middleware {
 	spanName := s.name + "." + name
 	return func(next endpoint.Endpoint) endpoint.Endpoint {
 		return func(ctx context.Context, request any) (response any, err error) {
+			if !sampled(ctx) {
+				return next(ctx, request) // not recorded: no span to make
+			}
 			ctx, span := s.tracer.Start(ctx, spanName)
 			defer func() {
 				if err != nil && span.IsRecording() {

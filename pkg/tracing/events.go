@@ -50,6 +50,10 @@ func (s *Service) Consume(h events.Handler) events.Handler {
 				ctx = propagator.Extract(ctx, traceContextCarrier(tc))
 			}
 		}
+		ctx, rec := s.begin(ctx)
+		if !rec {
+			return h(ctx, ev)
+		}
 		ctx, span := s.tracer.Start(ctx, spanName, trace.WithSpanKind(trace.SpanKindConsumer))
 		defer func() {
 			if err != nil && span.IsRecording() {

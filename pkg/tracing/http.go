@@ -17,11 +17,30 @@ import (
 // span is in the request's context for the endpoint span and the log
 // lines. The span is named "<service> <route pattern>" ("storage GET
 // /api/v1/files/{path...}"), or "<service> <method>" for a request no route
-// took. Off, h is returned as it is.
+// took. A request that is not sampled skips otelhttp: it gets only the
+// span context that carries the decision on (begin). Off, h is returned
+// as it is.
 func (s *Service) Handler(h http.Handler) http.Handler {
 	if s == nil {
 		return h
 	}
+	traced := s.otelhttp(h)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := r.Context()
+		if _, ok := r.Header["Traceparent"]; ok {
+			ctx = propagator.Extract(ctx, canonicalCarrier(r.Header))
+		}
+		ctx, rec := s.begin(ctx)
+		if rec {
+			traced.ServeHTTP(w, r) // otelhttp extracts the header itself
+			return
+		}
+		h.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
+// otelhttp is h in otelhttp's server span.
+func (s *Service) otelhttp(h http.Handler) http.Handler {
 	prefix := s.name + " "
 	return otelhttp.NewHandler(h, s.name,
 		otelhttp.WithTracerProvider(s.tp),
@@ -52,6 +71,17 @@ func (s *Service) Forward(r *http.Request, service string) (*http.Request, Forwa
 	if s == nil {
 		return r, Forward{}
 	}
+	if sc := trace.SpanContextFromContext(r.Context()); sc.IsValid() && !sc.IsSampled() {
+		// Not recorded: no span, only the decision passed on. The
+		// header is written by hand, a third of what the propagator
+		// allocates.
+		r.Header["Traceparent"] = []string{traceparent(sc)}
+		delete(r.Header, "Tracestate")
+		if ts := sc.TraceState().String(); ts != "" {
+			r.Header["Tracestate"] = []string{ts}
+		}
+		return r, Forward{}
+	}
 	ctx, span := s.tracer.Start(r.Context(), s.name+".forward",
 		trace.WithSpanKind(trace.SpanKindClient),
 		trace.WithAttributes(attribute.String("ocis.upstream.service", service)))
@@ -76,3 +106,48 @@ func (f Forward) End(status int, upstream string) {
 	}
 	f.span.End()
 }
+
+// traceparent is sc as a W3C traceparent header value.
+func traceparent(sc trace.SpanContext) string {
+	const hexDigits = "0123456789abcdef"
+	var b [55]byte
+	copy(b[:], "00-")
+	tid, sid := sc.TraceID(), sc.SpanID()
+	i := 3
+	for _, c := range tid {
+		b[i], b[i+1] = hexDigits[c>>4], hexDigits[c&15]
+		i += 2
+	}
+	b[i] = '-'
+	i++
+	for _, c := range sid {
+		b[i], b[i+1] = hexDigits[c>>4], hexDigits[c&15]
+		i += 2
+	}
+	b[i] = '-'
+	f := sc.TraceFlags()
+	b[i+1], b[i+2] = hexDigits[f>>4], hexDigits[f&15]
+	return string(b[:])
+}
+
+// canonicalCarrier reads the W3C headers of a request under their
+// canonical names: propagation.HeaderCarrier canonicalises the lower-case
+// names the propagator asks for on every call, an allocation each.
+type canonicalCarrier http.Header
+
+func (c canonicalCarrier) Get(key string) string {
+	switch key {
+	case "traceparent":
+		key = "Traceparent"
+	case "tracestate":
+		key = "Tracestate"
+	}
+	if vs := c[key]; len(vs) > 0 {
+		return vs[0]
+	}
+	return http.Header(c).Get(key)
+}
+
+func (c canonicalCarrier) Set(key, value string) { http.Header(c).Set(key, value) }
+
+func (c canonicalCarrier) Keys() []string { return propagation.HeaderCarrier(c).Keys() }

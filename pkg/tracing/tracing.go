@@ -16,9 +16,11 @@ package tracing
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"os"
 	"sync"
 	"time"
@@ -60,6 +62,7 @@ type Options struct {
 type Tracing struct {
 	proc    sdktrace.SpanProcessor
 	sampler sdktrace.Sampler
+	ratio   float64
 	opts    Options
 	close   func() error // the stdout exporter's file, if it opened one
 
@@ -136,9 +139,13 @@ func newTracing(proc sdktrace.SpanProcessor, ratio float64, o Options) *Tracing 
 	return &Tracing{
 		proc: proc,
 		// A request that comes with a traceparent follows its caller's
-		// decision, so that a trace is recorded whole or not at all; only
-		// the traces begun here are sampled by the ratio.
-		sampler:  sdktrace.ParentBased(sdktrace.TraceIDRatioBased(ratio)),
+		// decision, so that a trace is recorded whole or not at all. The
+		// traces begun here are sampled by the ratio before any span is
+		// started (Service.begin), so that an unsampled request costs no
+		// span at all; what reaches the provider without a parent was
+		// chosen already.
+		sampler:  sdktrace.ParentBased(sdktrace.AlwaysSample()),
+		ratio:    ratio,
 		opts:     o,
 		close:    func() error { return nil },
 		services: map[string]*Service{},
@@ -172,7 +179,7 @@ func (t *Tracing) For(name string) *Service {
 		sdktrace.WithSpanProcessor(t.proc),
 		sdktrace.WithResource(res),
 	)
-	s := &Service{name: name, tp: tp, tracer: tp.Tracer(scope)}
+	s := &Service{name: name, tp: tp, tracer: tp.Tracer(scope), ratio: t.ratio}
 	t.services[name] = s
 	return s
 }
@@ -192,7 +199,33 @@ type Service struct {
 	name   string
 	tp     trace.TracerProvider
 	tracer trace.Tracer
+	ratio  float64
 }
+
+// begin decides whether the work under ctx is recorded. Under a caller's
+// span context the caller decided. Without one, the ratio decides, and an
+// unsampled request gets a span context of its own, not sampled: it
+// travels on (the proxy's traceparent, event headers, log lines' trace_id)
+// so that the services behind follow the decision instead of sampling
+// anew, and no span is started for it anywhere.
+func (s *Service) begin(ctx context.Context) (context.Context, bool) {
+	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
+		return ctx, sc.IsSampled()
+	}
+	if s.ratio >= 1 || (s.ratio > 0 && rand.Float64() < s.ratio) {
+		return ctx, true
+	}
+	var tid trace.TraceID
+	var sid trace.SpanID
+	binary.LittleEndian.PutUint64(tid[:8], rand.Uint64())
+	binary.LittleEndian.PutUint64(tid[8:], rand.Uint64()|1)
+	binary.LittleEndian.PutUint64(sid[:], rand.Uint64()|1) // never the invalid zero ID
+	sc := trace.NewSpanContext(trace.SpanContextConfig{TraceID: tid, SpanID: sid})
+	return trace.ContextWithSpanContext(ctx, sc), false
+}
+
+// sampled reports whether spans started under ctx are recorded.
+func sampled(ctx context.Context) bool { return trace.SpanContextFromContext(ctx).IsSampled() }
 
 // Enabled reports whether s records spans.
 func (s *Service) Enabled() bool { return s != nil }
@@ -214,14 +247,12 @@ func (s *Service) TracerProvider() trace.TracerProvider {
 	return s.tp
 }
 
-// TraceID returns the trace ID ctx carries in hex, or "" when it carries
-// none: the trace_id of log lines.
-func TraceID(ctx context.Context) string {
+// TraceID returns the trace ID ctx carries, and whether it carries one:
+// the trace_id of log lines, which a logger writes as 32 hex digits (it is
+// a fmt.Stringer), formatted only if the line is written.
+func TraceID(ctx context.Context) (trace.TraceID, bool) {
 	sc := trace.SpanContextFromContext(ctx)
-	if !sc.IsValid() {
-		return ""
-	}
-	return sc.TraceID().String()
+	return sc.TraceID(), sc.IsValid()
 }
 
 // loggedExporter reports export failures through the process's logger,

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -333,3 +334,87 @@ func resourceAttr(s tracetest.SpanStub, key string) string {
 	}
 	return ""
 }
+
+// A request not sampled at the proxy makes no span anywhere, yet carries
+// the decision on: the forwarded traceparent is the proxy's unsampled
+// context, and a service behind that samples everything follows it.
+func TestUnsampledCarriesTheDecision(t *testing.T) {
+	front, frontSpans := memory(t, 0)
+	back, backSpans := memory(t, 1)
+	var header string
+	var downstream trace.SpanContext
+	storage := back.For("storage").Handler(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+		downstream = trace.SpanContextFromContext(r.Context())
+	}))
+	px := front.For("proxy")
+	proxyHandler := px.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fr, fwd := px.Forward(r, "storage")
+		header = fr.Header.Get("Traceparent")
+		storage.ServeHTTP(w, fr)
+		fwd.End(http.StatusOK, "in-process")
+	}))
+	proxyHandler.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/api/v1/files/x", nil))
+
+	if n := len(frontSpans.GetSpans()) + len(backSpans.GetSpans()); n != 0 {
+		t.Errorf("%d spans recorded for an unsampled request, want 0", n)
+	}
+	if !regexp.MustCompile(`^00-[0-9a-f]{32}-[0-9a-f]{16}-00$`).MatchString(header) {
+		t.Fatalf("forwarded traceparent %q, want an unsampled W3C one", header)
+	}
+	if !downstream.IsValid() || downstream.IsSampled() || !strings.Contains(header, downstream.TraceID().String()) {
+		t.Errorf("storage saw %v, want the unsampled context of %q", downstream, header)
+	}
+}
+
+// The hand-written traceparent of an unsampled context is the W3C one.
+func TestTraceparentFormat(t *testing.T) {
+	tr, _ := memory(t, 1)
+	sc := trace.NewSpanContext(trace.SpanContextConfig{
+		TraceID: trace.TraceID{0x4b, 0xf9, 0x2f, 0x35, 0x77, 0xb3, 0x4d, 0xa6, 0xa3, 0xce, 0x92, 0x9d, 0x0e, 0x0e, 0x47, 0x36},
+		SpanID:  trace.SpanID{0x00, 0xf0, 0x67, 0xaa, 0x0b, 0xa9, 0x02, 0xb7},
+	})
+	r := httptest.NewRequest(http.MethodGet, "/", nil).WithContext(trace.ContextWithSpanContext(context.Background(), sc))
+	got, _ := tr.For("proxy").Forward(r, "storage")
+	if h, want := got.Header.Get("Traceparent"), "00-"+clientTraceID+"-00f067aa0ba902b7-00"; h != want {
+		t.Errorf("traceparent = %q, want %q", h, want)
+	}
+}
+
+// BenchmarkHandler is the per-request cost of the hooks one request
+// meets in the proxy (server span, forward, an endpoint): off (nil: the
+// handler itself), not sampled (99% of the requests at a ratio of 0.01),
+// and sampled, into an exporter that drops the spans.
+func BenchmarkHandler(b *testing.B) {
+	drop := tracing.NewWithProcessor(sdktrace.NewSimpleSpanProcessor(discard{}), 1, tracing.Options{})
+	never := tracing.NewWithProcessor(sdktrace.NewSimpleSpanProcessor(discard{}), 0, tracing.Options{})
+	for _, bc := range []struct {
+		name string
+		s    *tracing.Service
+	}{
+		{"off", nil},
+		{"unsampled", never.For("storage")},
+		{"sampled", drop.For("storage")},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			e := bc.s.Endpoint("get")(func(context.Context, any) (any, error) { return nil, nil })
+			w := httptest.NewRecorder()
+			r := httptest.NewRequest(http.MethodGet, "/api/v1/files/x", nil)
+			full := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				fr, fwd := bc.s.Forward(r, "storage")
+				_, _ = e(fr.Context(), nil)
+				fwd.End(http.StatusOK, "in-process")
+			})
+			handler := bc.s.Handler(full)
+			b.ReportAllocs()
+			for b.Loop() {
+				delete(r.Header, "Traceparent")
+				handler.ServeHTTP(w, r)
+			}
+		})
+	}
+}
+
+type discard struct{}
+
+func (discard) ExportSpans(context.Context, []sdktrace.ReadOnlySpan) error { return nil }
+func (discard) Shutdown(context.Context) error                             { return nil }

@@ -145,8 +145,7 @@ func tracedFamily(t *testing.T, tr *tracing.Tracing, colocated bool, logger log.
 func configured(t *testing.T, d service.Descriptor, args ...string) service.Config {
 	t.Helper()
 	cfg := d.NewConfig()
-	fs := flag.NewFlagSet(d.Name, flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
+	fs := flagSet(d.Name)
 	cfg.RegisterFlags(fs)
 	if err := fs.Parse(append([]string{"-http-addr", "127.0.0.1:0", "-debug-addr", "127.0.0.1:0"}, args...)); err != nil {
 		t.Fatal(err)
@@ -179,4 +178,10 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+func flagSet(name string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	return fs
 }

@@ -136,13 +136,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			// a dozen allocations.
 			return
 		}
-		access := h.accessLog
-		if tid := tracing.TraceID(r.Context()); tid != "" {
-			access = log.With(access, "trace_id", tid)
-		}
-		access.Log("msg", "request", "method", r.Method, "path", r.URL.Path, "status", rec.status,
+		keyvals := append(make([]any, 0, 24), "msg", "request", "method", r.Method, "path", r.URL.Path, "status", rec.status,
 			"bytes", rec.bytes.Load(), "took", took, "request_id", id, "upstream_service", up.service,
 			"upstream", up.used, "remote", r.RemoteAddr)
+		if tid, ok := tracing.TraceID(r.Context()); ok {
+			keyvals = append(keyvals, "trace_id", tid)
+		}
+		h.accessLog.Log(keyvals...)
 	}()
 
 	service, order, owned := h.balancer.Route(r.URL.Path)
