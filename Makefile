@@ -32,6 +32,7 @@ bench:
 	$(GO) run ./bench/overhead $(BENCH_FLAGS)
 	$(GO) run ./bench/runtime $(BENCH_FLAGS)
 	$(GO) run ./bench/proxy $(BENCH_FLAGS)
+	$(GO) run ./bench/tracing $(BENCH_FLAGS)
 	@uptime
 
 ## bench-short: the same benchmarks in short runs, to check them, not to quote
