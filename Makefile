@@ -6,7 +6,7 @@ VERSION := $(shell git describe --tags --always 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 STATICCHECK := $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: build run test bench bench-short lint
+.PHONY: build run test bench bench-short lint verify-unit docs
 
 ## build: the ocis binary in bin/
 build:
@@ -44,3 +44,10 @@ lint:
 	@test -z "$$(gofmt -l .)" || (gofmt -l .; echo "gofmt would change the files above"; exit 1)
 	$(GO) vet ./...
 	$(STATICCHECK) ./...
+
+## verify-unit: systemd-analyze verify on deploy/systemd/ocis.service, with
+## bin/ocis as its ExecStart; any complaint fails (needs systemd-analyze)
+verify-unit: build
+	@tmp=$$(mktemp -d) && sed "s#/usr/local/bin/ocis#$(CURDIR)/$(BIN)#" deploy/systemd/ocis.service > $$tmp/ocis.service && \
+	out=$$(systemd-analyze verify $$tmp/ocis.service 2>&1); rc=$$?; rm -rf $$tmp; \
+	if [ $$rc -ne 0 ] || [ -n "$$out" ]; then echo "$$out"; exit 1; fi; echo "deploy/systemd/ocis.service: verified"

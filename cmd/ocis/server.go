@@ -198,6 +198,10 @@ func serve(cat service.Catalogue, f *family, stdout, stderr io.Writer) error {
 	var g run.Group
 	// Signals: SIGINT or SIGTERM ends the group; a second one exits at once.
 	addSignalActor(&g, rtLogger)
+	// systemd: READY=1 once every service runs, STOPPING=1 at once on a
+	// stop, watchdog pings while the process lives.
+	addNotifyActor(&g, rtLogger, sup)
+	defer startWatchdog(rtLogger)()
 	// Control API: its listener is opened first, so a taken runtime port
 	// fails before any service starts.
 	// Its handler needs the node, and the node the listener's address:
