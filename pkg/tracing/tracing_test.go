@@ -320,7 +320,7 @@ func names(spans tracetest.SpanStubs) []string {
 func attr(s tracetest.SpanStub, key string) string {
 	for _, kv := range s.Attributes {
 		if string(kv.Key) == key {
-			return kv.Value.Emit()
+			return kv.Value.String()
 		}
 	}
 	return ""
@@ -329,7 +329,7 @@ func attr(s tracetest.SpanStub, key string) string {
 func resourceAttr(s tracetest.SpanStub, key string) string {
 	for _, kv := range s.Resource.Attributes() {
 		if string(kv.Key) == key {
-			return kv.Value.Emit()
+			return kv.Value.String()
 		}
 	}
 	return ""

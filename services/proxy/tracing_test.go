@@ -156,7 +156,7 @@ func configured(t *testing.T, d service.Descriptor, args ...string) service.Conf
 func resourceOf(s tracetest.SpanStub, key string) string {
 	for _, kv := range s.Resource.Attributes() {
 		if string(kv.Key) == key {
-			return kv.Value.Emit()
+			return kv.Value.String()
 		}
 	}
 	return ""
