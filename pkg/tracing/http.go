@@ -71,10 +71,16 @@ func (s *Service) Forward(r *http.Request, service string) (*http.Request, Forwa
 	if s == nil {
 		return r, Forward{}
 	}
-	if sc := trace.SpanContextFromContext(r.Context()); sc.IsValid() && !sc.IsSampled() {
+	// Behind Handler the decision is made; a handler used alone (a
+	// test's) makes it here.
+	if ctx, rec := s.begin(r.Context()); !rec {
 		// Not recorded: no span, only the decision passed on. The
 		// header is written by hand, a third of what the propagator
 		// allocates.
+		if ctx != r.Context() {
+			r = r.WithContext(ctx)
+		}
+		sc := trace.SpanContextFromContext(ctx)
 		r.Header["Traceparent"] = []string{traceparent(sc)}
 		delete(r.Header, "Tracestate")
 		if ts := sc.TraceState().String(); ts != "" {

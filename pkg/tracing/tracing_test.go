@@ -418,3 +418,18 @@ type discard struct{}
 
 func (discard) ExportSpans(context.Context, []sdktrace.ReadOnlySpan) error { return nil }
 func (discard) Shutdown(context.Context) error                             { return nil }
+
+// A forward with no server span before it (a handler used alone) samples
+// by the ratio itself rather than record a trace of one span.
+func TestForwardAloneFollowsTheRatio(t *testing.T) {
+	tr, exp := memory(t, 0)
+	r := httptest.NewRequest(http.MethodGet, "/api/v1/files/x", nil)
+	fr, fwd := tr.For("proxy").Forward(r, "storage")
+	fwd.End(http.StatusOK, "in-process")
+	if n := len(exp.GetSpans()); n != 0 {
+		t.Errorf("%d spans at ratio 0, want 0", n)
+	}
+	if sc := trace.SpanContextFromContext(fr.Context()); !sc.IsValid() || sc.IsSampled() || !strings.Contains(fr.Header.Get("Traceparent"), sc.TraceID().String()) {
+		t.Errorf("forwarded %q with context %v, want an unsampled decision carried on", fr.Header.Get("Traceparent"), sc)
+	}
+}
