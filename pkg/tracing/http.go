@@ -1,6 +1,7 @@
 package tracing
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 
@@ -27,7 +28,9 @@ func (s *Service) Handler(h http.Handler) http.Handler {
 	traced := s.otelhttp(h)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
-		if _, ok := r.Header["Traceparent"]; ok {
+		// A colocated call's context already holds what its header
+		// says (the proxy wrote one from the other): nothing to read.
+		if tp, ok := r.Header["Traceparent"]; ok && !carries(ctx, tp, r.Header["Tracestate"]) {
 			ctx = propagator.Extract(ctx, canonicalCarrier(r.Header))
 		}
 		ctx, rec := s.begin(ctx)
@@ -35,7 +38,10 @@ func (s *Service) Handler(h http.Handler) http.Handler {
 			traced.ServeHTTP(w, r) // otelhttp extracts the header itself
 			return
 		}
-		h.ServeHTTP(w, r.WithContext(ctx))
+		if ctx != r.Context() {
+			r = r.WithContext(ctx)
+		}
+		h.ServeHTTP(w, r)
 	})
 }
 
@@ -115,8 +121,29 @@ func (f Forward) End(status int, upstream string) {
 
 // traceparent is sc as a W3C traceparent header value.
 func traceparent(sc trace.SpanContext) string {
-	const hexDigits = "0123456789abcdef"
 	var b [55]byte
+	formatTraceparent(&b, sc)
+	return string(b[:])
+}
+
+// carries reports whether ctx's span context is the one the traceparent
+// and tracestate header values tp and ts name, without allocating.
+func carries(ctx context.Context, tp, ts []string) bool {
+	sc := trace.SpanContextFromContext(ctx)
+	if !sc.IsValid() || len(tp) != 1 || len(tp[0]) != 55 || len(ts) > 1 || (len(ts) == 1) != (sc.TraceState().Len() > 0) {
+		return false
+	}
+	if len(ts) == 1 && ts[0] != sc.TraceState().String() {
+		return false
+	}
+	var b [55]byte
+	formatTraceparent(&b, sc)
+	return string(b[:]) == tp[0]
+}
+
+// formatTraceparent writes sc as a W3C traceparent header value into b.
+func formatTraceparent(b *[55]byte, sc trace.SpanContext) {
+	const hexDigits = "0123456789abcdef"
 	copy(b[:], "00-")
 	tid, sid := sc.TraceID(), sc.SpanID()
 	i := 3
@@ -133,7 +160,6 @@ func traceparent(sc trace.SpanContext) string {
 	b[i] = '-'
 	f := sc.TraceFlags()
 	b[i+1], b[i+2] = hexDigits[f>>4], hexDigits[f&15]
-	return string(b[:])
 }
 
 // canonicalCarrier reads the W3C headers of a request under their
