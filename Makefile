@@ -51,3 +51,7 @@ verify-unit: build
 	@tmp=$$(mktemp -d) && sed "s#/usr/local/bin/ocis#$(CURDIR)/$(BIN)#" deploy/systemd/ocis.service > $$tmp/ocis.service && \
 	out=$$(systemd-analyze verify $$tmp/ocis.service 2>&1); rc=$$?; rm -rf $$tmp; \
 	if [ $$rc -ne 0 ] || [ -n "$$out" ]; then echo "$$out"; exit 1; fi; echo "deploy/systemd/ocis.service: verified"
+
+## docs: regenerate docs/configuration.md from the flag definitions
+docs:
+	$(GO) generate ./cmd/ocis

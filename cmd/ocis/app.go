@@ -39,6 +39,9 @@ type app struct {
 	// listed after them.
 	verbs    []*ffcli.Command
 	services []*ffcli.Command
+	// hidden are commands for the build, not for operators (config-doc):
+	// they run but are not listed.
+	hidden []*ffcli.Command
 }
 
 func newApp(cat service.Catalogue, stdout, stderr io.Writer) *app {
@@ -97,7 +100,12 @@ func (a *app) root() *ffcli.Command {
 		ShortUsage:  "ocis <command> [flags] | ocis <service> server|health [flags]",
 		LongHelp:    "One binary, a family of services, and the runtime that keeps them up.\nServices: " + strings.Join(a.cat.Names(), ", "),
 		FlagSet:     a.flagSet("ocis"),
-		Subcommands: append(append([]*ffcli.Command{}, a.verbs...), a.services...),
+		Subcommands: append(append(append([]*ffcli.Command{}, a.verbs...), a.services...), a.hidden...),
+		UsageFunc: func(c *ffcli.Command) string {
+			listed := *c
+			listed.Subcommands = append(append([]*ffcli.Command{}, a.verbs...), a.services...)
+			return ffcli.DefaultUsageFunc(&listed)
+		},
 		Exec: func(_ context.Context, args []string) error {
 			if len(args) == 0 {
 				return flag.ErrHelp

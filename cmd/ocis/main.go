@@ -27,6 +27,8 @@ func ocis(args []string, cat service.Catalogue, stdout, stderr io.Writer) int {
 	registerRun(a)
 	registerRestart(a)
 	registerReload(a)
+	registerCompletion(a)
+	registerConfigDoc(a)
 	registerStatus(a)
 	registerLogs(a)
 	registerVersion(a)
