@@ -31,6 +31,7 @@ func ocis(args []string, cat service.Catalogue, stdout, stderr io.Writer) int {
 	registerConfigDoc(a)
 	registerStatus(a)
 	registerLogs(a)
+	registerDashboard(a)
 	registerVersion(a)
 	for _, d := range cat {
 		registerService(a, d)

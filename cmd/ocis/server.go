@@ -238,8 +238,12 @@ func serve(cat service.Catalogue, f *family, stdout, stderr io.Writer) error {
 	defer unpublish()
 	// A restart and a reload read the config file again (liveConfig).
 	ctl := control.New(sup, nodeName, n.peers(), append(controlOptions(cat, enabled, sup, f.shared, nodeName), control.WithConfig(live))...)
-	apiHandler = control.NewHTTPHandler(control.MakeEndpoints(ctl, service.Chain(rtLogger, reg, "runtime", &service.Base{RequestTimeout: control.RequestTimeout})),
-		rtLogger, token, reg, sup.Ready, control.WithLogs(ring, logsDone))
+	endpoints := control.MakeEndpoints(ctl, service.Chain(rtLogger, reg, "runtime", &service.Base{RequestTimeout: control.RequestTimeout}))
+	// The dashboard at /ui/ acts through the same endpoints; its event
+	// streams end with the log followers.
+	apiHandler = control.NewHTTPHandler(endpoints,
+		rtLogger, token, reg, sup.Ready, control.WithLogs(ring, logsDone),
+		dashboardRoutes(nodeName, endpoints, ring, sup, watcher, logsDone, rtLogger))
 	// Node: the registry, control across nodes and shared revocations.
 	// Added before the API and the supervisor, so that at shutdown its
 	// interrupt runs first: the other nodes stop routing here before any
