@@ -71,7 +71,8 @@ func Acquire(dir, holder string) (*Lock, error) {
 	}
 	// Truncate, then write: a reader between the two sees no pid rather
 	// than a stale one.
-	if err := f.Truncate(0); err == nil {
+	err = f.Truncate(0)
+	if err == nil {
 		_, err = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+" "+holder+"\n"), 0)
 	}
 	if err != nil {
