@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-kit/kit/endpoint"
@@ -12,6 +13,7 @@ import (
 	"github.com/go-kit/log"
 	"github.com/go-kit/log/level"
 	"github.com/ocis-runtime/ocis/pkg/apierr"
+	"github.com/ocis-runtime/ocis/pkg/logging"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/trace"
 )
@@ -82,12 +84,18 @@ func Timeout(d time.Duration) endpoint.Middleware {
 // Logging writes one line per call at debug level, or at warn level when the
 // call failed with an internal error, the only kind that needs an operator.
 // A traced call's line carries its trace_id. The leveled loggers are made
-// once per endpoint, not per call.
+// once per endpoint, not per call. Once the logger has dropped a success
+// line (logging.ErrDropped: the process logs above debug), later ones are
+// not even built: their values alone cost allocations on every call.
 func Logging(logger log.Logger) endpoint.Middleware {
 	debugLog, warnLog := level.Debug(logger), level.Warn(logger)
 	return func(next endpoint.Endpoint) endpoint.Endpoint {
+		var quiet atomic.Bool
 		return func(ctx context.Context, request any) (response any, err error) {
 			defer func(begin time.Time) {
+				if err == nil && quiet.Load() {
+					return
+				}
 				took := time.Since(begin)
 				lvl, keyvals := debugLog, make([]any, 0, 10)
 				keyvals = append(keyvals, "msg", "endpoint called")
@@ -103,7 +111,9 @@ func Logging(logger log.Logger) endpoint.Middleware {
 				if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
 					keyvals = append(keyvals, "trace_id", sc.TraceID())
 				}
-				lvl.Log(keyvals...)
+				if lerr := lvl.Log(keyvals...); err == nil && errors.Is(lerr, logging.ErrDropped) {
+					quiet.Store(true)
+				}
 			}(time.Now())
 			return next(ctx, request)
 		}

@@ -4,6 +4,7 @@ package logging
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -12,6 +13,12 @@ import (
 	"github.com/go-kit/log"
 	"github.com/go-kit/log/level"
 )
+
+// ErrDropped is what a logger made here returns from Log for a line below
+// its level. A caller that logs the same line at the same level again and
+// again (an endpoint's call line) may stop building it once it was
+// dropped: the level of a logger never changes.
+var ErrDropped = errors.New("logging: line below the level")
 
 // Levels returns the levels a logger can be built with, lowest first. It is
 // a function, not a variable, so no caller can change the list for
@@ -61,8 +68,12 @@ func Open(w io.Writer, o Options) (logger log.Logger, close func() error, err er
 		w, close = io.MultiWriter(w, f), f.Close
 	}
 	logger = &lineLogger{format: o.Format, out: log.NewSyncWriter(w), ring: o.Ring}
-	logger = level.NewFilter(logger, opt)
-	return log.With(logger, "ts", log.DefaultTimestampUTC), close, nil
+	// The timestamp is bound below the level filter: above it, every line
+	// the filter then drops (each endpoint call's line at debug) would
+	// still read the clock and copy its values. It comes first on every
+	// line either way, as the innermost context puts its own values first.
+	logger = log.With(logger, "ts", log.DefaultTimestampUTC)
+	return level.NewFilter(logger, opt, level.ErrNotAllowed(ErrDropped)), close, nil
 }
 
 // lineLogger formats each line once and hands it to the output and, when
