@@ -163,7 +163,9 @@ func TestGuardSlotsBoundConcurrency(t *testing.T) {
 	g = newGuard(GuardConfig{Slots: 1, SlotWait: 10 * time.Millisecond, UserBurst: 1, AddrBurst: 1, Refill: time.Hour})
 	release := make(chan struct{})
 	held := make(chan struct{})
-	go func() { _ = g.hash(context.Background(), []string{"a"}, func() error { close(held); <-release; return nil }) }()
+	go func() {
+		_ = g.hash(context.Background(), []string{"a"}, func() error { close(held); <-release; return nil })
+	}()
 	<-held
 	err := g.hash(context.Background(), []string{"b"}, func() error { return nil })
 	close(release)
@@ -181,10 +183,14 @@ func TestGuardOneTurnPerAddress(t *testing.T) {
 	g := newGuard(GuardConfig{Slots: 4, SlotWait: 5 * time.Second, UserBurst: 1, AddrBurst: 1, Refill: time.Hour})
 	release := make(chan struct{})
 	held := make(chan struct{})
-	go func() { _ = g.hash(context.Background(), []string{"flood"}, func() error { close(held); <-release; return nil }) }()
+	go func() {
+		_ = g.hash(context.Background(), []string{"flood"}, func() error { close(held); <-release; return nil })
+	}()
 	<-held
 	queued := make(chan struct{})
-	go func() { _ = g.hash(context.Background(), []string{"flood"}, func() error { close(queued); return nil }) }()
+	go func() {
+		_ = g.hash(context.Background(), []string{"flood"}, func() error { close(queued); return nil })
+	}()
 	if err := g.hash(context.Background(), []string{"other"}, func() error { return nil }); err != nil {
 		t.Fatalf("another address: %v", err)
 	}
