@@ -93,7 +93,7 @@ func (c *Config) Validate(env service.Env) error {
 	var errs []error
 	errs = append(errs, c.base.Validate())
 	if c.BcryptCost < bcrypt.MinCost || c.BcryptCost > bcrypt.MaxCost {
-		errs = append(errs, config.Invalid("bcrypt-cost", "want a cost from %d to %d", bcrypt.MinCost, bcrypt.MaxCost))
+		errs = append(errs, config.Invalid("bcrypt-cost", "bcrypt cost %d is outside %d to %d", c.BcryptCost, bcrypt.MinCost, bcrypt.MaxCost))
 	}
 	if c.AdminPassword != "" {
 		// The rule of every new account (validate), which the admin
