@@ -1,19 +1,25 @@
 package dashboard
 
 import (
+	"cmp"
 	"math"
 	"slices"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 )
 
-// The endpoint instruments every service registers (pkg/endpoint/metrics.go).
-const (
-	requestsMetric = "ocis_endpoint_requests_total"
-	durationMetric = "ocis_endpoint_request_duration_seconds"
-)
+// The request instruments a service's registry may hold: the endpoint
+// middleware's (pkg/endpoint/metrics.go), which every service with
+// endpoints registers, or, for the proxy, which has none, its own
+// (services/proxy/metrics.go). A registry is read with the first pair it
+// has, so that nothing is counted twice.
+var instruments = []struct{ requests, duration string }{
+	{"ocis_endpoint_requests_total", "ocis_endpoint_request_duration_seconds"},
+	{"ocis_proxy_requests_total", "ocis_proxy_request_duration_seconds"},
+}
 
 // rateWindow is how far back a request rate and its p99 look: long
 // enough to smooth single requests, short enough to show a change within
@@ -34,14 +40,16 @@ type bucket struct {
 }
 
 // Traffic is a service's recent requests: per second, and the 99th
-// percentile of their latency. Known is false until two readings are far
-// enough apart; Idle is true when no request came in the window, and then
-// there is no P99.
+// percentile of their latency. Measured is false for a service that
+// counts no requests (nats); Known is false until two readings are far
+// enough apart; Idle is true when no request came in the window, and
+// then there is no P99.
 type Traffic struct {
-	Known bool
-	Rate  float64
-	P99   time.Duration
-	Idle  bool
+	Measured bool
+	Known    bool
+	Rate     float64
+	P99      time.Duration
+	Idle     bool
 }
 
 // rates reads each service's own metrics registry in-process and keeps
@@ -72,9 +80,12 @@ func (r *rates) read(name string, g prometheus.Gatherer, now time.Time) Traffic 
 		r.mu.Unlock()
 		return Traffic{}
 	}
-	s, ok := gather(g)
-	if !ok {
-		return Traffic{}
+	// A registry shows a labelled counter only once it counted
+	// something: until then the reading is zero, so that the first
+	// requests are a rate rather than the base of the next one.
+	s, found := gather(g)
+	if !found {
+		s = sample{}
 	}
 	s.at = now
 	r.mu.Lock()
@@ -92,11 +103,14 @@ func (r *rates) read(name string, g prometheus.Gatherer, now time.Time) Traffic 
 	}
 	base := ser.samples[0]
 	elapsed := now.Sub(base.at)
-	if elapsed < time.Second {
+	switch {
+	case !found:
 		return Traffic{}
+	case elapsed < time.Second:
+		return Traffic{Measured: true}
 	}
 	n := s.count - base.count
-	t := Traffic{Known: true, Rate: n / elapsed.Seconds()}
+	t := Traffic{Measured: true, Known: true, Rate: n / elapsed.Seconds()}
 	if n <= 0 {
 		t.Idle = true
 		return t
@@ -110,44 +124,42 @@ func (r *rates) read(name string, g prometheus.Gatherer, now time.Time) Traffic 
 	return t
 }
 
-// gather adds up the endpoint instruments of g, over every endpoint and
-// outcome; ok is false when g has none (the nats service).
+// gather adds up the request instruments of g, over every endpoint and
+// outcome; ok is false when g has none: the nats service, or a service
+// that has counted no request yet.
 func gather(g prometheus.Gatherer) (sample, bool) {
 	families, err := g.Gather()
 	if err != nil && len(families) == 0 {
 		return sample{}, false
 	}
-	var s sample
-	found := false
-	byUpper := map[float64]float64{}
+	byName := map[string]*dto.MetricFamily{}
 	for _, f := range families {
-		switch f.GetName() {
-		case requestsMetric:
-			found = true
-			for _, m := range f.GetMetric() {
-				s.count += m.GetCounter().GetValue()
-			}
-		case durationMetric:
-			for _, m := range f.GetMetric() {
+		byName[f.GetName()] = f
+	}
+	for _, in := range instruments {
+		requests, ok := byName[in.requests]
+		if !ok {
+			continue
+		}
+		var s sample
+		for _, m := range requests.GetMetric() {
+			s.count += m.GetCounter().GetValue()
+		}
+		byUpper := map[float64]float64{}
+		if duration, ok := byName[in.duration]; ok {
+			for _, m := range duration.GetMetric() {
 				for _, b := range m.GetHistogram().GetBucket() {
 					byUpper[b.GetUpperBound()] += float64(b.GetCumulativeCount())
 				}
 			}
 		}
-	}
-	for upper, count := range byUpper {
-		s.buckets = append(s.buckets, bucket{upper: upper, count: count})
-	}
-	slices.SortFunc(s.buckets, func(a, b bucket) int {
-		switch {
-		case a.upper < b.upper:
-			return -1
-		case a.upper > b.upper:
-			return 1
+		for upper, count := range byUpper {
+			s.buckets = append(s.buckets, bucket{upper: upper, count: count})
 		}
-		return 0
-	})
-	return s, found
+		slices.SortFunc(s.buckets, func(a, b bucket) int { return cmp.Compare(a.upper, b.upper) })
+		return s, true
+	}
+	return sample{}, false
 }
 
 // diff is the cumulative buckets of the requests between two readings.

@@ -128,11 +128,8 @@ func (d *Dashboard) build(ctx context.Context) grid {
 				c.State, c.Health, c.Restarts, c.Since = string(st.State), st.Health, st.Restarts, st.Since
 				c.Version, c.LastError = st.Version, st.LastError
 				if r.Self && d.opts.Gatherer != nil {
-					if gt := d.opts.Gatherer(name); gt != nil {
-						c.Traffic, c.HasTraffic = d.rates.read(node+"/"+name, gt, now), true
-					} else {
-						d.rates.read(node+"/"+name, nil, now)
-					}
+					c.Traffic = d.rates.read(name, d.opts.Gatherer(name), now)
+					c.HasTraffic = c.Traffic.Measured
 				}
 			}
 			r.Cells = append(r.Cells, c)
