@@ -24,8 +24,8 @@ import (
 )
 
 // updateScreenshotsEnv names the variable that makes the browser test
-// write its screenshots into docs/ (make screenshots), instead of only
-// into the test's temp dir.
+// write its screenshots into docs/, instead of only into the test's temp
+// dir: OCIS_UPDATE_SCREENSHOTS=1 go test ./cmd/ocis -run TestDashboardBrowser.
 const updateScreenshotsEnv = "OCIS_UPDATE_SCREENSHOTS"
 
 // startDashboard starts ocis server and returns its environment and the
@@ -271,15 +271,27 @@ func TestDashboardBrowser(t *testing.T) {
 	// Some traffic through the proxy, so the rates and p99 have
 	// something to show.
 	proxy := "http://" + e.vars["OCIS_PROXY_HTTP_ADDR"]
-	for range 20 {
-		resp, err := http.Post(proxy+"/api/v1/tokens", "application/json",
-			strings.NewReader(`{"username":"admin","password":"`+testAdminPassword+`"}`))
-		if err == nil {
-			io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
+	stopLoad := make(chan struct{})
+	loaded := make(chan struct{})
+	go func() {
+		defer close(loaded)
+		for {
+			resp, err := http.Post(proxy+"/api/v1/tokens", "application/json",
+				strings.NewReader(`{"username":"admin","password":"`+testAdminPassword+`"}`))
+			if err == nil {
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+			select {
+			case <-stopLoad:
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
 		}
-	}
+	}()
 	screenshots(t, ctx)
+	close(stopLoad)
+	<-loaded
 
 	// Kill storage with its button; the page is told, not reloaded.
 	eval[bool](t, ctx, `window.notReloaded = true`)
@@ -331,8 +343,9 @@ func screenshots(t *testing.T, ctx context.Context) {
 	dir := t.TempDir()
 	if os.Getenv(updateScreenshotsEnv) != "" {
 		dir = filepath.Join("..", "..", "docs")
-		// The rates need two readings a few seconds apart.
-		time.Sleep(6 * time.Second)
+		// The rates need two readings a few seconds apart, the
+		// second pushed to the page with the next traffic update.
+		time.Sleep(11 * time.Second)
 	}
 	for _, shot := range []struct {
 		name   string
