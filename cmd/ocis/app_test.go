@@ -26,7 +26,7 @@ func TestCommandTree(t *testing.T) {
 		{"help lists the commands", []string{"-h"}, exitOK, "restart", ""},
 		{"unknown command", []string{"nosuch"}, exitUsage, "", `unknown command "nosuch"; commands: server, init, list, kill, run, restart, `},
 		{"unknown command names the services", []string{"nosuch"}, exitUsage, "", `version; services: proxy, users, storage`},
-		{"help lists status and logs", []string{"-h"}, exitOK, "  status    one line", ""},
+		{"help lists status and logs", []string{"-h"}, exitOK, "one line; exit 0 only when every service", ""},
 		{"logs without a service", []string{"logs"}, exitUsage, "", "logs takes one service name, got 0 arguments"},
 		{"status takes no arguments", []string{"status", "x"}, exitUsage, "", `status takes no arguments, got "x"`},
 		{"kill without a service", []string{"kill"}, exitUsage, "", "kill takes one service name, got 0 arguments"},
