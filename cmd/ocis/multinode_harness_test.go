@@ -58,6 +58,9 @@ type cluster struct {
 	nodes     map[int]*mnode
 	// envFile is the first node's ocis.env, copied to every node.
 	envFile string
+	// ips, when set before a node is prepared, are the nodes' addresses
+	// instead of the loopback block (one network namespace per node).
+	ips []string
 }
 
 // mnode is one node of a cluster: its env (data dir and variables) and,
@@ -128,7 +131,12 @@ func blockFree(base, size int) bool {
 }
 
 // ip is node i's address.
-func (c *cluster) ip(i int) string { return fmt.Sprintf("127.0.0.%d", c.base+i-1) }
+func (c *cluster) ip(i int) string {
+	if c.ips != nil {
+		return c.ips[i-1]
+	}
+	return fmt.Sprintf("127.0.0.%d", c.base+i-1)
+}
 
 // node returns node i (from 1), prepared but not started: its data dir
 // holds the copied ocis.env, and its variables bind every listener on its
