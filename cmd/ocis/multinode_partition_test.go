@@ -74,7 +74,7 @@ const (
 	partitionTable = "ocis_partition"
 	// partitionLeaderEnv names the nats server made leader of the
 	// registry's stream before n3 is cut off: n1 unless set. Set to n3
-	// it reproduces a known fault (see moveStreamLeader's use below).
+	// it exposes a known fault (see moveStreamLeader's use below).
 	partitionLeaderEnv = "MULTINODE_PARTITION_REGISTRY_LEADER"
 )
 
@@ -479,7 +479,8 @@ func partitionTest(t *testing.T) {
 	// markers for departures: n1 and n2 leave every list and routing for
 	// about 2 s, until their announcers write their keys again, and n2's
 	// users get 503 placement.instance_down meanwhile. With
-	// MULTINODE_PARTITION_REGISTRY_LEADER=n3 this test shows it.
+	// MULTINODE_PARTITION_REGISTRY_LEADER=n3 this test fails whenever
+	// the election takes that long (seen in one run of two).
 	leader := os.Getenv(partitionLeaderEnv)
 	if leader == "" {
 		leader = "n1"
