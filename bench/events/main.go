@@ -1,0 +1,163 @@
+// Command events measures the event bus (issue 10) through real `ocis
+// server` processes, one node each, every listener on 127.0.0.1:
+//
+//  1. publish → visible: one user uploads small files one after the other
+//     through the proxy; after each upload's answer the benchmark polls
+//     `GET /api/v1/activities?limit=1` (every 1 ms, each poll a full
+//     request through the proxy) until the newest entry is that upload's
+//     file.written. The figure is the time from the upload's answer to
+//     the answer that shows it: what the user sees, poll included. p50
+//     and p99 over -n events (1000); target p99 < 50 ms.
+//  2. upload cost and publish throughput: wrk (an external load
+//     generator, its own process) PUTs 1 KiB files through the proxy of
+//     three `ocis server` processes, side by side, in interleaved rounds:
+//     - off: OCIS_EXCLUDE_RUN_SERVICES=nats, so the process has no NATS
+//     and storage's publisher is service.NoPublisher (drops every event);
+//     - publish: nats in the process, no consumer
+//     (OCIS_EXCLUDE_RUN_SERVICES=activity);
+//     - publish+consume: the default family, activity consuming.
+//     CPU per upload is the process's utime+stime (from /proc) from
+//     before the run until the publisher has had every event acknowledged
+//     and, with a consumer, until the consumer has handled every one of
+//     them, divided by the uploads served. The publisher's cost is
+//     publish/off (target <= 1.05, less than 5 % more); it holds
+//     storage's Publish, the in-process nats server storing the event in
+//     JetStream (file store) and the ack, and also what NATS costs the
+//     process anyway (the registry's heartbeats, a few per second). Publish
+//     throughput is what storage's
+//     ocis_events_published_total (events JetStream acknowledged) grew
+//     per second of the run, beside wrk's uploads per second.
+//
+// Usage (from the module root, as it builds ./cmd/ocis):
+//
+//	go run ./bench/events          # 1000 events, 3 rounds of 10s per setting
+//	go run ./bench/events -short   # 200 events, 3 rounds of 3s
+//
+// It needs wrk (installed with apt-get when missing, as root). Every
+// child is killed and the temporary directory removed when it ends, on
+// failure and on SIGINT/SIGTERM too.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	goruntime "runtime"
+	"strings"
+	"time"
+
+	"github.com/ocis-runtime/ocis/bench/internal/benchkit"
+)
+
+func main() {
+	os.Exit(benchmark(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// options holds the flags of one run.
+type options struct {
+	short    bool
+	events   int
+	duration time.Duration
+	conns    int
+	threads  int
+	rounds   int
+	timeout  time.Duration
+	keep     bool
+}
+
+func parseFlags(args []string, stderr io.Writer) (options, error) {
+	var cfg options
+	fs := flag.NewFlagSet("events", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.BoolVar(&cfg.short, "short", false, "smoke run: 200 events, 3 rounds of 3s per setting")
+	fs.IntVar(&cfg.events, "n", 1000, "uploads timed from answer to visible in the activity log")
+	fs.DurationVar(&cfg.duration, "d", 10*time.Second, "duration of one wrk run (whole seconds)")
+	fs.IntVar(&cfg.conns, "c", 8, "wrk connections")
+	fs.IntVar(&cfg.threads, "t", 2, "wrk threads")
+	fs.IntVar(&cfg.rounds, "rounds", 3, "interleaved rounds per setting")
+	fs.DurationVar(&cfg.timeout, "timeout", 10*time.Minute, "bound of the whole run")
+	fs.BoolVar(&cfg.keep, "keep", false, "keep the temporary directory (binary, data dirs, logs)")
+	if err := fs.Parse(args); err != nil {
+		return options{}, err
+	}
+	if fs.NArg() > 0 {
+		return options{}, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if cfg.short {
+		set := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		if !set["d"] {
+			cfg.duration = 3 * time.Second
+		}
+		if !set["n"] {
+			cfg.events = 200
+		}
+	}
+	switch {
+	case cfg.events < 1 || cfg.events > 100000:
+		return options{}, fmt.Errorf("-n %d: want 1 to 100000", cfg.events)
+	case cfg.duration < time.Second || cfg.duration > 5*time.Minute || cfg.duration%time.Second != 0:
+		return options{}, fmt.Errorf("-d %s: want whole seconds from 1s to 5m", cfg.duration)
+	case cfg.conns < 1 || cfg.conns > 10000:
+		return options{}, fmt.Errorf("-c %d: want 1 to 10000", cfg.conns)
+	case cfg.threads < 1 || cfg.threads > cfg.conns:
+		return options{}, fmt.Errorf("-t %d: want 1 to -c (%d)", cfg.threads, cfg.conns)
+	case cfg.rounds < 3 || cfg.rounds > 100:
+		return options{}, fmt.Errorf("-rounds %d: want 3 to 100", cfg.rounds)
+	case cfg.timeout <= 0 || cfg.timeout > 2*time.Hour:
+		return options{}, fmt.Errorf("-timeout %s: want more than 0 and at most 2h", cfg.timeout)
+	}
+	return cfg, nil
+}
+
+// bench is what one run shares.
+type bench struct {
+	cfg  options
+	tmp  string
+	ocis string
+	kids *benchkit.Children
+	env  []string
+	out  io.Writer
+	log  io.Writer
+}
+
+func benchmark(args []string, stdout, stderr io.Writer) int {
+	cfg, err := parseFlags(args, stderr)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		fmt.Fprintln(stderr, "events bench:", err)
+		return 2
+	}
+	b := &bench{cfg: cfg, kids: benchkit.NewChildren(), env: benchkit.ChildEnv(), out: stdout, log: stderr}
+	if b.tmp, err = os.MkdirTemp("", "ocis-bench-events-"); err != nil {
+		fmt.Fprintln(stderr, "events bench:", err)
+		return 1
+	}
+	cleanup := func() {
+		b.kids.KillAll()
+		if cfg.keep {
+			fmt.Fprintln(stderr, "events bench: kept", b.tmp)
+			return
+		}
+		_ = os.RemoveAll(b.tmp)
+	}
+	defer cleanup()
+	ctx, cancel := context.WithTimeout(context.Background(), cfg.timeout)
+	defer cancel()
+	defer benchkit.WatchSignals(ctx, cancel, "events bench", stderr, cleanup)()
+
+	fmt.Fprintf(stdout, "events bench: %d CPUs, GOMAXPROCS=%d, %s %s/%s, short=%t\n",
+		goruntime.NumCPU(), goruntime.GOMAXPROCS(0), goruntime.Version(), goruntime.GOOS, goruntime.GOARCH, cfg.short)
+	err = b.measure(ctx)
+	fmt.Fprintf(stdout, "command: go run ./bench/events %s\n", strings.Join(args, " "))
+	if err != nil {
+		fmt.Fprintln(stderr, "events bench:", err)
+		return 1
+	}
+	return 0
+}
