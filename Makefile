@@ -33,6 +33,8 @@ bench:
 	$(GO) run ./bench/runtime $(BENCH_FLAGS)
 	$(GO) run ./bench/proxy $(BENCH_FLAGS)
 	$(GO) run ./bench/tracing $(BENCH_FLAGS)
+	$(GO) run ./bench/nodeloss $(BENCH_FLAGS)
+	$(GO) run ./bench/events $(BENCH_FLAGS)
 	@uptime
 
 ## bench-short: the same benchmarks in short runs, to check them, not to quote
