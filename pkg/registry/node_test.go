@@ -105,11 +105,11 @@ func TestClusterTable(t *testing.T) {
 	}
 	now := time.Now()
 	// This node's own record in the bucket: listed, never routed to.
-	w.apply(put(t, NodeRecord{Node: "n1", Services: []ServiceRecord{{Name: "users", State: StateRunning, Addr: "10.0.0.1:9140"}}}), 1, now)
+	w.apply(put(t, NodeRecord{Node: "n1", Services: []ServiceRecord{{Name: "users", State: StateRunning, Addr: "10.0.0.1:9140"}}}), 1, now, ttl)
 	w.apply(put(t, NodeRecord{Node: "n2", Services: []ServiceRecord{
 		{Name: "storage", State: StateRunning, Addr: "10.0.0.2:9150", Routes: []string{"/api/v1/files"}},
 		{Name: "users", State: "failed", Addr: "10.0.0.2:9140"},
-	}}), 1, now)
+	}}), 1, now, ttl)
 
 	tbl := c.Table()
 	if got := ids(tbl.Instances("users")); !slices.Equal(got, []string{"users@n1/127.0.0.1:9140"}) {
@@ -129,13 +129,13 @@ func TestClusterTable(t *testing.T) {
 	w.apply(put(t, NodeRecord{Node: "n2", Services: []ServiceRecord{
 		{Name: "storage", State: StateRunning, Addr: "10.0.0.2:9150", Routes: []string{"/api/v1/files"}},
 		{Name: "users", State: "failed", Addr: "10.0.0.2:9140"},
-	}}), 1, now)
+	}}), 1, now, ttl)
 	if tbl != c.Table() {
 		t.Error("table rebuilt after a rewrite that changed nothing")
 	}
 
 	// n2 leaves: its storage goes, the route stays declared.
-	w.apply(entry{key: "n2", op: jetstream.KeyValueDelete}, 1, now)
+	w.apply(entry{key: "n2", op: jetstream.KeyValueDelete}, 1, now, ttl)
 	tbl = c.Table()
 	if got := tbl.Instances("storage"); len(got) != 0 {
 		t.Errorf("storage instances %v after n2 left", ids(got))
@@ -153,8 +153,8 @@ func TestWatcherStaleAndResync(t *testing.T) {
 	notices, cancel := w.Subscribe()
 	defer cancel()
 	t0 := time.Now()
-	w.apply(put(t, NodeRecord{Node: "a"}), 1, t0)
-	w.apply(put(t, NodeRecord{Node: "b"}), 1, t0.Add(2*time.Second))
+	w.apply(put(t, NodeRecord{Node: "a"}), 1, t0, ttl)
+	w.apply(put(t, NodeRecord{Node: "b"}), 1, t0.Add(2*time.Second), ttl)
 	<-notices
 
 	w.dropStale(t0.Add(2500*time.Millisecond), 2*time.Second)
@@ -171,7 +171,7 @@ func TestWatcherStaleAndResync(t *testing.T) {
 	}
 
 	// A second watch delivers only c: b is gone.
-	w.apply(put(t, NodeRecord{Node: "c"}), 2, t0)
+	w.apply(put(t, NodeRecord{Node: "c"}), 2, t0, ttl)
 	w.dropOlder(2)
 	var got []string
 	for _, n := range w.Nodes() {
@@ -179,5 +179,62 @@ func TestWatcherStaleAndResync(t *testing.T) {
 	}
 	if !slices.Equal(got, []string{"c"}) {
 		t.Errorf("nodes %v after the resync, want [c]", got)
+	}
+}
+
+// TestWatcherLeaderlessStream checks what a watcher makes of a bucket
+// whose stream lost its leader with a node's server: a fresh watch
+// delivering a node's record again at the same revision does not keep a
+// dead node alive, and the expiry of every key when the new leader takes
+// over drops only the nodes not heard of for a TTL.
+func TestWatcherLeaderlessStream(t *testing.T) {
+	w := NewWatcher(WatcherOptions{Self: "me"})
+	t0 := time.Now()
+	dead, live := put(t, NodeRecord{Node: "dead", Runtime: RuntimeInfo{InstanceID: "d1"}}), put(t, NodeRecord{Node: "live", Runtime: RuntimeInfo{InstanceID: "l1"}})
+	dead.rev, live.rev = 7, 8
+	w.apply(dead, 1, t0, ttl)
+	w.apply(live, 1, t0, ttl)
+
+	// Watches started afresh while the stream has no leader deliver the
+	// same revisions; only live's heartbeats arrive.
+	for i, at := range []time.Duration{ttl / 2, ttl - 100*time.Millisecond} {
+		w.apply(dead, uint64(2+i), t0.Add(at), ttl)
+		w.apply(live, uint64(2+i), t0.Add(at), ttl)
+		w.heard("live", "l1", t0.Add(at))
+	}
+	w.dropStale(t0.Add(ttl+50*time.Millisecond), ttl)
+	if _, ok := w.Node("dead"); ok {
+		t.Error("a node heard of only through its old revision, delivered again, kept past its TTL")
+	}
+	if _, ok := w.Node("live"); !ok {
+		t.Fatal("a node whose heartbeats arrive dropped")
+	}
+
+	// The new leader expires every key at once: live, heard a moment ago,
+	// stays; a later write of it is taken as usual.
+	at := t0.Add(ttl + 200*time.Millisecond)
+	w.apply(entry{key: "live", op: jetstream.KeyValuePurge}, 3, at, ttl)
+	if _, ok := w.Node("live"); !ok {
+		t.Fatal("a node heard within its TTL dropped by its key's expiry")
+	}
+	w.dropOlder(3)
+	if _, ok := w.Node("live"); !ok {
+		t.Fatal("a node kept through its key's expiry dropped by the resync")
+	}
+	live.rev = 12
+	w.apply(live, 3, at.Add(100*time.Millisecond), ttl)
+	if n, ok := w.Node("live"); !ok || !n.Seen.Equal(at.Add(100*time.Millisecond)) {
+		t.Errorf("live's new write: %+v %v", n, ok)
+	}
+
+	// An expiry of a node silent for a TTL, and a clean stop, drop at once.
+	w.apply(entry{key: "live", op: jetstream.KeyValueDelete}, 3, at.Add(200*time.Millisecond), ttl)
+	if _, ok := w.Node("live"); ok {
+		t.Error("a deleted key kept its node")
+	}
+	w.apply(live, 3, at, ttl)
+	w.apply(entry{key: "live", op: jetstream.KeyValuePurge}, 3, at.Add(ttl+time.Millisecond), ttl)
+	if _, ok := w.Node("live"); ok {
+		t.Error("the expiry of a node silent for a TTL kept it")
 	}
 }

@@ -103,7 +103,7 @@ func TestClusterCarriesPublicRoutes(t *testing.T) {
 	}
 	w.apply(put(t, NodeRecord{Node: "n2", Services: []ServiceRecord{
 		{Name: "shares", State: StateRunning, Addr: "10.0.0.2:9170", Routes: []string{"/api/v1/shares"}, Public: []string{"GET /api/v1/shares/{id}"}},
-	}}), 1, time.Now())
+	}}), 1, time.Now(), ttl)
 	tbl := c.Table()
 	if !tbl.Public("shares", "GET", "/api/v1/shares/abc") {
 		t.Error("a remote node's public route is not public")

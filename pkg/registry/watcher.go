@@ -259,7 +259,7 @@ func (w *Watcher) follow(ctx context.Context, watch jetstream.KeyWatcher, status
 				}
 				continue
 			}
-			w.apply(e, gen, last)
+			w.apply(e, gen, last, ttl)
 		case now := <-t.C:
 			if !initial && now.Sub(last) > ttl/2 && w.count() > 0 {
 				level.Info(w.logger).Log("msg", "registry watch silent although nodes are known; watching afresh", "silent_for", now.Sub(last).Round(time.Millisecond))
@@ -269,14 +269,25 @@ func (w *Watcher) follow(ctx context.Context, watch jetstream.KeyWatcher, status
 	}
 }
 
-// apply records one entry of the watch.
-func (w *Watcher) apply(e jetstream.KeyValueEntry, gen uint64, now time.Time) {
+// apply records one entry of the watch; ttl is the bucket's.
+func (w *Watcher) apply(e jetstream.KeyValueEntry, gen uint64, now time.Time, ttl time.Duration) {
 	name := e.Key()
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if e.Operation() != jetstream.KeyValuePut {
 		delete(w.silent, name)
-		if _, ok := w.nodes[name]; ok {
+		if k, ok := w.nodes[name]; ok {
+			if e.Operation() == jetstream.KeyValuePurge && now.Sub(k.seen) < ttl {
+				// The key expired, yet the node was heard within a TTL:
+				// its writes failed while the bucket's stream had no
+				// leader, and the new leader expires every key not
+				// written meanwhile at once. The node is alive and writes
+				// its key again; silence drops it as for any node. (A
+				// clean stop deletes the key: that drops it at once.)
+				level.Info(w.logger).Log("msg", "node's registry key expired, but the node is heard; kept", "peer", name, "last_seen", k.seen.Format(time.RFC3339Nano))
+				k.gen = gen
+				return
+			}
 			delete(w.nodes, name)
 			level.Info(w.logger).Log("msg", "node left the registry", "peer", name, "how", e.Operation().String())
 			w.changedLocked()
@@ -296,8 +307,14 @@ func (w *Watcher) apply(e jetstream.KeyValueEntry, gen uint64, now time.Time) {
 	}
 	k, ok := w.nodes[name]
 	if ok && bytes.Equal(k.raw, e.Value()) {
-		// A rewrite that changes nothing: the node is alive.
-		k.seen, k.gen, k.rev = now, gen, e.Revision()
+		k.gen = gen
+		if e.Revision() > k.rev {
+			// A rewrite that changes nothing: the node is alive.
+			k.seen, k.rev = now, e.Revision()
+		}
+		// The same revision again is a fresh watch delivering what the
+		// bucket holds: it says nothing of the node, which may have died
+		// since (a stream without a leader keeps a dead node's key).
 		return
 	}
 	rec, valid := decodeRecord(e.Value())
