@@ -156,8 +156,35 @@ func (s service) List(ctx context.Context, req ListRequest) ([]supervisor.Status
 	// A node on its own reaches no NATS, so no consumer either.
 	if s.peers != nil {
 		s.peers.Lag(ctx, out)
+		if req.All {
+			// Lag may have waited its whole bound (JetStream electing a
+			// stream's leader after a node was lost): the other nodes
+			// are listed as the registry holds them now, not as before
+			// that wait, so a node dropped meanwhile is not shown.
+			out = s.refreshRemote(out)
+		}
 	}
 	return out, nil
+}
+
+// refreshRemote replaces the other nodes' services in all with the
+// registry's current records, keeping the lag found for each.
+func (s service) refreshRemote(all []supervisor.Status) []supervisor.Status {
+	type key struct{ node, name string }
+	lag := map[key]*uint64{}
+	out := make([]supervisor.Status, 0, len(all))
+	for _, st := range all {
+		if st.Node == s.node {
+			out = append(out, st)
+			continue
+		}
+		lag[key{st.Node, st.Name}] = st.Lag
+	}
+	for _, st := range s.others() {
+		st.Lag = lag[key{st.Node, st.Name}]
+		out = append(out, st)
+	}
+	return s.sorted(out)
 }
 
 // listAll is every node's services as the registry holds them, this
@@ -168,6 +195,12 @@ func (s service) listAll(ctx context.Context) []supervisor.Status {
 	if s.peers == nil {
 		return out
 	}
+	return s.sorted(append(out, s.others()...))
+}
+
+// others is the other nodes' services as the registry holds them now.
+func (s service) others() []supervisor.Status {
+	var out []supervisor.Status
 	for _, n := range s.peers.Nodes() {
 		if n.Node == s.node {
 			continue
@@ -180,7 +213,12 @@ func (s service) listAll(ctx context.Context) []supervisor.Status {
 			})
 		}
 	}
-	// This node first, as `ocis list` shows it; the others by name.
+	return out
+}
+
+// sorted orders a listing as `ocis list --all` shows it: this node first,
+// the others by name, each node's services in their order.
+func (s service) sorted(out []supervisor.Status) []supervisor.Status {
 	slices.SortStableFunc(out, func(a, b supervisor.Status) int {
 		switch {
 		case a.Node == b.Node:
