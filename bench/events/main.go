@@ -10,7 +10,9 @@
 //     and p99 over -n events (1000); target p99 < 50 ms.
 //  2. upload cost and publish throughput: wrk (an external load
 //     generator, its own process) PUTs 1 KiB files through the proxy of
-//     three `ocis server` processes, side by side, in interleaved rounds:
+//     three `ocis server` processes, side by side, in interleaved rounds
+//     (5: the effect sought is a few per cent, the noise of a shared
+//     2-CPU machine about as much), each starting with the next setting:
 //     - off: OCIS_EXCLUDE_RUN_SERVICES=nats, so the process has no NATS
 //     and storage's publisher is service.NoPublisher (drops every event);
 //     - publish: nats in the process, no consumer
@@ -30,7 +32,7 @@
 //
 // Usage (from the module root, as it builds ./cmd/ocis):
 //
-//	go run ./bench/events          # 1000 events, 3 rounds of 10s per setting
+//	go run ./bench/events          # 1000 events, 5 rounds of 10s per setting
 //	go run ./bench/events -short   # 200 events, 3 rounds of 3s
 //
 // It needs wrk (installed with apt-get when missing, as root). Every
@@ -77,7 +79,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&cfg.duration, "d", 10*time.Second, "duration of one wrk run (whole seconds)")
 	fs.IntVar(&cfg.conns, "c", 8, "wrk connections")
 	fs.IntVar(&cfg.threads, "t", 2, "wrk threads")
-	fs.IntVar(&cfg.rounds, "rounds", 3, "interleaved rounds per setting")
+	fs.IntVar(&cfg.rounds, "rounds", 5, "interleaved rounds per setting")
 	fs.DurationVar(&cfg.timeout, "timeout", 10*time.Minute, "bound of the whole run")
 	fs.BoolVar(&cfg.keep, "keep", false, "keep the temporary directory (binary, data dirs, logs)")
 	if err := fs.Parse(args); err != nil {
@@ -94,6 +96,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		}
 		if !set["n"] {
 			cfg.events = 200
+		}
+		if !set["rounds"] {
+			cfg.rounds = 3
 		}
 	}
 	switch {

@@ -84,7 +84,7 @@ func (b *bench) measure(ctx context.Context) error {
 		benchkit.Millis(p50), benchkit.Millis(p99), benchkit.Millis(worst), visibleP99Target, benchkit.Verdict(p99 < visibleP99Target))
 
 	load0, _ = benchkit.LoadAverage()
-	fmt.Fprintf(b.out, "uploads under load: wrk -t%d -c%d -d%s PUTs of 1 KiB (64 paths per thread, replaced) through the proxy, %d rounds interleaved; CPU is the server process's until its events are acked (and consumed)\n",
+	fmt.Fprintf(b.out, "uploads under load: wrk -t%d -c%d -d%s PUTs of 1 KiB (64 paths per thread, replaced) through the proxy, %d rounds interleaved, each starting with the next setting; CPU is the server process's until its events are acked (and consumed)\n",
 		b.cfg.threads, b.cfg.conns, b.cfg.duration, b.cfg.rounds)
 	for _, s := range servers { // warm up
 		if _, err := b.load(ctx, s, script, time.Second); err != nil {
@@ -92,7 +92,10 @@ func (b *bench) measure(ctx context.Context) error {
 		}
 	}
 	for round := range b.cfg.rounds {
-		for _, s := range servers {
+		// Each round starts with the next setting, so that none always
+		// runs right after the same other one.
+		for k := range servers {
+			s := servers[(round+k)%len(servers)]
 			r, err := b.load(ctx, s, script, b.cfg.duration)
 			if err != nil {
 				return fmt.Errorf("%s: %w", s.name, err)
