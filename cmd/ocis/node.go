@@ -5,6 +5,7 @@ import (
 	"errors"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-kit/log"
@@ -46,6 +47,9 @@ type node struct {
 	// nc is nil on a node on its own: no nats service here and no
 	// OCIS_NATS_URL.
 	nc *nats.Conn
+	// lagPausedUntil (unix nanos) is when Lag asks NATS again after a
+	// question went unanswered.
+	lagPausedUntil atomic.Int64
 
 	mu      sync.Mutex
 	closing bool
