@@ -44,7 +44,16 @@ func (b *Balancer) Route(path string) (service string, order []registry.Instance
 	if len(instances) == 0 {
 		return service, nil, true
 	}
-	c, _ := b.counters.LoadOrStore(service, new(atomic.Uint64))
+	if len(instances) == 1 {
+		// The table's slices are never modified: one instance needs
+		// no copy and no turn.
+		return service, instances[:1:1], true
+	}
+	c, ok := b.counters.Load(service)
+	if !ok {
+		// LoadOrStore alone would allocate a counter on every request.
+		c, _ = b.counters.LoadOrStore(service, new(atomic.Uint64))
+	}
 	// The modulo is taken before the conversion: an int of the counter
 	// turns negative once it passes the int range (after 2^31 requests
 	// where int has 32 bits), and a negative start would panic.
