@@ -495,7 +495,11 @@ func partitionTest(t *testing.T) {
 	moveStreamLeader(t, js1, "KV_"+registry.BucketName, leader)
 
 	// Users placed by their first upload, at least one on each storage
-	// node.
+	// node: first, n1 must see both storage nodes running, or it places
+	// everyone on the one it knows.
+	n1.waitList("storage running on n2 and n3", 30*time.Second, func(all []supervisor.Status) bool {
+		return stateOn(all, "n2", "storage") == supervisor.StateRunning && stateOn(all, "n3", "storage") == supervisor.StateRunning
+	})
 	admin := n1.login("admin", testAdminPassword)
 	var on2, on3 *placedUser
 	for i := 0; on2 == nil || on3 == nil; i++ {
