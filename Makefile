@@ -16,10 +16,12 @@ build:
 run: build
 	./$(BIN) server
 
-## test: vet, then every test with the race detector
+## test: vet, then every test with the race detector. Packages run one at a
+## time (-p 1): several start real servers and NATS clusters, and the timing
+## tests (the login flood, node loss) must not share 2 CPUs with another's.
 test:
 	$(GO) vet ./...
-	$(GO) test -race -count=1 -timeout 20m ./...
+	$(GO) test -race -count=1 -p 1 -timeout 30m ./...
 
 ## bench: every figure of docs/benchmarks.md, each a ratio against a baseline
 ## measured in the same run, with min/median/max and PASS/MISS (about 8

@@ -112,6 +112,10 @@ func TestPasswordFloodStarvesNoOne(t *testing.T) {
 	}
 	stop()
 	wg.Wait()
+	// Idle again once the flood is over: what else the machine did during
+	// the test (other packages' tests run beside this one) shows in both
+	// idle figures, so the flood is compared with the larger.
+	idle = max(idle, p99(300))
 
 	t.Logf("authenticated GET p99: idle %s, during the flood %s; flood answers %v", idle, flooded, statuses)
 
