@@ -96,7 +96,7 @@ func (b *bench) ocisEnv(data string, addrs ocisAddrs, level string, pprof bool) 
 	)
 	for _, d := range services.Catalogue() {
 		env = append(env,
-			config.EnvName(d.Name, "http-addr")+"="+addrs.http[d.Name],
+			config.EnvName(d.Name, benchkit.PrimaryAddrFlag(d))+"="+addrs.http[d.Name],
 			config.EnvName(d.Name, "debug-addr")+"="+addrs.debug[d.Name])
 		if pprof {
 			env = append(env, config.EnvName(d.Name, "debug.pprof")+"=true")

@@ -117,7 +117,7 @@ func (b *bench) serverEnv(dir string, addrs []string) []string {
 	env = append(env, config.EnvName("runtime", "addr")+"="+addrs[0])
 	for i, d := range defaultFamily() {
 		env = append(env,
-			config.EnvName(d.Name, "http-addr")+"="+addrs[1+2*i],
+			config.EnvName(d.Name, benchkit.PrimaryAddrFlag(d))+"="+addrs[1+2*i],
 			config.EnvName(d.Name, "debug-addr")+"="+addrs[2+2*i])
 	}
 	return env
