@@ -13,7 +13,7 @@ import (
 // Catalogue returns the descriptors of every embedded service, in the order
 // the CLI lists them.
 func Catalogue() service.Catalogue {
-	return frontedByProxy(service.Catalogue{
+	return natsStopsLast(frontedByProxy(service.Catalogue{
 		proxy.Descriptor(),
 		users.Descriptor(),
 		storage.Descriptor(),
@@ -22,7 +22,20 @@ func Catalogue() service.Catalogue {
 		// (in-process, ready in milliseconds); a node that excludes it
 		// joins the others' through OCIS_NATS_URL.
 		nats.Descriptor(),
-	})
+	}))
+}
+
+// natsStopsLast declares that every other service fronts nats: they use it
+// while they serve (the proxy looks up storage placements, users and
+// storage publish events, activity consumes them), so at shutdown nats
+// stops only after all of them have drained.
+func natsStopsLast(cat service.Catalogue) service.Catalogue {
+	for i, d := range cat {
+		if d.Name != nats.Name {
+			cat[i].Fronts = append(cat[i].Fronts, nats.Name)
+		}
+	}
+	return cat
 }
 
 // frontedByProxy declares that the proxy fronts every service that owns
