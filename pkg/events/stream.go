@@ -10,6 +10,7 @@ import (
 	"github.com/go-kit/log"
 	"github.com/go-kit/log/level"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/ocis-runtime/ocis/pkg/natsconn"
 )
 
 // Defaults of StreamConfig.
@@ -148,12 +149,8 @@ func (s *stream) create(ctx context.Context) (jetstream.Stream, error) {
 		Storage:    jetstream.FileStorage,
 		Duplicates: s.cfg.Duplicates,
 	}
-	want := []int{s.cfg.Replicas}
-	if s.cfg.Replicas == 0 {
-		want = []int{3, 2, 1}
-	}
 	var err error
-	for _, r := range want {
+	for _, r := range natsconn.ReplicaChoices(s.cfg.Replicas) {
 		sc.Replicas = r
 		var st jetstream.Stream
 		st, err = s.js.CreateStream(ctx, sc)
@@ -161,7 +158,7 @@ func (s *stream) create(ctx context.Context) (jetstream.Stream, error) {
 			// Another process created it meanwhile.
 			return s.js.Stream(ctx, s.cfg.Name)
 		}
-		if err == nil || !tooFewServers(err) {
+		if err == nil || !natsconn.TooFewServers(err) {
 			return st, err
 		}
 	}
@@ -191,7 +188,7 @@ func (s *stream) scaleUp(ctx context.Context) {
 	if sc.Replicas < maxReplicas {
 		sc.Replicas++
 		if _, err := s.js.UpdateStream(ctx, sc); err != nil {
-			if !tooFewServers(err) {
+			if !natsconn.TooFewServers(err) {
 				level.Debug(s.logger).Log("msg", "events stream keeps its replicas", "replicas", sc.Replicas-1, "err", err)
 			}
 			return
@@ -201,22 +198,6 @@ func (s *stream) scaleUp(ctx context.Context) {
 	s.mu.Lock()
 	s.replicas = sc.Replicas
 	s.mu.Unlock()
-}
-
-// tooFewServers reports whether err refuses a replica count the cluster
-// cannot place.
-func tooFewServers(err error) bool {
-	var apiErr *jetstream.APIError
-	if !errors.As(err, &apiErr) {
-		return false
-	}
-	switch apiErr.ErrorCode {
-	case 10005, // no suitable peers for placement
-		10023, // insufficient resources
-		10074: // replicas > 1 not supported in non-clustered mode
-		return true
-	}
-	return false
 }
 
 // retry is a capped exponential backoff.

@@ -11,6 +11,7 @@ import (
 	"github.com/go-kit/log/level"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/ocis-runtime/ocis/pkg/natsconn"
 )
 
 // BucketName is the JetStream key-value bucket of the placements.
@@ -127,40 +128,7 @@ func (s *Store) create(ctx context.Context, cfg StoreConfig) (jetstream.KeyValue
 		History:     history,
 		Storage:     jetstream.FileStorage,
 	}
-	want := []int{cfg.Replicas}
-	if cfg.Replicas == 0 {
-		want = []int{3, 2, 1}
-	}
-	var err error
-	for _, r := range want {
-		kvc.Replicas = r
-		var kv jetstream.KeyValue
-		kv, err = s.js.CreateKeyValue(ctx, kvc)
-		if errors.Is(err, jetstream.ErrBucketExists) {
-			// Another node created it meanwhile.
-			return s.js.KeyValue(ctx, cfg.Name)
-		}
-		if err == nil || !tooFewServers(err) {
-			return kv, err
-		}
-	}
-	return nil, err
-}
-
-// tooFewServers reports whether err refuses a replica count the cluster
-// cannot place.
-func tooFewServers(err error) bool {
-	var apiErr *jetstream.APIError
-	if !errors.As(err, &apiErr) {
-		return false
-	}
-	switch apiErr.ErrorCode {
-	case 10005, // no suitable peers for placement
-		10023, // insufficient resources
-		10074: // replicas > 1 not supported in non-clustered mode
-		return true
-	}
-	return false
+	return natsconn.CreateKeyValue(ctx, s.js, kvc, cfg.Replicas)
 }
 
 // scaleUp asks, at most once a minute, for one more replica while the
@@ -189,7 +157,7 @@ func (s *Store) scaleUp(ctx context.Context) {
 	}
 	cfg.Replicas++
 	if _, err := s.js.UpdateKeyValue(ctx, cfg); err != nil {
-		if !tooFewServers(err) {
+		if !natsconn.TooFewServers(err) {
 			level.Debug(s.logger).Log("msg", "placement bucket keeps its replicas", "replicas", cfg.Replicas-1, "err", err)
 		}
 		return

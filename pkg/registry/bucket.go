@@ -11,6 +11,7 @@ import (
 	"github.com/go-kit/log/level"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/ocis-runtime/ocis/pkg/natsconn"
 )
 
 // Defaults of BucketConfig.
@@ -144,40 +145,7 @@ func (b *Bucket) create(ctx context.Context, cfg BucketConfig) (jetstream.KeyVal
 		LimitMarkerTTL: cfg.TTL,
 		Storage:        jetstream.FileStorage,
 	}
-	want := []int{cfg.Replicas}
-	if cfg.Replicas == 0 {
-		want = []int{3, 2, 1}
-	}
-	var err error
-	for _, r := range want {
-		kvc.Replicas = r
-		var kv jetstream.KeyValue
-		kv, err = b.js.CreateKeyValue(ctx, kvc)
-		if errors.Is(err, jetstream.ErrBucketExists) {
-			// Another node created it meanwhile.
-			return b.js.KeyValue(ctx, cfg.Name)
-		}
-		if err == nil || !tooFewServers(err) {
-			return kv, err
-		}
-	}
-	return nil, err
-}
-
-// tooFewServers reports whether err refuses a replica count the cluster
-// cannot place.
-func tooFewServers(err error) bool {
-	var apiErr *jetstream.APIError
-	if !errors.As(err, &apiErr) {
-		return false
-	}
-	switch apiErr.ErrorCode {
-	case 10005, // no suitable peers for placement
-		10023, // insufficient resources
-		10074: // replicas > 1 not supported in non-clustered mode
-		return true
-	}
-	return false
+	return natsconn.CreateKeyValue(ctx, b.js, kvc, cfg.Replicas)
 }
 
 // scaleUp asks, at most once a minute, for one more replica while the
@@ -203,7 +171,7 @@ func (b *Bucket) scaleUp(ctx context.Context) {
 	}
 	cfg.Replicas++
 	if _, err := b.js.UpdateKeyValue(ctx, cfg); err != nil {
-		if !tooFewServers(err) {
+		if !natsconn.TooFewServers(err) {
 			level.Debug(b.logger).Log("msg", "registry bucket keeps its replicas", "replicas", cfg.Replicas-1, "err", err)
 		}
 		return
