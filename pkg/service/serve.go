@@ -86,10 +86,22 @@ func Serve(ctx context.Context, up func(Addrs), p Parts) error {
 	}
 
 	var g run.Group
-	api.AddTo(&g)
+	// drained is closed once the API listener has answered every request it
+	// accepted (or failed).
+	drained := make(chan struct{})
+	api.AddToThen(&g, drained)
 	debug.AddTo(&g)
+	// Workers (a cache the handlers read, a consumer) are stopped only
+	// once the requests they serve have drained, never under one; the
+	// interrupt hands that wait to a goroutine, as an interrupt must not
+	// block.
 	for _, a := range p.Actors {
-		g.Add(a.Execute, a.Interrupt)
+		g.Add(a.Execute, func(err error) {
+			go func() {
+				<-drained
+				a.Interrupt(err)
+			}()
+		})
 	}
 	// The context actor: the caller's cancellation stops the group. Its
 	// interrupt, which runs however the group ends, starts the end of

@@ -90,6 +90,15 @@ func (s *Server) Addr() string { return s.ln.Addr().String() }
 // AddTo adds the server to g as one actor.
 func (s *Server) AddTo(g *run.Group) { g.Add(s.serve, s.shutdown) }
 
+// AddToThen is AddTo that also closes served once the server stopped
+// serving: after its drain on a shutdown, or at once when it failed.
+func (s *Server) AddToThen(g *run.Group, served chan<- struct{}) {
+	g.Add(func() error {
+		defer close(served)
+		return s.serve()
+	}, s.shutdown)
+}
+
 // serve runs until shutdown; after a shutdown it waits for the drain to end
 // so that the group returns only once every accepted request is answered.
 func (s *Server) serve() error {
