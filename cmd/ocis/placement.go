@@ -50,6 +50,19 @@ func newPlacementSettings(cat service.Catalogue, name string, usage io.Writer, w
 	return s
 }
 
+// withStore runs fn on the placement bucket, the whole command, reaching
+// NATS included, bounded by placementTimeout.
+func (s *placementSettings) withStore(ctx context.Context, fn func(context.Context, *placement.Store) error) error {
+	ctx, cancel := context.WithTimeout(ctx, placementTimeout)
+	defer cancel()
+	st, closeConn, err := s.store(ctx)
+	if err != nil {
+		return err
+	}
+	defer closeConn()
+	return fn(ctx, st)
+}
+
 // store connects to NATS and opens the placement bucket. Without
 // OCIS_NATS_URL it dials this node's nats service at its configured
 // address.
@@ -127,18 +140,13 @@ func placementListCommand(a *app) *ffcli.Command {
 			if err := noArgs("list", args); err != nil {
 				return err
 			}
-			ctx, cancel := context.WithTimeout(ctx, placementTimeout)
-			defer cancel()
-			st, closeConn, err := s.store(ctx)
-			if err != nil {
-				return err
-			}
-			defer closeConn()
-			all, err := st.List(ctx)
-			if err != nil {
-				return err
-			}
-			return printPlacements(a.stdout, all, s.json)
+			return s.withStore(ctx, func(ctx context.Context, st *placement.Store) error {
+				all, err := st.List(ctx)
+				if err != nil {
+					return err
+				}
+				return printPlacements(a.stdout, all, s.json)
+			})
 		},
 	}
 }
@@ -154,21 +162,16 @@ func placementShowCommand(a *app) *ffcli.Command {
 			if len(args) != 1 {
 				return &usageError{"show takes one username or account id"}
 			}
-			ctx, cancel := context.WithTimeout(ctx, placementTimeout)
-			defer cancel()
-			st, closeConn, err := s.store(ctx)
-			if err != nil {
-				return err
-			}
-			defer closeConn()
-			id, rec, found, err := findPlacement(ctx, st, args[0])
-			if err != nil {
-				return err
-			}
-			if !found {
-				return fmt.Errorf("%s is placed on no node yet: the user's first write places them", args[0])
-			}
-			return printPlacements(a.stdout, map[string]placement.Record{id: rec}, s.json)
+			return s.withStore(ctx, func(ctx context.Context, st *placement.Store) error {
+				id, rec, found, err := findPlacement(ctx, st, args[0])
+				if err != nil {
+					return err
+				}
+				if !found {
+					return fmt.Errorf("%s is placed on no node yet: the user's first write places them", args[0])
+				}
+				return printPlacements(a.stdout, map[string]placement.Record{id: rec}, s.json)
+			})
 		},
 	}
 }
@@ -188,30 +191,25 @@ func placementSetCommand(a *app) *ffcli.Command {
 			if err := registry.ValidateNodeName(node); err != nil {
 				return err
 			}
-			ctx, cancel := context.WithTimeout(ctx, placementTimeout)
-			defer cancel()
-			st, closeConn, err := s.store(ctx)
-			if err != nil {
-				return err
-			}
-			defer closeConn()
-			id, old, found, err := findPlacement(ctx, st, args[0])
-			if err != nil {
-				return err
-			}
-			if !found && !accountID.MatchString(args[0]) {
-				return fmt.Errorf("no placement names user %q: give the account id (the directory name under the storage data dir's files/)", args[0])
-			}
-			rec := placement.Record{Node: node, Username: old.Username, At: time.Now().UTC(), By: "operator"}
-			if err := st.Set(ctx, id, rec); err != nil {
-				return err
-			}
-			if found {
-				fmt.Fprintf(a.stdout, "user %s (%s) moved from node %s to node %s\n", id, old.Username, old.Node, node)
-			} else {
-				fmt.Fprintf(a.stdout, "user %s placed on node %s\n", id, node)
-			}
-			return nil
+			return s.withStore(ctx, func(ctx context.Context, st *placement.Store) error {
+				id, old, found, err := findPlacement(ctx, st, args[0])
+				if err != nil {
+					return err
+				}
+				if !found && !accountID.MatchString(args[0]) {
+					return fmt.Errorf("no placement names user %q: give the account id (the directory name under the storage data dir's files/)", args[0])
+				}
+				rec := placement.Record{Node: node, Username: old.Username, At: time.Now().UTC(), By: "operator"}
+				if err := st.Set(ctx, id, rec); err != nil {
+					return err
+				}
+				if found {
+					fmt.Fprintf(a.stdout, "user %s (%s) moved from node %s to node %s\n", id, old.Username, old.Node, node)
+				} else {
+					fmt.Fprintf(a.stdout, "user %s placed on node %s\n", id, node)
+				}
+				return nil
+			})
 		},
 	}
 }
