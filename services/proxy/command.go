@@ -98,7 +98,8 @@ func (s *server) Run(ctx context.Context, up func(service.Addrs)) error {
 	reg := service.NewRegistry()
 	placer, actors, stopPlacement := s.placement(reg)
 	defer stopPlacement()
-	balancer := NewBalancer(s.env.Registry).Placed(placedService, placer)
+	balancer := NewBalancer(s.env.Registry).Placed(placedService, placer).
+		Ejecting(EjectOptions{Logger: log.With(s.env.Logger, "component", "balancer"), Registerer: reg})
 	h := NewHandler(log.With(s.env.Logger, "transport", "http"), balancer, s.keys, reg, WithOptions(Options{
 		ResponseTimeout:     s.cfg.base.RequestTimeout,
 		MaxConnsPerUpstream: s.cfg.MaxUpstreamConns,

@@ -318,6 +318,7 @@ func (h *Handler) forwardDirect(w http.ResponseWriter, r *http.Request, up *upst
 		if err != nil {
 			lastErr = err
 			if refused(err) {
+				h.balancer.eject(ctx, in, err)
 				continue
 			}
 			break

@@ -17,23 +17,43 @@ import (
 	"github.com/ocis-runtime/ocis/pkg/registry"
 )
 
-// Balancer picks instances for a service in round-robin order.
+// Balancer picks instances for a service in round-robin order, passing
+// over for a while those that refused a connection (eject.go).
 type Balancer struct {
 	reg      registry.Registry
 	counters sync.Map // service name → *atomic.Uint64
+	ejector  *ejector
 	// placed is the service whose instances each hold some users' data
 	// (storage), and placer says which instance holds whose.
 	placed string
 	placer *placement.Placer
 }
 
-// NewBalancer returns a balancer over the instances of reg.
+// NewBalancer returns a balancer over the instances of reg, ejecting
+// with the default EjectOptions.
 func NewBalancer(reg registry.Registry) *Balancer {
-	return &Balancer{reg: reg}
+	return &Balancer{reg: reg, ejector: newEjector(EjectOptions{})}
+}
+
+// Ejecting replaces the balancer's ejection settings (its logger, its
+// metrics, its holds).
+func (b *Balancer) Ejecting(opts EjectOptions) *Balancer {
+	b.ejector = newEjector(opts)
+	return b
+}
+
+// eject passes in over for a while: its dial failed with err, so nothing
+// of the request reached it. Both forwarding paths call it before they try
+// the next instance; ctx is the request's.
+func (b *Balancer) eject(ctx context.Context, in registry.Instance, err error) {
+	if b != nil {
+		b.ejector.refused(ctx, in, err)
+	}
 }
 
 // Route returns the service that owns path and its instances, starting with
-// the one whose turn it is; the rest follow as fallbacks for retries.
+// the one whose turn it is; the rest follow as fallbacks for retries, and
+// the instances ejected lately come last.
 func (b *Balancer) Route(path string) (service string, order []registry.Instance, owned bool) {
 	tbl := b.reg.Table()
 	service, owned = tbl.Owner(path)
@@ -41,6 +61,11 @@ func (b *Balancer) Route(path string) (service string, order []registry.Instance
 		return "", nil, false
 	}
 	instances := tbl.Instances(service)
+	if len(instances) < 2 && b.ejector.size.Load() > 0 {
+		// Nothing to arrange, but an instance gone from the registry
+		// must not be held when it comes back.
+		b.ejector.forgetGone(service, instances)
+	}
 	if len(instances) == 0 {
 		return service, nil, true
 	}
@@ -59,6 +84,9 @@ func (b *Balancer) Route(path string) (service string, order []registry.Instance
 	// where int has 32 bits), and a negative start would panic.
 	start := int((c.(*atomic.Uint64).Add(1) - 1) % uint64(len(instances)))
 	order = make([]registry.Instance, 0, len(instances))
+	if b.ejector.size.Load() > 0 {
+		return service, b.ejector.arrange(service, instances, start, order), true
+	}
 	order = append(order, instances[start:]...)
 	order = append(order, instances[:start]...)
 	return service, order, true

@@ -69,7 +69,7 @@ func NewHandler(logger log.Logger, balancer *Balancer, keys *auth.Keys, reg prom
 			pr.Out.URL.Scheme = "http"
 			pr.SetXForwarded()
 		},
-		Transport: &retrying{base: newUpstreamTransport(o)},
+		Transport: &retrying{base: newUpstreamTransport(o), balancer: balancer},
 		// The proxy already set the request's ID on the answer; one a
 		// service sets too would make the header appear twice.
 		ModifyResponse: func(resp *http.Response) error {
@@ -242,6 +242,8 @@ func (h *Handler) upstreamError(w http.ResponseWriter, r *http.Request, err erro
 // trying the next instance is safe even for uploads.
 type retrying struct {
 	base http.RoundTripper
+	// balancer ejects an instance that refused.
+	balancer *Balancer
 }
 
 func (t *retrying) RoundTrip(r *http.Request) (*http.Response, error) {
@@ -272,6 +274,7 @@ func (t *retrying) RoundTrip(r *http.Request) (*http.Response, error) {
 		if !refused(err) || (body != nil && body.read.Load()) {
 			return nil, err
 		}
+		t.balancer.eject(r.Context(), in, err)
 	}
 	return nil, lastErr
 }
