@@ -66,13 +66,17 @@ func Recover(logger log.Logger) endpoint.Middleware {
 	}
 }
 
-// Timeout bounds each call with a deadline.
+// Timeout bounds each call with a deadline. The endpoint's context
+// behaves as context.WithTimeout's would (Deadline, Done closed at the
+// deadline or when the caller goes away, Err, context.Cause, cancelled
+// once the call returned), but builds its timer only when someone
+// watches it (deadlineCtx), since most endpoints never do.
 func Timeout(d time.Duration) endpoint.Middleware {
 	return func(next endpoint.Endpoint) endpoint.Endpoint {
 		return func(ctx context.Context, request any) (any, error) {
-			ctx, cancel := context.WithTimeout(ctx, d)
-			defer cancel()
-			response, err := next(ctx, request)
+			dc := withDeadline(ctx, d)
+			defer dc.release()
+			response, err := next(dc, request)
 			if errors.Is(err, context.DeadlineExceeded) && apierr.CodeOf(err) == apierr.CodeInternal {
 				err = fmt.Errorf("%w: request timed out after %s", apierr.ErrUnavailable, d)
 			}

@@ -67,6 +67,19 @@ func TestChainWrap(t *testing.T) {
 			wantInLog: []string{"outcome=unavailable"},
 		},
 		{
+			name:    "deadline seen through Err alone becomes unavailable",
+			timeout: 10 * time.Millisecond,
+			e: func(ctx context.Context, _ any) (any, error) {
+				// A handler that checks between steps and never
+				// selects on Done.
+				for ctx.Err() == nil {
+					time.Sleep(time.Millisecond)
+				}
+				return nil, fmt.Errorf("step: %w", ctx.Err())
+			},
+			wantErr: apierr.ErrUnavailable, wantCode: apierr.CodeUnavailable,
+		},
+		{
 			name:    "a kind wrapping the deadline is kept",
 			timeout: 10 * time.Millisecond,
 			e: func(ctx context.Context, _ any) (any, error) {
