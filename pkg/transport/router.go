@@ -81,25 +81,50 @@ func Encode(enc httptransport.EncodeResponseFunc) RouteOption {
 
 type requestKey struct{}
 
-// call is what the router puts in the context of every endpoint call.
-type call struct {
+// callCtx is the context of every endpoint call the router makes: the
+// request's context, which it answers for, and the call itself under
+// requestKey. One value instead of context.WithValue's, which costs a
+// context and the boxed call apart on every request.
+type callCtx struct {
+	context.Context
 	r  *http.Request
 	rt *Router
+}
+
+// Value answers requestKey with the call and anything else as the
+// request's context does.
+func (c *callCtx) Value(key any) any {
+	if key == (requestKey{}) {
+		return c
+	}
+	return c.Context.Value(key)
+}
+
+// String names the context for debugging, as the stdlib's do.
+func (c *callCtx) String() string { return "transport.callCtx" }
+
+// callFrom returns the router's call ctx is part of, or nil.
+func callFrom(ctx context.Context) *callCtx {
+	c, _ := ctx.Value(requestKey{}).(*callCtx)
+	return c
 }
 
 // RequestFrom returns the HTTP request an endpoint call came from, for
 // encoders that answer according to it (Range, conditional requests).
 func RequestFrom(ctx context.Context) (*http.Request, bool) {
-	c, ok := ctx.Value(requestKey{}).(call)
-	return c.r, ok
+	c := callFrom(ctx)
+	if c == nil {
+		return nil, false
+	}
+	return c.r, true
 }
 
 // ClientAddrFrom returns the address of the client an endpoint call came
 // from (ClientAddr, under the router's TrustedProxies), or "" outside a
 // router's call.
 func ClientAddrFrom(ctx context.Context) string {
-	c, ok := ctx.Value(requestKey{}).(call)
-	if !ok {
+	c := callFrom(ctx)
+	if c == nil {
 		return ""
 	}
 	return ClientAddr(c.r, c.rt.trusted)
@@ -108,8 +133,8 @@ func ClientAddrFrom(ctx context.Context) string {
 // LoggerFrom returns the logger of the router an endpoint call came through,
 // for encoders that write errors themselves; a nop logger outside one.
 func LoggerFrom(ctx context.Context) log.Logger {
-	c, ok := ctx.Value(requestKey{}).(call)
-	if !ok {
+	c := callFrom(ctx)
+	if c == nil {
 		return log.NewNopLogger()
 	}
 	return c.rt.logger
@@ -129,7 +154,7 @@ func (rt *Router) Handle(pattern string, e endpoint.Endpoint, dec httptransport.
 	h := httptransport.NewServer(e, dec, enc,
 		httptransport.ServerErrorEncoder(ErrorEncoder(rt.logger)),
 		httptransport.ServerBefore(func(ctx context.Context, r *http.Request) context.Context {
-			return context.WithValue(ctx, requestKey{}, call{r: r, rt: rt})
+			return &callCtx{Context: ctx, r: r, rt: rt}
 		}),
 	)
 	rt.HandleHTTP(pattern, h, opts...)
@@ -185,13 +210,21 @@ func (rt *Router) methodNotAllowed(path string) http.HandlerFunc {
 	}
 }
 
+// limitBody answers 413 to a request whose body is declared longer than
+// n, and cuts one of unknown length (chunked) at n. A body of a declared
+// length within n needs no reader of its own: net/http's server never
+// reads past the declared length (HTTP/1.1 reads exactly Content-Length
+// bytes, HTTP/2 fails a stream that sends more), which spares every
+// ordinary request an http.MaxBytesReader.
 func limitBody(n int64, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.ContentLength > n {
+		switch {
+		case r.ContentLength > n:
 			WriteError(log.NewNopLogger(), w, fmt.Errorf("%w: request body of %d bytes is over the limit of %d", apierr.ErrTooLarge, r.ContentLength, n))
 			return
+		case r.ContentLength < 0:
+			r.Body = http.MaxBytesReader(w, r.Body, n)
 		}
-		r.Body = http.MaxBytesReader(w, r.Body, n)
 		next.ServeHTTP(w, r)
 	})
 }
