@@ -87,6 +87,33 @@ func NewPublisher(nc *nats.Conn, logger log.Logger, reg prometheus.Registerer, b
 	return pub, []Actor{{Execute: pub.Execute, Interrupt: pub.Interrupt}}, nil
 }
 
+// Events gives a service that publishes events (users, storage) its
+// publisher: connected to NATS and sent by the returned actor when
+// publish is set (the service's --publish-events, true by default) and
+// the process has NATS; NoPublisher, without a connection, otherwise,
+// said once at start. closeNATS closes the connection, if any: call it
+// after the run group has returned, so the publisher has drained.
+func Events(env Env, name string, publish bool, logger log.Logger, reg prometheus.Registerer, b *Base) (pub Publisher, actors []Actor, closeNATS func(), err error) {
+	closeNATS = func() {}
+	if !publish {
+		level.Info(logger).Log("msg", "events are not published (--publish-events=false)")
+		return NoPublisher{}, nil, closeNATS, nil
+	}
+	nc, err := ConnectNATS(env, name, reg)
+	if err != nil {
+		return nil, nil, closeNATS, err
+	}
+	if nc != nil {
+		closeNATS = nc.Close
+	}
+	pub, actors, err = NewPublisher(nc, logger, reg, b)
+	if err != nil {
+		closeNATS()
+		return nil, nil, func() {}, err
+	}
+	return pub, actors, closeNATS, nil
+}
+
 // Publish makes an event of type typ and hands it to pub. It never fails
 // the caller: an event that cannot be made or was dropped (already counted
 // and logged by the publisher) is logged at debug level.

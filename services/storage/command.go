@@ -31,7 +31,7 @@ func Descriptor() service.Descriptor {
 		Public:    api.Public(),
 	}
 	d.NewConfig = func() service.Config {
-		return &Config{base: service.NewBase(d, true)}
+		return &Config{base: service.NewBase(d, true), PublishEvents: true}
 	}
 	return d
 }
@@ -41,6 +41,9 @@ type Config struct {
 	base service.Base
 	// Quota is the bytes each user may store; 0 means no limit.
 	Quota int64
+	// PublishEvents: the service publishes its events (docs/events.md);
+	// false publishes none and leaves NATS alone.
+	PublishEvents bool
 }
 
 // Base implements service.Config.
@@ -50,6 +53,7 @@ func (c *Config) Base() *service.Base { return &c.base }
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	c.base.RegisterFlags(fs)
 	config.SizeVar(fs, &c.Quota, "quota", c.Quota, "what each user may store, in bytes or with a unit (10MB, 1GiB); 0: no limit")
+	fs.BoolVar(&c.PublishEvents, "publish-events", c.PublishEvents, "publish file.written and file.deleted to the event bus (the activity log shows them); false: publish none")
 }
 
 // Validate implements service.Config.
@@ -108,17 +112,11 @@ func (s *server) Run(ctx context.Context, up func(service.Addrs)) (err error) {
 	level.Info(logger).Log("msg", "files checked", "leftover_uploads", rep.Uploads, "repaired", rep.Repaired, "dropped", rep.Dropped)
 
 	reg := service.NewRegistry()
-	nc, err := service.ConnectNATS(s.env, Name, reg)
+	pub, actors, closeNATS, err := service.Events(s.env, Name, s.cfg.PublishEvents, logger, reg, &s.cfg.base)
 	if err != nil {
 		return err
 	}
-	if nc != nil {
-		defer nc.Close() // after the group: the publisher has drained by then
-	}
-	pub, actors, err := service.NewPublisher(nc, logger, reg, &s.cfg.base)
-	if err != nil {
-		return err
-	}
+	defer closeNATS() // after the group: the publisher has drained by then
 	svc.events, svc.logger = pub, logger
 
 	remover := newAccountRemover(logger, svc, s.env.Shared.Revocations)

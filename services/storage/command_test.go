@@ -48,13 +48,13 @@ func TestConfigDefaultsAndFlags(t *testing.T) {
 	if !ok {
 		t.Fatalf("NewConfig returned %T, want *Config", Descriptor().NewConfig())
 	}
-	if want := (Config{base: service.NewBase(Descriptor(), true)}); !reflect.DeepEqual(*cfg, want) {
+	if want := (Config{base: service.NewBase(Descriptor(), true), PublishEvents: true}); !reflect.DeepEqual(*cfg, want) {
 		t.Errorf("defaults = %+v, want %+v", *cfg, want)
 	}
 	fs := flag.NewFlagSet("storage", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	cfg.RegisterFlags(fs)
-	if err := fs.Parse([]string{"-http-addr", "127.0.0.1:0", "-data-dir", "/srv/files", "-quota", "1073741824"}); err != nil {
+	if err := fs.Parse([]string{"-http-addr", "127.0.0.1:0", "-data-dir", "/srv/files", "-quota", "1073741824", "-publish-events=false"}); err != nil {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {
@@ -65,6 +65,7 @@ func TestConfigDefaultsAndFlags(t *testing.T) {
 		{name: "http addr", got: cfg.Base().HTTPAddr, want: "127.0.0.1:0"},
 		{name: "data dir", got: cfg.Base().DataDir, want: "/srv/files"},
 		{name: "quota", got: cfg.Quota, want: int64(1 << 30)},
+		{name: "publish events", got: cfg.PublishEvents, want: false},
 	} {
 		if tc.got != tc.want {
 			t.Errorf("%s = %v, want %v", tc.name, tc.got, tc.want)

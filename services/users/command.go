@@ -51,6 +51,7 @@ func Descriptor() service.Descriptor {
 				Tarpit:    time.Second,
 			},
 			TrustedProxies: transport.DefaultTrustedProxies(),
+			PublishEvents:  true,
 		}
 	}
 	return d
@@ -66,6 +67,9 @@ type Config struct {
 	BcryptCost        int
 	Guard             GuardConfig
 	TrustedProxies    []netip.Prefix
+	// PublishEvents: the service publishes its events (docs/events.md);
+	// false publishes none and leaves NATS alone.
+	PublishEvents bool
 }
 
 // Base implements service.Config.
@@ -84,6 +88,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	config.PositiveIntVar(fs, &c.Guard.AddrBurst, "login-addr-burst", c.Guard.AddrBurst, "failed logins from one client address allowed before 429")
 	config.DurationVar(fs, &c.Guard.Refill, "login-refill", c.Guard.Refill, "one more failed login is allowed after each such period")
 	config.PrefixListVar(fs, &c.TrustedProxies, "trusted-proxies", c.TrustedProxies, "peers whose X-Forwarded-For names the client (comma list of prefixes)")
+	fs.BoolVar(&c.PublishEvents, "publish-events", c.PublishEvents, "publish user.created, user.deleted, user.login and user.password_changed to the event bus (the activity log shows them); false: publish none")
 }
 
 // Validate implements service.Config. The admin's name is checked as it
@@ -146,17 +151,11 @@ func (s *server) Run(ctx context.Context, up func(service.Addrs)) (err error) {
 	// The publisher exists before the bootstrap, whose user.created it
 	// queues; its actor sends once the group runs.
 	reg := service.NewRegistry()
-	nc, err := service.ConnectNATS(s.env, Name, reg)
+	pub, actors, closeNATS, err := service.Events(s.env, Name, s.cfg.PublishEvents, logger, reg, &s.cfg.base)
 	if err != nil {
 		return err
 	}
-	if nc != nil {
-		defer nc.Close() // after the group: the publisher has drained by then
-	}
-	pub, actors, err := service.NewPublisher(nc, logger, reg, &s.cfg.base)
-	if err != nil {
-		return err
-	}
+	defer closeNATS() // after the group: the publisher has drained by then
 	svc.events = pub
 	var created bool
 	if s.cfg.AdminPassword == "" && s.cfg.AdminPasswordHash != "" {

@@ -70,6 +70,7 @@ func TestConfigDefaultsAndFlags(t *testing.T) {
 				UserBurst: 10, AddrBurst: 20, Refill: 6 * time.Second, Tarpit: time.Second,
 			},
 			TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")},
+			PublishEvents:  true,
 		}
 		if !reflect.DeepEqual(*cfg, want) {
 			t.Errorf("got %+v, want %+v", *cfg, want)
@@ -92,6 +93,7 @@ func TestConfigDefaultsAndFlags(t *testing.T) {
 			"-login-addr-burst", "7",
 			"-login-refill", "2s",
 			"-trusted-proxies", "10.0.0.0/8, 192.0.2.1",
+			"-publish-events=false",
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -112,6 +114,7 @@ func TestConfigDefaultsAndFlags(t *testing.T) {
 			{name: "addr burst", got: cfg.Guard.AddrBurst, want: 7},
 			{name: "refill", got: cfg.Guard.Refill, want: 2 * time.Second},
 			{name: "trusted proxies", got: fmt.Sprint(cfg.TrustedProxies), want: "[10.0.0.0/8 192.0.2.1/32]"},
+			{name: "publish events", got: cfg.PublishEvents, want: false},
 		} {
 			if tc.got != tc.want {
 				t.Errorf("%s = %v, want %v", tc.name, tc.got, tc.want)
