@@ -9,7 +9,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/textproto"
-	"strconv"
+	"slices"
 	"strings"
 )
 
@@ -86,7 +86,15 @@ func readHead(br *bufio.Reader, method string, hdr http.Header) (framing, error)
 	}
 
 	var (
-		length     string // the Content-Length value, once seen
+		// The values are copied into vals as they are read (a line is
+		// valid until the next read only) and become one string at the
+		// end, with one slice backing every header's value: two
+		// allocations for the head, not two per header.
+		valBuf     [1024]byte
+		vals       = valBuf[:0]
+		fieldBuf   [24]headField
+		fields     = fieldBuf[:0]
+		length     = headField{key: "Content-Length"} // its value, once seen
 		haveLength bool
 		te         string
 		connection []string
@@ -117,10 +125,15 @@ func readHead(br *bufio.Reader, method string, hdr http.Header) (framing, error)
 		}
 		switch key {
 		case "Content-Length":
-			if haveLength && length != string(value) {
+			if haveLength && !bytes.Equal(vals[length.start:length.end], value) {
 				return framing{}, fmt.Errorf("%w: differing Content-Length values", errBadAnswer)
 			}
-			length, haveLength = string(value), true
+			if !haveLength {
+				length.start = len(vals)
+				vals = append(vals, value...)
+				length.end = len(vals)
+				haveLength = true
+			}
 			continue
 		case "Transfer-Encoding":
 			te += "," + string(value)
@@ -145,10 +158,9 @@ func readHead(br *bufio.Reader, method string, hdr http.Header) (framing, error)
 		if interim {
 			continue
 		}
-		hdr[key] = append(hdr[key], string(value))
-	}
-	for _, k := range connection {
-		delete(hdr, k)
+		fields = append(fields, headField{key: key, start: len(vals)})
+		vals = append(vals, value...)
+		fields[len(fields)-1].end = len(vals)
 	}
 	if http10 && !keepAlive {
 		f.close = true
@@ -162,7 +174,7 @@ func readHead(br *bufio.Reader, method string, hdr http.Header) (framing, error)
 		f.length = 0
 		if haveLength && method == http.MethodHead {
 			// A HEAD answer says how long the GET's would be.
-			hdr["Content-Length"] = []string{length}
+			fields = append(fields, length)
 		}
 	case te != "":
 		codings := strings.Split(te[1:], ",")
@@ -179,17 +191,58 @@ func readHead(br *bufio.Reader, method string, hdr http.Header) (framing, error)
 			f.close = true
 		}
 	case haveLength:
-		n, err := strconv.ParseInt(length, 10, 64)
-		if err != nil || n < 0 || length[0] == '+' {
-			return framing{}, fmt.Errorf("%w: Content-Length %q", errBadAnswer, length)
+		n, ok := parseLength(vals[length.start:length.end])
+		if !ok {
+			return framing{}, fmt.Errorf("%w: Content-Length %q", errBadAnswer, string(vals[length.start:length.end]))
 		}
 		f.length = n
-		hdr["Content-Length"] = []string{length}
+		fields = append(fields, length)
 	default:
 		f.length = -1
 		f.close = true
 	}
+	for _, k := range connection {
+		delete(hdr, k)
+	}
+	if len(fields) > 0 {
+		all := string(vals)
+		strs := make([]string, len(fields))
+		for i, fd := range fields {
+			if fd.key != "Content-Length" && slices.Contains(connection, fd.key) {
+				continue
+			}
+			strs[i] = all[fd.start:fd.end]
+			if old, ok := hdr[fd.key]; ok {
+				hdr[fd.key] = append(old, strs[i])
+			} else {
+				hdr[fd.key] = strs[i : i+1 : i+1]
+			}
+		}
+	}
 	return f, nil
+}
+
+// headField is one header of an answer: its name and where its value is in
+// the head's value bytes.
+type headField struct {
+	key        string
+	start, end int
+}
+
+// parseLength parses a Content-Length value: decimal digits only, as RFC
+// 9110 has it (no sign, no spaces), and within int64.
+func parseLength(b []byte) (int64, bool) {
+	if len(b) == 0 || len(b) > 18 {
+		return 0, false
+	}
+	var n int64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	return n, true
 }
 
 // parseStatus reads "HTTP/1.x NNN reason".
