@@ -2,12 +2,14 @@ package proxy
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -309,9 +311,8 @@ var errNoInstance = errors.New("proxy: no instance accepted the connection")
 // answer is never taken for a whole one.
 func (h *Handler) forwardDirect(w http.ResponseWriter, r *http.Request, up *upstreams) {
 	ctx := r.Context()
-	cut := &cutter{}
-	stop := context.AfterFunc(ctx, cut.fire)
-	defer stop()
+	cut := &up.cut
+	defer cut.disarm()
 	var lastErr error = errNoInstance
 	for _, in := range up.order {
 		f, uc, err := h.roundTrip(ctx, w.Header(), r, in, cut)
@@ -344,7 +345,7 @@ func (h *Handler) roundTrip(ctx context.Context, hdr http.Header, r *http.Reques
 			return framing{}, nil, err
 		}
 		cut.watch(uc)
-		f, err := h.exchange(hdr, r, in.Addr, uc)
+		f, err := h.exchange(ctx, hdr, r, in.Addr, uc, cut)
 		if err == nil {
 			return f, uc, nil
 		}
@@ -370,24 +371,101 @@ func (h *Handler) roundTrip(ctx context.Context, hdr http.Header, r *http.Reques
 // errWrite marks a failure to send the request.
 var errWrite = errors.New("write request")
 
+// cutPoll is how long a request waits for the first byte of an answer
+// before it looks whether its context ended (the client went away, or the
+// service's stop cut it). Polling the context this way costs nothing on
+// an answer that comes within it, where context.AfterFunc would allocate
+// and register with the request's context on every request; a request
+// whose answer is slower pays a timer every cutPoll.
+const cutPoll = 100 * time.Millisecond
+
 // exchange writes the request on uc and reads the answer's status line and
-// headers, into hdr, within the response timeout.
-func (h *Handler) exchange(hdr http.Header, r *http.Request, addr string, uc *upConn) (framing, error) {
+// headers, into hdr, within the response timeout. A small answer, its head
+// and body in the connection's buffer at once, is read with one deadline
+// set and no context watch; anything that has to wait past that (a head
+// arriving in pieces, a body larger than the buffer) arms cut, which cuts
+// the connection as soon as ctx ends.
+func (h *Handler) exchange(ctx context.Context, hdr http.Header, r *http.Request, addr string, uc *upConn, cut *cutter) (framing, error) {
+	var bound time.Time // zero: none
+	now := time.Now()
+	if h.opts.ResponseTimeout > 0 {
+		bound = now.Add(h.opts.ResponseTimeout)
+	}
+	// One deadline for the write and the wait: the request's head is
+	// small, so a write that does not go through within it meets an
+	// instance that reads nothing.
+	_ = uc.SetDeadline(pollUntil(now, bound))
 	writeHead(uc.bw, r, addr)
 	if err := uc.bw.Flush(); err != nil {
 		return framing{}, fmt.Errorf("%w: %w", errWrite, err)
 	}
-	if h.opts.ResponseTimeout > 0 {
-		_ = uc.SetReadDeadline(time.Now().Add(h.opts.ResponseTimeout))
+	armed := false
+	for {
+		if !armed {
+			if err := awaitByte(ctx, uc, bound); err != nil {
+				return framing{}, err
+			}
+			if !headBuffered(uc.br) {
+				// The deadline first: a cut that fires as the watch
+				// begins must not be undone.
+				armed = true
+				_ = uc.SetDeadline(bound)
+				cut.arm(ctx)
+			}
+		}
+		f, err := readHead(uc.br, r.Method, hdr)
+		if err != nil {
+			return framing{}, err
+		}
+		if f.status < 200 {
+			continue // an interim answer; the final one follows
+		}
+		if f.chunked || f.length < 0 || int64(uc.br.Buffered()) < f.length {
+			// The body streams: unbounded in time, watched by the cut.
+			_ = uc.SetDeadline(time.Time{})
+			cut.arm(ctx)
+		}
+		// Otherwise the deadline stays: nothing reads or writes on uc
+		// before its next exchange sets its own.
+		return f, nil
 	}
-	f, err := readAnswer(uc.br, r.Method, hdr)
-	if err != nil {
-		return framing{}, err
+}
+
+// awaitByte waits for the first byte of an answer on uc, until bound (zero:
+// none), looking at ctx every cutPoll. io.EOF means the connection closed
+// before it.
+func awaitByte(ctx context.Context, uc *upConn, bound time.Time) error {
+	for {
+		_, err := uc.br.Peek(1)
+		if err == nil || !errors.Is(err, os.ErrDeadlineExceeded) {
+			return err
+		}
+		if ctx.Err() != nil {
+			return context.Cause(ctx)
+		}
+		now := time.Now()
+		if !bound.IsZero() && !now.Before(bound) {
+			return err
+		}
+		_ = uc.SetDeadline(pollUntil(now, bound))
 	}
-	if h.opts.ResponseTimeout > 0 {
-		_ = uc.SetReadDeadline(time.Time{})
+}
+
+// pollUntil is the deadline of the next wait: cutPoll from now, or bound if
+// that comes first.
+func pollUntil(now, bound time.Time) time.Time {
+	next := now.Add(cutPoll)
+	if !bound.IsZero() && bound.Before(next) {
+		return bound
 	}
-	return f, nil
+	return next
+}
+
+// headBuffered reports whether a whole head (status line and headers, up
+// to the empty line) is in br's buffer, so reading it cannot wait.
+func headBuffered(br *bufio.Reader) bool {
+	b, _ := br.Peek(br.Buffered())
+	return bytes.Contains(b, []byte("\r\n\r\n")) || bytes.Contains(b, []byte("\n\n"))
 }
 
 // writeHead writes the request line and headers of r as the proxy
@@ -434,10 +512,20 @@ func writeHead(bw *bufio.Writer, r *http.Request, addr string) {
 // the pool once the body was read to its end.
 func (h *Handler) copyAnswer(w http.ResponseWriter, addr string, uc *upConn, f framing, cut *cutter) {
 	w.WriteHeader(f.status)
-	body := uc.body(f)
-	buf := h.buffers.Get()
-	err := copyBody(w, body, buf, f.length < 0)
-	h.buffers.Put(buf)
+	var err error
+	if n := f.length; !f.chunked && n >= 0 && int64(uc.br.Buffered()) >= n {
+		// A small answer is in the connection's buffer whole: written
+		// from there, with no copy buffer.
+		b, _ := uc.br.Peek(int(n))
+		if _, werr := w.Write(b); werr != nil {
+			err = fmt.Errorf("%w: %w", errClientWrite, werr)
+		}
+		_, _ = uc.br.Discard(int(n))
+	} else {
+		buf := h.buffers.Get()
+		err = copyBody(w, uc.body(f), buf, f.length < 0)
+		h.buffers.Put(buf)
+	}
 	var trailers http.Header
 	if f.chunked {
 		// Taken before the connection may serve someone else.
@@ -466,11 +554,30 @@ func (h *Handler) copyAnswer(w http.ResponseWriter, addr string, uc *upConn, f f
 // cutter cuts the instance's connection of a forwarded request when the
 // request's context ends (the client went away, or the service stops and
 // cut it): a read or write blocked on that connection fails at once. One
-// per request, whichever connection it is on.
+// per request, whichever connection it is on; it watches the context only
+// once armed, which a request that waits past a poll or streams a body
+// does (exchange).
 type cutter struct {
+	stop func() bool // ends the context watch; nil until armed
+
 	mu   sync.Mutex
 	conn *upConn
 	cut  bool
+}
+
+// arm makes the cutter watch ctx, once.
+func (c *cutter) arm(ctx context.Context) {
+	if c.stop == nil {
+		c.stop = context.AfterFunc(ctx, c.fire)
+	}
+}
+
+// disarm ends the watch, if any; the request's goroutine calls it when the
+// request is done.
+func (c *cutter) disarm() {
+	if c.stop != nil {
+		c.stop()
+	}
 }
 
 // fire cuts the watched connection, and any watched later.

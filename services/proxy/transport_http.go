@@ -112,20 +112,29 @@ type upstreams struct {
 	order   []registry.Instance
 	used    string
 	body    *clientBody
+	cut     cutter // the direct path's (forwardDirect)
+}
+
+// call is what ServeHTTP keeps of one request, in one allocation.
+type call struct {
+	rec recorder
+	up  upstreams
+	id  [1]string
 }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	begin := time.Now()
+	c := &call{rec: recorder{ResponseWriter: w, status: http.StatusOK}}
+	rec, up := &c.rec, &c.up
 	ids := r.Header["X-Request-Id"]
 	if len(ids) == 0 || ids[0] == "" {
 		// One slice for both headers: neither is modified later.
-		ids = []string{newRequestID()}
+		c.id[0] = newRequestID()
+		ids = c.id[:]
 		r.Header["X-Request-Id"] = ids
 	}
 	id := ids[0]
 	w.Header()["X-Request-Id"] = ids[:1:1]
-	rec := &recorder{ResponseWriter: w, status: http.StatusOK}
-	up := &upstreams{}
 	var fwd tracing.Forward
 	defer func() {
 		took := time.Since(begin)
