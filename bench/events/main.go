@@ -13,20 +13,23 @@
 //     three `ocis server` processes, side by side, in interleaved rounds
 //     (5: the effect sought is a few per cent, the noise of a shared
 //     2-CPU machine about as much), each starting with the next setting:
-//     - off: OCIS_EXCLUDE_RUN_SERVICES=nats, so the process has no NATS
-//     and storage's publisher is service.NoPublisher (drops every event);
-//     - publish: nats in the process, no consumer
-//     (OCIS_EXCLUDE_RUN_SERVICES=activity);
-//     - publish+consume: the default family, activity consuming.
+//     - off: nats in the process, no consumer
+//     (OCIS_EXCLUDE_RUN_SERVICES=activity), and storage publishing
+//     nothing (OCIS_STORAGE_PUBLISH_EVENTS=false: service.NoPublisher);
+//     - publish: the same with storage's publisher on, so that the two
+//     differ in the publisher alone;
+//     - publish+consume: the default family, activity consuming;
+//     - with -no-nats, also no-nats: OCIS_EXCLUDE_RUN_SERVICES=nats, no
+//     NATS in the process at all (the baseline of earlier runs).
 //     CPU per upload is the process's utime+stime (from /proc) from
 //     before the run until the publisher has had every event acknowledged
 //     and, with a consumer, until the consumer has handled every one of
 //     them, divided by the uploads served. The publisher's cost is
 //     publish/off (target <= 1.05, less than 5 % more); it holds
 //     storage's Publish, the in-process nats server storing the event in
-//     JetStream (file store) and the ack, and also what NATS costs the
-//     process anyway (the registry's heartbeats, a few per second). Publish
-//     throughput is what storage's
+//     JetStream (file store) and the ack; what NATS costs the process
+//     anyway (the idle server, the registry's heartbeats and watches) is
+//     in both. Publish throughput is what storage's
 //     ocis_events_published_total (events JetStream acknowledged) grew
 //     per second of the run, beside wrk's uploads per second.
 //
@@ -34,6 +37,7 @@
 //
 //	go run ./bench/events          # 1000 events, 5 rounds of 10s per setting
 //	go run ./bench/events -short   # 200 events, 3 rounds of 3s
+//	go run ./bench/events -no-nats # and a process without NATS beside them
 //
 // It needs wrk (installed with apt-get when missing, as root). Every
 // child is killed and the temporary directory removed when it ends, on
@@ -68,6 +72,7 @@ type options struct {
 	rounds   int
 	timeout  time.Duration
 	keep     bool
+	noNATS   bool
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -82,6 +87,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&cfg.rounds, "rounds", 5, "interleaved rounds per setting")
 	fs.DurationVar(&cfg.timeout, "timeout", 10*time.Minute, "bound of the whole run")
 	fs.BoolVar(&cfg.keep, "keep", false, "keep the temporary directory (binary, data dirs, logs)")
+	fs.BoolVar(&cfg.noNATS, "no-nats", false, "also measure a process without NATS (OCIS_EXCLUDE_RUN_SERVICES=nats), against which off shows what NATS costs")
 	if err := fs.Parse(args); err != nil {
 		return options{}, err
 	}

@@ -57,10 +57,15 @@ func (b *bench) measure(ctx context.Context) error {
 	if err := os.WriteFile(script, []byte(putScript), 0o600); err != nil {
 		return err
 	}
-	off := &server{name: "off", env: []string{"OCIS_EXCLUDE_RUN_SERVICES=nats"}}
+	// off and publish differ in storage's publisher alone: both run nats
+	// (idle but for the registry) and no consumer.
+	off := &server{name: "off", env: []string{"OCIS_EXCLUDE_RUN_SERVICES=activity", "OCIS_STORAGE_PUBLISH_EVENTS=false"}}
 	pub := &server{name: "publish", env: []string{"OCIS_EXCLUDE_RUN_SERVICES=activity"}}
 	full := &server{name: "publish+consume"}
 	servers := []*server{off, pub, full}
+	if b.cfg.noNATS {
+		servers = append(servers, &server{name: "no-nats", env: []string{"OCIS_EXCLUDE_RUN_SERVICES=nats"}})
+	}
 	for _, s := range servers {
 		if err := b.start(ctx, s); err != nil {
 			return fmt.Errorf("%s: %w", s.name, err)
@@ -118,6 +123,13 @@ func (b *bench) measure(ctx context.Context) error {
 	fmt.Fprintf(b.out, "  publisher's cost, CPU per upload publish/off (1.05 = 5%% more): %s %s\n", cost.Format("%.3f"), tg.Judge(cost))
 	withConsumer := benchkit.SpreadOf(ratios(figures(full, run.cpuPerUpload), figures(off, run.cpuPerUpload)))
 	fmt.Fprintf(b.out, "  publisher and consumer in the same process, CPU per upload publish+consume/off: %s (no target)\n", withConsumer.Format("%.3f"))
+	if b.cfg.noNATS {
+		noNATS := servers[len(servers)-1]
+		fmt.Fprintf(b.out, "  what NATS costs the process with storage's publisher off, CPU per upload off/no-nats: %s (no target)\n",
+			benchkit.SpreadOf(ratios(figures(off, run.cpuPerUpload), figures(noNATS, run.cpuPerUpload))).Format("%.3f"))
+		fmt.Fprintf(b.out, "  publish/no-nats, the baseline before it was like for like: %s (no target)\n",
+			benchkit.SpreadOf(ratios(figures(pub, run.cpuPerUpload), figures(noNATS, run.cpuPerUpload))).Format("%.3f"))
+	}
 	perSec := func(r run) float64 { return r.acked / b.cfg.duration.Seconds() }
 	fmt.Fprintf(b.out, "  publish throughput (events JetStream acked to storage's publisher per second of the run), no consumer: %s; consumer attached: %s\n",
 		benchkit.SpreadOf(figures(pub, perSec)).Format("%.0f"), benchkit.SpreadOf(figures(full, perSec)).Format("%.0f"))
@@ -247,7 +259,7 @@ func awaitActivity(ctx context.Context, hc *http.Client, s *server, path string,
 func (b *bench) load(ctx context.Context, s *server, script string, d time.Duration) (run, error) {
 	hc := &http.Client{Timeout: 5 * time.Second}
 	defer hc.CloseIdleConnections()
-	publishes := s.name != "off"
+	publishes := s.name == "publish" || s.name == "publish+consume"
 	consumes := s.name == "publish+consume"
 	counts := func() (acked, handled float64, err error) {
 		if publishes {
