@@ -4,9 +4,12 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/url"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-kit/log"
@@ -147,6 +150,7 @@ func Connect(o Options) (*nats.Conn, error) {
 		u.User = nil // credentials come from Options, never from a URL that might be logged
 		servers = append(servers, u.String())
 	}
+	d := &dialer{embedded: o.Embedded, net: net.Dialer{Timeout: 2 * time.Second}, closed: make(chan struct{})}
 	opts := []nats.Option{
 		nats.Name(o.Name),
 		nats.MaxReconnects(-1),
@@ -154,11 +158,14 @@ func Connect(o Options) (*nats.Conn, error) {
 		// An auth error must not end the connection either: the servers
 		// may be restarting with a new config file.
 		nats.IgnoreAuthErrorAbort(),
-		nats.ReconnectWait(o.ReconnectWait),
-		nats.ReconnectJitter(o.ReconnectWait/5, o.ReconnectWait/5),
+		// Between rounds of attempts: ReconnectWait and up to a fifth
+		// more, cut short when this process's own server comes up.
+		nats.CustomReconnectDelay(func(int) time.Duration {
+			return d.pause(o.ReconnectWait + rand.N(o.ReconnectWait/5+1))
+		}),
 		nats.PingInterval(o.PingInterval),
 		nats.MaxPingsOutstanding(o.MaxPingsOut),
-		nats.SetCustomDialer(&dialer{embedded: o.Embedded, net: net.Dialer{Timeout: 2 * time.Second}}),
+		nats.SetCustomDialer(d),
 		// The placeholder host of the embedded server must not be looked
 		// up; the dialer resolves real names itself.
 		nats.SkipHostLookup(),
@@ -181,6 +188,7 @@ func Connect(o Options) (*nats.Conn, error) {
 		}),
 		nats.ClosedHandler(func(*nats.Conn) {
 			m.connected.Set(0)
+			d.close()
 			level.Info(logger).Log("msg", "nats connection closed")
 		}),
 		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
@@ -214,10 +222,17 @@ func serverName(nc *nats.Conn) string {
 type dialer struct {
 	embedded *Embedded
 	net      net.Dialer
+	// tried is how many embedded servers had been set at the last
+	// attempt: pause waits no longer once another one has been.
+	tried atomic.Uint64
+	// closed is closed with the connection, ending a pause at once.
+	closed    chan struct{}
+	closeOnce sync.Once
 }
 
 func (d *dialer) Dial(network, address string) (net.Conn, error) {
-	conn, err := d.embedded.InProcessConn()
+	conn, gen, err := d.embedded.inProcessConn()
+	d.tried.Store(gen)
 	if err == nil {
 		return conn, nil
 	}
@@ -229,6 +244,31 @@ func (d *dialer) Dial(network, address string) (net.Conn, error) {
 	}
 	return d.net.Dial(network, address)
 }
+
+// pause is the wait between two rounds of connection attempts: wait, or
+// less when this process's embedded server is set meanwhile. The nats
+// service starts alongside the services that connect to it, so their
+// first attempt usually finds no server; without this, each of them would
+// sit out a whole ReconnectWait (half a second) after the server came up,
+// with its events unsent and the node unannounced. It returns zero, the
+// wait being over, for nats.go to try at once.
+func (d *dialer) pause(wait time.Duration) time.Duration {
+	gen, next := d.embedded.watch()
+	if gen != d.tried.Load() {
+		// A server was set after the last attempt: it has not been tried.
+		return 0
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-next:
+	case <-t.C:
+	case <-d.closed:
+	}
+	return 0
+}
+
+func (d *dialer) close() { d.closeOnce.Do(func() { close(d.closed) }) }
 
 type metrics struct {
 	connected   prometheus.Gauge

@@ -1,7 +1,10 @@
 package natsconn_test
 
 import (
+	"errors"
+	"net"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -131,6 +134,59 @@ func TestReconnectsForever(t *testing.T) {
 	if err := nc.Publish("x", nil); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestConnectsWhenEmbeddedServerComesUp checks that a connection made
+// before the process's server runs connects as soon as the server is set,
+// not a whole ReconnectWait later: the services of `ocis server` connect
+// while the nats service is still starting.
+func TestConnectsWhenEmbeddedServerComesUp(t *testing.T) {
+	emb := natsconn.NewEmbedded()
+	// A wait far beyond the bound below: only the wake-up can connect
+	// in time.
+	nc, err := natsconn.Connect(natsconn.Options{Embedded: emb, ReconnectWait: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	if nc.IsConnected() {
+		t.Fatal("connected without a server")
+	}
+	srv := startServer(t, "", "")
+	set := time.Now()
+	emb.Set(srv)
+	eventually(t, "connected", nc.IsConnected)
+	if took := time.Since(set); took > 2*time.Second {
+		t.Fatalf("connected %s after the server was set", took)
+	}
+}
+
+// TestFailingServerIsNotHammered checks that the wake-up does not turn
+// into a busy loop when the embedded server is set but its connections
+// fail: attempts still come one ReconnectWait apart.
+func TestFailingServerIsNotHammered(t *testing.T) {
+	emb := natsconn.NewEmbedded()
+	srv := &failingServer{}
+	emb.Set(srv)
+	nc, err := natsconn.Connect(natsconn.Options{Embedded: emb, ReconnectWait: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	start, before := time.Now(), srv.attempts.Load()
+	time.Sleep(300 * time.Millisecond)
+	// 300 ms at one attempt per 50-60 ms: about five, never hundreds.
+	if got, elapsed := srv.attempts.Load()-before, time.Since(start); got > int64(elapsed/(50*time.Millisecond))+2 {
+		t.Fatalf("%d attempts in %s with a 50ms wait", got, elapsed)
+	}
+}
+
+// failingServer is an embedded server whose every connection fails.
+type failingServer struct{ attempts atomic.Int64 }
+
+func (s *failingServer) InProcessConn() (net.Conn, error) {
+	s.attempts.Add(1)
+	return nil, errors.New("refused")
 }
 
 // metricValue reads one series of a counter or gauge from reg.

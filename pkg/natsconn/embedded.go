@@ -35,6 +35,10 @@ type Embedded struct {
 	mu  sync.RWMutex
 	srv InProcessServer
 	gen uint64
+	// next, made by the first watch after a Set, is closed at the next
+	// Set, so that connections waiting to reconnect try again the moment
+	// a server comes up.
+	next chan struct{}
 }
 
 // NewEmbedded returns a handle with no server.
@@ -54,6 +58,10 @@ func (e *Embedded) Set(srv InProcessServer) (release func()) {
 	e.gen++
 	gen := e.gen
 	e.srv = srv
+	if e.next != nil {
+		close(e.next)
+		e.next = nil
+	}
 	return func() {
 		e.mu.Lock()
 		defer e.mu.Unlock()
@@ -76,14 +84,37 @@ func (e *Embedded) Running() bool {
 // InProcessConn opens an in-process connection to the server, or fails
 // with ErrNotRunning when there is none.
 func (e *Embedded) InProcessConn() (net.Conn, error) {
+	conn, _, err := e.inProcessConn()
+	return conn, err
+}
+
+// inProcessConn is InProcessConn that also says how many servers had been
+// set when it tried (see watch).
+func (e *Embedded) inProcessConn() (net.Conn, uint64, error) {
 	if e == nil {
-		return nil, ErrNotRunning
+		return nil, 0, ErrNotRunning
 	}
 	e.mu.RLock()
-	srv := e.srv
+	srv, gen := e.srv, e.gen
 	e.mu.RUnlock()
 	if srv == nil {
-		return nil, ErrNotRunning
+		return nil, gen, ErrNotRunning
 	}
-	return srv.InProcessConn()
+	conn, err := srv.InProcessConn()
+	return conn, gen, err
+}
+
+// watch returns how many servers have been set so far and a channel
+// closed at the next Set. On a nil handle the channel is nil: no server
+// ever comes.
+func (e *Embedded) watch() (gen uint64, next <-chan struct{}) {
+	if e == nil {
+		return 0, nil
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.next == nil {
+		e.next = make(chan struct{})
+	}
+	return e.gen, e.next
 }
