@@ -22,6 +22,7 @@
 //	go run ./bench/proxy             # 3 rounds of 10s per target, 1 GiB transfers
 //	go run ./bench/proxy -short      # 3 rounds of 3s per target, 128 MiB transfers
 //	go run ./bench/proxy -only networked -pprof /tmp/prof   # and a CPU profile of the proxy
+//	go run ./bench/proxy -only networked -syscalls          # and each forwarder's system calls per request (perf)
 //
 // It needs nginx and wrk; when either is missing it installs the Debian
 // packages nginx-light and wrk with apt-get (root only). Everything listens
@@ -63,6 +64,7 @@ type options struct {
 	pprofDir     string
 	keep         bool
 	fasthttp     bool
+	syscalls     bool
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -81,6 +83,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&cfg.pprofDir, "pprof", "", "write 5s CPU profiles of the colocated direct and proxy targets and of the networked proxy, each during an extra wrk run, to `dir`")
 	fs.BoolVar(&cfg.keep, "keep", false, "keep the temporary directory (binary, data dir, logs, nginx.conf)")
 	fs.BoolVar(&cfg.fasthttp, "fasthttp", false, "also measure bench/proxy/fastproto, a fasthttp data-plane prototype (not part of ocis), in the networked rounds")
+	fs.BoolVar(&cfg.syscalls, "syscalls", false, "count each forwarder's system calls per request in the networked benchmark with perf stat, during an extra wrk run (not counted)")
 	if err := fs.Parse(args); err != nil {
 		return options{}, err
 	}

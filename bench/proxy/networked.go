@@ -99,6 +99,13 @@ func (b *bench) networked(ctx context.Context) ([]string, error) {
 			return nil, err
 		}
 	}
+	if b.cfg.syscalls {
+		for _, t := range targets[1:] {
+			if err := b.countSyscalls(ctx, token, t); err != nil {
+				return nil, err
+			}
+		}
+	}
 	if err := b.interleave(ctx, token, b.cfg.conns, targets...); err != nil {
 		return nil, err
 	}
