@@ -77,6 +77,10 @@ func registerServer(a *app) {
 // selection and the dependency graph, and runs the top-level group (signals,
 // control API, supervisor) until a signal.
 func serve(cat service.Catalogue, f *family, stdout, stderr io.Writer) error {
+	// Starting is a burst of allocation: the collector waits until the
+	// family is up (startgc.go).
+	restoreGC := relaxGC(os.Getenv)
+	defer restoreGC()
 	// A key of the config file no command knows is a typo: refused.
 	f.set.CheckKeys(knownKeys(cat))
 	err := f.set.Load(func() (string, error) {
@@ -250,6 +254,10 @@ func serve(cat service.Catalogue, f *family, stdout, stderr io.Writer) error {
 	// service of this node begins to stop.
 	background, stopBackground := context.WithCancel(context.Background())
 	defer stopBackground()
+	go func() {
+		awaitStarted(background, sup, startGCBound)
+		restoreGC()
+	}()
 	n.addActor(&g, background, ctl)
 	api.AddTo(&g)
 	// Reload: SIGHUP restarts exactly the services whose settings changed.

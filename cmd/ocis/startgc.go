@@ -1,0 +1,66 @@
+package main
+
+import (
+	"context"
+	"runtime/debug"
+	"sync"
+	"time"
+)
+
+// startGCPercent is the collector's GOGC while the family starts. Starting
+// allocates about ten megabytes in a few tens of milliseconds (nats-server,
+// JetStream's first streams, six metrics registries, the stores), of which
+// a few stay live; at the default of 100 the heap's first goal is 4 MB, so
+// the collector ran two or three times during the start, each time with
+// its write barrier and assists slowing every goroutine that had work to
+// do, on a machine with two CPUs. At 400 the first goal is 16 MB: no
+// collection runs before every service is up, and the one that follows
+// marks only what is live then.
+const startGCPercent = 400
+
+// startGCBound is how long the start may keep the collector relaxed: a
+// family that is not up by then (a service in backoff) is past the burst
+// this is for.
+const startGCBound = 5 * time.Second
+
+// relaxGC raises GOGC to startGCPercent and returns what puts it back, safe
+// to call more than once. An operator's own GOGC (getenv) is left alone,
+// as is a collector that is off.
+func relaxGC(getenv func(string) string) (restore func()) {
+	if getenv("GOGC") != "" {
+		return func() {}
+	}
+	old := debug.SetGCPercent(startGCPercent)
+	if old < 0 || old >= startGCPercent {
+		debug.SetGCPercent(old)
+		return func() {}
+	}
+	var once sync.Once
+	return func() { once.Do(func() { debug.SetGCPercent(old) }) }
+}
+
+// starting is what awaitStarted needs of the supervisor.
+type starting interface {
+	Ready() bool
+	Changed() <-chan struct{}
+}
+
+// awaitStarted returns once every unit of s runs, bound has passed, or ctx
+// is done, whichever comes first.
+func awaitStarted(ctx context.Context, s starting, bound time.Duration) {
+	timer := time.NewTimer(bound)
+	defer timer.Stop()
+	for {
+		changed := s.Changed()
+		if s.Ready() {
+			return
+		}
+		select {
+		case <-changed:
+		case <-timer.C:
+			return
+		case <-ctx.Done():
+			return
+		}
+	}
+}
