@@ -54,7 +54,8 @@ func New(typ, actor, subject string, payload any) (Event, error) {
 		}
 		ev.Payload = raw
 	}
-	return ev, ev.Validate()
+	// The payload is json.Marshal's: no need to scan it again.
+	return ev, ev.validateHead()
 }
 
 // Decode unmarshals the event's payload into v.
@@ -71,14 +72,22 @@ func (e Event) Decode(v any) error {
 // Validate checks what Publish needs: a type that makes a subject, an id
 // that fits a header, a payload that is JSON.
 func (e Event) Validate() error {
+	if err := e.validateHead(); err != nil {
+		return err
+	}
+	if len(e.Payload) > 0 && !json.Valid(e.Payload) {
+		return fmt.Errorf("%w: %s payload is not JSON", ErrInvalid, e.Type)
+	}
+	return nil
+}
+
+// validateHead checks the type and the id.
+func (e Event) validateHead() error {
 	if err := validType(e.Type, false); err != nil {
 		return err
 	}
 	if len(e.ID) > 128 || strings.ContainsAny(e.ID, " \t\r\n") {
 		return fmt.Errorf("%w: id %q: at most 128 characters, no white space", ErrInvalid, e.ID)
-	}
-	if len(e.Payload) > 0 && !json.Valid(e.Payload) {
-		return fmt.Errorf("%w: %s payload is not JSON", ErrInvalid, e.Type)
 	}
 	return nil
 }
@@ -97,16 +106,29 @@ func validType(typ string, wildcards bool) error {
 	if typ == "" {
 		return fmt.Errorf("%w: empty %s", ErrInvalid, what)
 	}
-	tokens := strings.Split(typ, ".")
-	for i, tok := range tokens {
-		if wildcards && (tok == "*" || tok == ">" && i == len(tokens)-1) {
-			continue
-		}
-		if tok == "" || strings.TrimLeft(tok, "abcdefghijklmnopqrstuvwxyz0123456789_-") != "" {
+	// Token by token, without splitting: Publish checks every event's
+	// type.
+	for rest := typ; ; {
+		tok, tail, more := strings.Cut(rest, ".")
+		if !(wildcards && (tok == "*" || tok == ">" && !more)) && !validToken(tok) {
 			return fmt.Errorf("%w: %s %q: want dot-separated words of a-z, 0-9, _ and -", ErrInvalid, what, typ)
 		}
+		if !more {
+			return nil
+		}
+		rest = tail
 	}
-	return nil
+}
+
+// validToken reports whether tok is a non-empty word of a-z, 0-9, _ and -.
+func validToken(tok string) bool {
+	for i := 0; i < len(tok); i++ {
+		c := tok[i]
+		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return tok != ""
 }
 
 // NewID returns a new event id: 128 bits, of which the first 48 are the

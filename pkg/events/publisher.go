@@ -2,7 +2,6 @@ package events
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -81,6 +80,12 @@ type Publisher struct {
 	closed bool
 	outbox chan outgoing
 
+	// streamHeader is the value of every message's
+	// Nats-Expected-Stream; subjects caches Subject by type, since a
+	// service publishes few types, each many times.
+	streamHeader []string
+	subjects     sync.Map // type → subject
+
 	lastDropLog  atomic.Int64 // unix nanoseconds
 	droppedSince atomic.Int64
 
@@ -130,6 +135,7 @@ func NewPublisher(nc *nats.Conn, opts PublisherOptions) (*Publisher, error) {
 		stop:   make(chan struct{}),
 	}
 	p.stream = newStream(js, opts.Stream, opts.Logger)
+	p.streamHeader = []string{p.stream.cfg.Name}
 	p.m = newPublisherMetrics(opts.Registerer, func() float64 { return float64(len(p.outbox)) })
 	return p, nil
 }
@@ -172,19 +178,32 @@ func (p *Publisher) prepare(ctx context.Context, ev Event) (outgoing, error) {
 	if err := ev.Validate(); err != nil {
 		return outgoing{}, err
 	}
-	data, err := json.Marshal(ev)
+	size := 128 + len(ev.ID) + len(ev.Type) + len(ev.Actor) + len(ev.Subject) + len(ev.Payload)
+	data, err := appendEvent(make([]byte, 0, size), ev)
 	if err != nil {
-		return outgoing{}, fmt.Errorf("%w: %s: %w", ErrInvalid, ev.Type, err)
+		return outgoing{}, err
 	}
 	if len(data) > maxEventSize-4096 {
 		return outgoing{}, fmt.Errorf("%w: %s is %d bytes, more than an event may have", ErrInvalid, ev.Type, len(data))
 	}
-	msg := nats.NewMsg(Subject(ev.Type))
-	msg.Data = data
-	msg.Header.Set(jetstream.MsgIDHeader, ev.ID)
-	msg.Header.Set(jetstream.ExpectedStreamHeader, p.stream.cfg.Name)
+	// The stream's name is the same slice in every message: headers are
+	// only read once built, by the client when it sends them.
+	h := make(nats.Header, 4)
+	h[jetstream.MsgIDHeader] = []string{ev.ID}
+	h[jetstream.ExpectedStreamHeader] = p.streamHeader
+	msg := &nats.Msg{Subject: p.subject(ev.Type), Data: data, Header: h}
 	p.opts.Propagator.Inject(ctx, HeaderCarrier(msg.Header))
 	return outgoing{msg: msg, id: ev.ID, queued: time.Now()}, nil
+}
+
+// subject is Subject(typ), made once per type.
+func (p *Publisher) subject(typ string) string {
+	if s, ok := p.subjects.Load(typ); ok {
+		return s.(string)
+	}
+	s := Subject(typ)
+	p.subjects.Store(typ, s)
+	return s
 }
 
 // drop counts n dropped events and logs about them, at most once every
