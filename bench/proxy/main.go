@@ -65,6 +65,7 @@ type options struct {
 	keep         bool
 	fasthttp     bool
 	syscalls     bool
+	proxyGOGC    int
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -84,6 +85,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&cfg.keep, "keep", false, "keep the temporary directory (binary, data dir, logs, nginx.conf)")
 	fs.BoolVar(&cfg.fasthttp, "fasthttp", false, "also measure bench/proxy/fastproto, a fasthttp data-plane prototype (not part of ocis), in the networked rounds")
 	fs.BoolVar(&cfg.syscalls, "syscalls", false, "count each forwarder's system calls per request in the networked benchmark with perf stat, during an extra wrk run (not counted)")
+	fs.IntVar(&cfg.proxyGOGC, "proxy-gogc", 0, "also measure, in the networked rounds, a second `ocis proxy server` run with GOGC=`N` in its environment (0: none)")
 	if err := fs.Parse(args); err != nil {
 		return options{}, err
 	}
@@ -117,6 +119,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return options{}, fmt.Errorf("-size %s: want at least 1MiB", cfg.size)
 	case cfg.timeout <= 0 || cfg.timeout > 2*time.Hour:
 		return options{}, fmt.Errorf("-timeout %s: want more than 0 and at most 2h", cfg.timeout)
+	case cfg.proxyGOGC < 0:
+		return options{}, fmt.Errorf("-proxy-gogc %d: want 0 (none) or a GOGC percentage", cfg.proxyGOGC)
 	case cfg.nginxWorkers < 1 || cfg.nginxWorkers > 64:
 		return options{}, fmt.Errorf("-nginx-workers %d: want 1 to 64", cfg.nginxWorkers)
 	}

@@ -80,6 +80,25 @@ func (b *bench) networked(ctx context.Context) ([]string, error) {
 		metrics: "http://" + addrs.debug[proxy.Name] + "/metrics"}
 	viaNginx := &target{name: "nginx", url: "http://" + free[0] + path, groups: []int{nginx.Pid()}}
 	targets := []*target{direct, viaProxy, viaNginx}
+	var viaGC *target
+	if b.cfg.proxyGOGC > 0 {
+		// A second proxy beside the first, the same in everything but
+		// its collector's pace, so the two are measured in the same
+		// rounds.
+		free, err := benchkit.FreeAddrs(2)
+		if err != nil {
+			return nil, err
+		}
+		gcAddrs := addrs.withListeners(proxy.Name, free[0], free[1])
+		p, err := b.startService(ctx, proxy.Name, data, gcAddrs, "warn", false, fmt.Sprintf("GOGC=%d", b.cfg.proxyGOGC))
+		if err != nil {
+			return nil, err
+		}
+		procs = append(procs, p)
+		viaGC = &target{name: fmt.Sprintf("proxy GOGC=%d", b.cfg.proxyGOGC), url: p.url(proxy.Name) + path, groups: []int{p.ch.Pid()},
+			metrics: "http://" + free[1] + "/metrics"}
+		targets = append(targets, viaGC)
+	}
 	var viaFast *target
 	if b.cfg.fasthttp {
 		if viaFast, err = b.startFastProto(ctx, addrs.http[storage.Name], path); err != nil {
@@ -120,6 +139,10 @@ func (b *bench) networked(ctx context.Context) ([]string, error) {
 		fmt.Sprintf("networked small GETs: proxy allocations per request %s, bytes per request %s",
 			benchkit.SpreadOf(viaProxy.allocs).Format("%.0f"), benchkit.SpreadOf(viaProxy.allocB).Format("%.0f")),
 		fmt.Sprintf("networked small GETs: proxy/nginx req/s %s; %s", rps.Format("%.2f"), tg.Judge(rps)),
+	}
+	if viaGC != nil {
+		lines = append(lines, fmt.Sprintf("networked small GETs: %s: CPU per request µs %s, req/s vs nginx %s",
+			viaGC.name, benchkit.SpreadOf(viaGC.cpu()).Format("%.1f"), benchkit.SpreadOf(ratios(viaGC.rps(), viaNginx.rps())).Format("%.2f")))
 	}
 	if viaFast != nil {
 		lines = append(lines, fmt.Sprintf("networked small GETs: fasthttp prototype (not ocis): CPU per request µs %s, req/s vs nginx %s",

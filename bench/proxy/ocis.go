@@ -85,7 +85,7 @@ const jwtSecret = "bench-secret-0123456789abcdefghij"
 
 // ocisEnv is the environment of an ocis process on data dir data with
 // every listener on addrs.
-func (b *bench) ocisEnv(data string, addrs ocisAddrs, level string, pprof bool) []string {
+func (b *bench) ocisEnv(data string, addrs ocisAddrs, level string, pprof bool, extra ...string) []string {
 	env := append(b.env[:len(b.env):len(b.env)],
 		config.EnvName("", "base-data-path")+"="+data,
 		config.EnvName("", "log-level")+"="+level,
@@ -102,7 +102,7 @@ func (b *bench) ocisEnv(data string, addrs ocisAddrs, level string, pprof bool) 
 			env = append(env, config.EnvName(d.Name, "debug.pprof")+"=true")
 		}
 	}
-	return env
+	return append(env, extra...)
 }
 
 // startOcis starts `ocis server` on the benchmark's data dir with every
@@ -118,13 +118,14 @@ func (b *bench) startOcis(ctx context.Context, addrs ocisAddrs, level string, pp
 // startService starts `ocis <name> server`, one service alone in its
 // process, on the data dir data, and waits for its /readyz. A standalone
 // proxy routes to the other services at the addresses of the environment
-// (addrs), so services started this way find each other.
-func (b *bench) startService(ctx context.Context, name, data string, addrs ocisAddrs, level string, pprof bool) (*ocisServer, error) {
+// (addrs), so services started this way find each other. extra is added to
+// its environment.
+func (b *bench) startService(ctx context.Context, name, data string, addrs ocisAddrs, level string, pprof bool, extra ...string) (*ocisServer, error) {
 	return b.startProcess(ctx, "ocis "+name+" server", []string{name, "server"}, data, addrs, level, pprof,
-		"http://"+addrs.debug[name]+"/readyz")
+		"http://"+addrs.debug[name]+"/readyz", extra...)
 }
 
-func (b *bench) startProcess(ctx context.Context, name string, args []string, data string, addrs ocisAddrs, level string, pprof bool, readyURL string) (*ocisServer, error) {
+func (b *bench) startProcess(ctx context.Context, name string, args []string, data string, addrs ocisAddrs, level string, pprof bool, readyURL string, extra ...string) (*ocisServer, error) {
 	logPath := filepath.Join(b.tmp, strings.ReplaceAll(name, " ", "-")+"-"+level+".log")
 	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
@@ -134,7 +135,7 @@ func (b *bench) startProcess(ctx context.Context, name string, args []string, da
 	// process would copy every line and its CPU would count against ocis.
 	defer logFile.Close()
 	cmd := exec.Command(b.ocis, args...)
-	cmd.Env = b.ocisEnv(data, addrs, level, pprof)
+	cmd.Env = b.ocisEnv(data, addrs, level, pprof, extra...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	ch, err := b.kids.Start(name, cmd)
 	if err != nil {
@@ -154,6 +155,20 @@ func (b *bench) startProcess(ctx context.Context, name string, args []string, da
 	}
 	fmt.Fprintf(b.log, "%s (log level %s) ready in %s\n", name, level, time.Since(t0).Round(time.Millisecond))
 	return s, nil
+}
+
+// withListeners is a copy of a with service name on the addresses http and
+// debug: a second process of that service beside the first.
+func (a ocisAddrs) withListeners(name, http, debug string) ocisAddrs {
+	c := ocisAddrs{runtime: a.runtime, http: map[string]string{}, debug: map[string]string{}}
+	for k, v := range a.http {
+		c.http[k] = v
+	}
+	for k, v := range a.debug {
+		c.debug[k] = v
+	}
+	c.http[name], c.debug[name] = http, debug
+	return c
 }
 
 // url is the base URL of service name.
