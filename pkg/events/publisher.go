@@ -91,6 +91,80 @@ type Publisher struct {
 
 	stop     chan struct{}
 	stopOnce sync.Once
+
+	// round is the batch being sent and its answers; wait bounds the
+	// wait for them. Both belong to the actor, the round's answers to
+	// the client's ack handlers too.
+	round round
+	wait  *time.Timer
+}
+
+// round is the batch the actor is sending: the client's ack handlers
+// record each message's answer, and the last one wakes the actor.
+type round struct {
+	mu      sync.Mutex
+	index   map[*nats.Msg]int // message → its place; cleared when the round ends
+	answers []answer
+	left    int
+	done    chan struct{} // 1-buffered: every message has its answer
+}
+
+// answer is what became of one message of a round.
+type answer struct {
+	got bool
+	err error // nil: stored
+	at  time.Time
+}
+
+// start begins a round of n messages.
+func (r *round) start(batch []outgoing) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	clear(r.index)
+	if cap(r.answers) < len(batch) {
+		r.answers = make([]answer, len(batch))
+	}
+	r.answers = r.answers[:len(batch)]
+	clear(r.answers)
+	for i, out := range batch {
+		r.index[out.msg] = i
+	}
+	r.left = len(batch)
+	// A signal left by a round given up on.
+	select {
+	case <-r.done:
+	default:
+	}
+}
+
+// answer records m's answer, if m is part of the round. An answer to an
+// earlier send of the same message counts as well: an ack says the
+// event is stored, whichever send stored it.
+func (r *round) answer(m *nats.Msg, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	i, ok := r.index[m]
+	if !ok {
+		return
+	}
+	delete(r.index, m)
+	r.answers[i] = answer{got: true, err: err, at: time.Now()}
+	r.left--
+	if r.left == 0 {
+		select {
+		case r.done <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// end closes the round, after which answers are ignored, and calls f
+// with its answers.
+func (r *round) end(f func(answers []answer)) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	clear(r.index)
+	f(r.answers)
 }
 
 // outgoing is one event ready to send.
@@ -122,18 +196,27 @@ func NewPublisher(nc *nats.Conn, opts PublisherOptions) (*Publisher, error) {
 	if opts.Logger == nil {
 		opts.Logger = log.NewNopLogger()
 	}
-	js, err := jetstream.New(nc, jetstream.WithPublishAsyncTimeout(opts.AttemptTimeout))
-	if err != nil {
-		return nil, fmt.Errorf("events publisher: %w", err)
-	}
 	p := &Publisher{
 		nc:     nc,
-		js:     js,
 		opts:   opts,
 		logger: opts.Logger,
 		outbox: make(chan outgoing, opts.OutboxSize),
 		stop:   make(chan struct{}),
+		round:  round{index: make(map[*nats.Msg]int, maxBatch), done: make(chan struct{}, 1)},
+		wait:   time.NewTimer(time.Hour),
 	}
+	p.wait.Stop()
+	// Every answer to a send, ack or error (a timeout after
+	// AttemptTimeout, a lost connection), goes to the round, on the
+	// client's goroutine: no channel per event, and one wake-up of the
+	// sender per round.
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncTimeout(opts.AttemptTimeout),
+		jetstream.WithPublishAsyncAckHandler(func(_ jetstream.JetStream, m *nats.Msg, _ *jetstream.PubAck) { p.round.answer(m, nil) }),
+		jetstream.WithPublishAsyncErrHandler(func(_ jetstream.JetStream, m *nats.Msg, err error) { p.round.answer(m, err) }))
+	if err != nil {
+		return nil, fmt.Errorf("events publisher: %w", err)
+	}
+	p.js = js
 	p.stream = newStream(js, opts.Stream, opts.Logger)
 	p.streamHeader = []string{p.stream.cfg.Name}
 	p.m = newPublisherMetrics(opts.Registerer, func() float64 { return float64(len(p.outbox)) })
@@ -360,38 +443,48 @@ func (p *Publisher) sendOnce(ctx context.Context, batch *[]outgoing) error {
 		// buffer with their ack timers running.
 		return nats.ErrConnectionReconnecting
 	}
-	futures := make([]jetstream.PubAckFuture, len(*batch))
+	p.round.start(*batch)
+	for _, out := range *batch {
+		if _, err := p.js.PublishMsgAsync(out.msg); err != nil {
+			// Not sent, so no handler will answer it.
+			p.round.answer(out.msg, err)
+		}
+	}
+	// The client answers every send within AttemptTimeout; the margin
+	// only guards against an answer it lost.
 	var firstErr error
-	for i, out := range *batch {
-		f, err := p.js.PublishMsgAsync(out.msg)
-		if err != nil {
-			firstErr = cmpErr(firstErr, err)
-			continue
-		}
-		futures[i] = f
+	p.wait.Reset(p.opts.AttemptTimeout + time.Second)
+	select {
+	case <-p.round.done:
+	case <-p.wait.C:
+		firstErr = errNoAnswer
+	case <-ctx.Done():
+		firstErr = ctx.Err()
 	}
-	failed := (*batch)[:0]
-	for i, out := range *batch {
-		f := futures[i]
-		if f == nil {
-			failed = append(failed, out)
-			continue
+	p.wait.Stop()
+	p.round.end(func(answers []answer) {
+		failed := (*batch)[:0]
+		stored := 0
+		for i, out := range *batch {
+			a := answers[i]
+			if !a.got || a.err != nil {
+				if a.err != nil {
+					firstErr = cmpErr(firstErr, a.err)
+				}
+				failed = append(failed, out)
+				continue
+			}
+			stored++
+			p.m.latency.Observe(a.at.Sub(out.queued).Seconds())
 		}
-		select {
-		case <-f.Ok():
-			p.m.published.Inc()
-			p.m.latency.Observe(time.Since(out.queued).Seconds())
-		case err := <-f.Err():
-			firstErr = cmpErr(firstErr, err)
-			failed = append(failed, out)
-		case <-ctx.Done():
-			firstErr = cmpErr(firstErr, ctx.Err())
-			failed = append(failed, out)
-		}
-	}
-	*batch = failed
+		p.m.published.Add(float64(stored))
+		*batch = failed
+	})
 	return firstErr
 }
+
+// errNoAnswer is a send the client never answered.
+var errNoAnswer = errors.New("no answer from the NATS client")
 
 func cmpErr(first, err error) error {
 	if first != nil {
