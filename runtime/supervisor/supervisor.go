@@ -56,6 +56,10 @@ type Supervisor struct {
 
 	mu      sync.Mutex
 	changed chan struct{} // closed and replaced on every state change
+	// unsettled counts the units whose first start has not ended yet;
+	// started is closed when it reaches zero.
+	unsettled int
+	started   chan struct{}
 }
 
 // New returns a supervisor of units, logging to logger with service=<unit>
@@ -74,6 +78,7 @@ func New(logger log.Logger, policy Policy, node string, reg prometheus.Registere
 		ready:    httpReady(&http.Client{Timeout: time.Second}),
 		units:    map[string]*unit{},
 		changed:  make(chan struct{}),
+		started:  make(chan struct{}),
 	}
 	for _, u := range units {
 		s.units[u.Name] = &unit{
@@ -87,6 +92,10 @@ func New(logger log.Logger, policy Policy, node string, reg prometheus.Registere
 		}
 		s.order = append(s.order, u.Name)
 		metrics.set(u.Name, StateStopped)
+	}
+	s.unsettled = len(s.units)
+	if s.unsettled == 0 {
+		close(s.started)
 	}
 	return s
 }
@@ -155,6 +164,15 @@ func (s *Supervisor) Gatherer(name string) prometheus.Gatherer {
 		return nil
 	}
 	return u.gatherer
+}
+
+// Started returns a channel closed once the first start of every unit has
+// ended, whichever way: running, or backoff or failed with its reason, or
+// stopped by a command or the shutdown. What only needs the family to be
+// done starting (work that would compete with the start for the CPUs)
+// waits for it; it never waits on a service that keeps failing.
+func (s *Supervisor) Started() <-chan struct{} {
+	return s.started
 }
 
 // Changed returns a channel closed at the next state change of any unit.

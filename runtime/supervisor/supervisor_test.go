@@ -549,3 +549,38 @@ func TestTransitionTable(t *testing.T) {
 	}()
 	sup.units["svc"].switchState(StateRunning, nil)
 }
+
+// TestStartedOnceEveryFirstStartEnded checks that Started waits for a unit
+// still on its way up, and not for one that failed: each first start has
+// to end, whichever way.
+func TestStartedOnceEveryFirstStartEnded(t *testing.T) {
+	gate := make(chan struct{})
+	slow := &fakeSvc{ready: func() bool {
+		select {
+		case <-gate:
+			return true
+		default:
+			return false
+		}
+	}}
+	crash := &fakeSvc{behave: func(int) error { return errCrash }}
+	policy := testPolicy()
+	policy.BackoffMin, policy.BackoffMax = time.Hour, time.Hour // one failure, then a long wait
+	sup, _ := supervise(t, policy, unitOf("slow", slow), unitOf("crash", crash), unitOf("fine", &fakeSvc{}))
+	awaitState(t, sup, "fine", StateRunning)
+	awaitState(t, sup, "crash", StateBackoff)
+	select {
+	case <-sup.Started():
+		t.Fatal("started while a unit was still starting")
+	default:
+	}
+	close(gate)
+	select {
+	case <-sup.Started():
+	case <-time.After(10 * time.Second):
+		t.Fatal("not started after every unit's first start ended")
+	}
+	if st, _ := sup.Status("slow"); st.State != StateRunning {
+		t.Fatalf("slow is %s once started, want running", st.State)
+	}
+}

@@ -31,6 +31,7 @@ type unit struct {
 	addr     string
 	debug    string
 	gatherer prometheus.Gatherer // the running instance's metrics
+	settled  bool                // its first start has ended
 
 	// Owned by the loop.
 	failures []time.Time
@@ -244,6 +245,12 @@ func (u *unit) switchState(to State, cause error) {
 	u.state, u.since = to, time.Now()
 	if cause != nil {
 		u.lastErr, u.errAt = cause.Error(), u.since
+	}
+	if from == StateStarting && !u.settled {
+		u.settled = true
+		if s.unsettled--; s.unsettled == 0 {
+			close(s.started)
+		}
 	}
 	// The gauge changes with the state, before anyone is told of it.
 	s.metrics.set(u.Name, to)
