@@ -153,6 +153,12 @@ func (n *node) addActor(g *run.Group, background context.Context, ctl control.Se
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	g.Add(func() error {
+		// Nothing here gates a local service, and all of it is JetStream
+		// work (on a fresh node, streams to create) that competes for the
+		// CPUs with the start of the family: it begins once every local
+		// service's first start has ended (running, or failing with its
+		// reason), or startBound later.
+		awaitStarted(ctx, n.sup.Started(), startBound)
 		bucket, err := registry.OpenBucket(ctx, n.nc, registry.BucketConfig{TTL: n.settings.RegistryTTL, Logger: n.logger})
 		if err != nil {
 			if ctx.Err() == nil {
@@ -195,8 +201,10 @@ func (n *node) addActor(g *run.Group, background context.Context, ctl control.Se
 		n.leave()
 		cancel()
 	})
-	// Revocations need no registry: they are shared from the start.
+	// Revocations need no registry: they are shared from the end of the
+	// start on, as the registry (above).
 	go func() {
+		awaitStarted(background, n.sup.Started(), startBound)
 		err := auth.ShareRevocations(background, n.nc, n.shared.Revocations, auth.ShareOptions{
 			Logger: n.logger,
 			Merged: func() {

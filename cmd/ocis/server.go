@@ -255,7 +255,7 @@ func serve(cat service.Catalogue, f *family, stdout, stderr io.Writer) error {
 	background, stopBackground := context.WithCancel(context.Background())
 	defer stopBackground()
 	go func() {
-		awaitStarted(background, sup, startGCBound)
+		awaitStarted(background, sup.Started(), startBound)
 		restoreGC()
 	}()
 	n.addActor(&g, background, ctl)

@@ -15,13 +15,15 @@ import (
 // its write barrier and assists slowing every goroutine that had work to
 // do, on a machine with two CPUs. At 400 the first goal is 16 MB: no
 // collection runs before every service is up, and the one that follows
-// marks only what is live then.
+// marks only what is live then. A service that fails to start ends the
+// wait as well: the start is over, whatever its outcome.
 const startGCPercent = 400
 
-// startGCBound is how long the start may keep the collector relaxed: a
-// family that is not up by then (a service in backoff) is past the burst
-// this is for.
-const startGCBound = 5 * time.Second
+// startBound is how long what waits for the start of the family (the
+// collector's setting, the node's NATS work) waits at most: a service
+// still starting by then (its start timeout is 30 s) holds the rest back
+// no longer.
+const startBound = 5 * time.Second
 
 // relaxGC raises GOGC to startGCPercent and returns what puts it back, safe
 // to call more than once. An operator's own GOGC (getenv) is left alone,
@@ -39,28 +41,15 @@ func relaxGC(getenv func(string) string) (restore func()) {
 	return func() { once.Do(func() { debug.SetGCPercent(old) }) }
 }
 
-// starting is what awaitStarted needs of the supervisor.
-type starting interface {
-	Ready() bool
-	Changed() <-chan struct{}
-}
-
-// awaitStarted returns once every unit of s runs, bound has passed, or ctx
-// is done, whichever comes first.
-func awaitStarted(ctx context.Context, s starting, bound time.Duration) {
+// awaitStarted returns once started is closed (the supervisor's Started:
+// every unit's first start has ended), bound has passed, or ctx is done,
+// whichever comes first.
+func awaitStarted(ctx context.Context, started <-chan struct{}, bound time.Duration) {
 	timer := time.NewTimer(bound)
 	defer timer.Stop()
-	for {
-		changed := s.Changed()
-		if s.Ready() {
-			return
-		}
-		select {
-		case <-changed:
-		case <-timer.C:
-			return
-		case <-ctx.Done():
-			return
-		}
+	select {
+	case <-started:
+	case <-timer.C:
+	case <-ctx.Done():
 	}
 }
