@@ -61,11 +61,19 @@ func (b *bench) countSyscalls(ctx context.Context, token string, t *target) erro
 	perfDone := make(chan error, 1)
 	go func() {
 		// perf counts the processes for as long as its own command runs:
-		// the wrk run's length, started with it.
+		// a second longer than wrk on either side, so that the calls of
+		// every request wrk counts are in, whenever perf is ready. An
+		// idle forwarder makes a few calls a second, next to thousands.
 		_, _, err := b.kids.Run(ctx, "perf stat", d+10*time.Second, b.env, perf, "stat", "-x", ",", "-o", out,
-			"-e", strings.Join(events, ","), "-p", strings.Join(pids, ","), "--", "sleep", strconv.Itoa(syscallSeconds))
+			"-e", strings.Join(events, ","), "-p", strings.Join(pids, ","), "--", "sleep", strconv.Itoa(syscallSeconds+2))
 		perfDone <- err
 	}()
+	select {
+	case <-time.After(time.Second):
+	case <-ctx.Done():
+		<-perfDone
+		return ctx.Err()
+	}
 	r, _, werr := b.wrk(ctx, t, token, b.cfg.conns, d)
 	if err := <-perfDone; err != nil {
 		return fmt.Errorf("perf stat on %s: %w", t.name, err)
