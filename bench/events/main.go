@@ -38,6 +38,7 @@
 //	go run ./bench/events          # 1000 events, 5 rounds of 10s per setting
 //	go run ./bench/events -short   # 200 events, 3 rounds of 3s
 //	go run ./bench/events -no-nats # and a process without NATS beside them
+//	go run ./bench/events -pprof /tmp/prof  # and CPU profiles of off and publish
 //
 // It needs wrk (installed with apt-get when missing, as root). Every
 // child is killed and the temporary directory removed when it ends, on
@@ -73,6 +74,7 @@ type options struct {
 	timeout  time.Duration
 	keep     bool
 	noNATS   bool
+	pprofDir string
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -87,6 +89,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&cfg.rounds, "rounds", 5, "interleaved rounds per setting")
 	fs.DurationVar(&cfg.timeout, "timeout", 10*time.Minute, "bound of the whole run")
 	fs.BoolVar(&cfg.keep, "keep", false, "keep the temporary directory (binary, data dirs, logs)")
+	fs.StringVar(&cfg.pprofDir, "pprof", "", "after the rounds, write 5s CPU profiles of the off and publish processes, each during an extra wrk run, to `dir`")
 	fs.BoolVar(&cfg.noNATS, "no-nats", false, "also measure a process without NATS (OCIS_EXCLUDE_RUN_SERVICES=nats), against which off shows what NATS costs")
 	if err := fs.Parse(args); err != nil {
 		return options{}, err

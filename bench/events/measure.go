@@ -112,6 +112,13 @@ func (b *bench) measure(ctx context.Context) error {
 		}
 	}
 	load1, _ = benchkit.LoadAverage()
+	if b.cfg.pprofDir != "" {
+		for _, s := range []*server{off, pub} {
+			if err := b.profile(ctx, s, script); err != nil {
+				return err
+			}
+		}
+	}
 	fmt.Fprintf(b.out, "summary (load average %.2f at start, %.2f at end; wrk shares the CPUs with the servers):\n", load0, load1)
 	for _, s := range servers {
 		fmt.Fprintf(b.out, "  %-15s uploads/s %s; CPU per upload %s µs\n", s.name,

@@ -52,6 +52,9 @@ func (b *bench) start(ctx context.Context, s *server) error {
 		"OCIS_BASE_DATA_PATH="+dir, "OCIS_LOG_LEVEL=warn", "OCIS_JWT_SECRET="+secret,
 		"OCIS_USERS_ADMIN_PASSWORD="+adminPW, "OCIS_USERS_BCRYPT_COST=4",
 		"OCIS_NODE=bench-"+strings.ReplaceAll(s.name, "+", "-"), "OCIS_RUNTIME_ADDR="+free[0])
+	if b.cfg.pprofDir != "" {
+		env = append(env, "OCIS_STORAGE_DEBUG_PPROF=true")
+	}
 	s.debug = map[string]string{}
 	for i, d := range cat {
 		primary := "http-addr"
