@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -73,15 +72,25 @@ func NewInstanceID() string {
 	return hex.EncodeToString(b)
 }
 
-var nodeNamePattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
-
 // ValidateNodeName checks that name can name a node: 1 to 64 of
 // [A-Za-z0-9_-], so that it is a registry key and a NATS subject token.
+// (A loop, not a regexp: `{1,64}` compiles to 64 copies of the class, and
+// compiling it at package init cost every start of the binary, `ocis
+// version` included, a fifth of a millisecond.)
 func ValidateNodeName(name string) error {
-	if !nodeNamePattern.MatchString(name) {
+	if len(name) < 1 || len(name) > 64 || strings.IndexFunc(name, notNodeNameRune) >= 0 {
 		return fmt.Errorf("node name %q: want 1 to 64 letters, digits, _ or - (--node, OCIS_NODE)", name)
 	}
 	return nil
+}
+
+// notNodeNameRune reports whether r may not appear in a node name.
+func notNodeNameRune(r rune) bool {
+	switch {
+	case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '_', r == '-':
+		return false
+	}
+	return true
 }
 
 // NodeName turns a host name into a node name: its first label with every
@@ -90,11 +99,10 @@ func ValidateNodeName(name string) error {
 func NodeName(hostname string) string {
 	short, _, _ := strings.Cut(hostname, ".")
 	name := strings.Map(func(r rune) rune {
-		switch {
-		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '_', r == '-':
-			return r
+		if notNodeNameRune(r) {
+			return '-'
 		}
-		return '-'
+		return r
 	}, short)
 	if len(name) > 64 {
 		name = name[:64]
