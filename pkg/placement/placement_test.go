@@ -98,6 +98,17 @@ func TestStaticPlacer(t *testing.T) {
 	if !errors.Is(err, ErrNotRecorded) || apierr.CodeOf(err) != apierr.CodeUnavailable {
 		t.Fatalf("two storage nodes without NATS: %v; want placement.not_recorded (503)", err)
 	}
+	// The second node may come after several instances of the first.
+	if _, err := p.Place(ctx, Request{User: "u1"}, append(sameNode, storages("n2")...)); !errors.Is(err, ErrNotRecorded) {
+		t.Fatalf("n1, n1, n2 without NATS: %v; want placement.not_recorded", err)
+	}
+	if got, err := p.Place(ctx, Request{User: "u1"}, nil); err != nil || len(got) != 0 {
+		t.Fatalf("no storage at all: %v, %v; want none and no error", got, err)
+	}
+	// It is asked on every proxied request of a single node.
+	if allocs := testing.AllocsPerRun(100, func() { _, _ = p.Place(ctx, Request{User: "u1"}, sameNode) }); allocs != 0 {
+		t.Errorf("static Place allocates %.0f times per call; want 0", allocs)
+	}
 }
 
 func TestFirstWritePlacesAndTheChoiceNeverMoves(t *testing.T) {

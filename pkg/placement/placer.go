@@ -147,7 +147,7 @@ type Request struct {
 // means no instance runs at all.
 func (p *Placer) Place(ctx context.Context, req Request, instances []registry.Instance) ([]registry.Instance, error) {
 	if p.static {
-		if len(nodesOf(instances)) > 1 {
+		if severalNodes(instances) {
 			return nil, ErrNotRecorded
 		}
 		return instances, nil
@@ -347,6 +347,17 @@ func on(instances []registry.Instance, node string) ([]registry.Instance, error)
 		return nil, fmt.Errorf("%w: the user's files are on node %s", ErrInstanceDown, node)
 	}
 	return out, nil
+}
+
+// severalNodes tells whether instances run on more than one node, without
+// the allocation of nodesOf: the static placer asks it on every request.
+func severalNodes(instances []registry.Instance) bool {
+	for _, in := range instances[min(1, len(instances)):] {
+		if in.Node != instances[0].Node {
+			return true
+		}
+	}
+	return false
 }
 
 // nodesOf lists the distinct nodes of instances, sorted.
