@@ -18,7 +18,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"regexp"
 	"strings"
 	"time"
 
@@ -42,16 +41,25 @@ var (
 // ErrInvalidKey is returned for a user id the bucket cannot hold as a key.
 var ErrInvalidKey = errors.New("not a valid account id")
 
-// keyPattern is what an account id may be to serve as a key: ids are
-// 32 hex digits today; the bucket allows a little more.
-var keyPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,128}$`)
-
-// ValidateUser checks that id can be a key of the bucket.
+// ValidateUser checks that id can be a key of the bucket: 1 to 128 ASCII
+// letters, digits, '_' or '-'. Ids are 32 hex digits today; the bucket
+// allows a little more. (A loop, not a regexp: `{1,128}` compiles to 128
+// copies of the class, about 1,700 allocations and half a millisecond at
+// the init of every ocis process, `ocis version` included.)
 func ValidateUser(id string) error {
-	if !keyPattern.MatchString(id) {
+	if len(id) < 1 || len(id) > 128 || strings.IndexFunc(id, notKeyRune) >= 0 {
 		return fmt.Errorf("%w: %q", ErrInvalidKey, id)
 	}
 	return nil
+}
+
+// notKeyRune reports whether r may not appear in a user id used as a key.
+func notKeyRune(r rune) bool {
+	switch {
+	case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '_', r == '-':
+		return false
+	}
+	return true
 }
 
 // Record is one user's placement as the bucket holds it (JSON).

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -366,5 +367,34 @@ func TestRequestsWaitForTheBucketAtStart(t *testing.T) {
 	_, err := q.Place(context.Background(), Request{User: u}, storages("n2", "n3"))
 	if !errors.Is(err, ErrUnknown) || time.Since(start) > time.Second {
 		t.Fatalf("no bucket: %v after %s; want placement.unknown within the lookup timeout", err, time.Since(start))
+	}
+}
+
+func TestValidateUser(t *testing.T) {
+	for _, tc := range []struct {
+		id   string
+		want bool
+	}{
+		{"0123456789abcdef0123456789abcdef", true},
+		{"a", true},
+		{"A-z_9", true},
+		{strings.Repeat("x", 128), true},
+		{"", false},
+		{strings.Repeat("x", 129), false},
+		{"a.b", false},
+		{"a b", false},
+		{"a/b", false},
+		{"a*", false},
+		{"é", false},
+	} {
+		t.Run(tc.id, func(t *testing.T) {
+			err := ValidateUser(tc.id)
+			if got := err == nil; got != tc.want {
+				t.Fatalf("ValidateUser(%q) = %v, want valid %v", tc.id, err, tc.want)
+			}
+			if err != nil && !errors.Is(err, ErrInvalidKey) {
+				t.Fatalf("ValidateUser(%q) = %v, want ErrInvalidKey", tc.id, err)
+			}
+		})
 	}
 }
