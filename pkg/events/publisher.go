@@ -20,7 +20,7 @@ const (
 	DefaultOutboxSize     = 10000
 	DefaultDrainTimeout   = 5 * time.Second
 	DefaultAttemptTimeout = 5 * time.Second
-	DefaultLinger         = time.Millisecond
+	DefaultLinger         = 5 * time.Millisecond
 	// maxBatch is how many events one round sends before waiting for
 	// their acks: enough to keep the connection busy, few enough that a
 	// failed round retries little.
