@@ -158,8 +158,13 @@ func serve(cat service.Catalogue, f *family, stdout, stderr io.Writer) error {
 		}
 		natsClient = &o
 	}
+	// Closed once the family's first start has ended (or startBound has
+	// passed): the services' own work that serves no request yet (their
+	// JetStream setup) waits for it (service.AfterStart).
+	familyStarted := make(chan struct{})
 	envFor := func(name string, shared *service.Shared) service.Env {
-		env := service.Env{Logger: log.With(logger, "service", name), Shared: shared, Node: nodeName, Registry: instances, NATS: emb, Tracing: tr}
+		env := service.Env{Logger: log.With(logger, "service", name), Shared: shared, Node: nodeName, Registry: instances, NATS: emb, Tracing: tr,
+			Started: familyStarted}
 		if natsClient != nil {
 			o := *natsClient
 			env.NATSClient = &o
@@ -256,6 +261,7 @@ func serve(cat service.Catalogue, f *family, stdout, stderr io.Writer) error {
 	defer stopBackground()
 	go func() {
 		awaitStarted(background, sup.Started(), startBound)
+		close(familyStarted)
 		restoreGC()
 	}()
 	n.addActor(&g, background, ctl)

@@ -91,8 +91,10 @@ func NewPublisher(nc *nats.Conn, logger log.Logger, reg prometheus.Registerer, b
 // publisher: connected to NATS and sent by the returned actor when
 // publish is set (the service's --publish-events, true by default) and
 // the process has NATS; NoPublisher, without a connection, otherwise,
-// said once at start. closeNATS closes the connection, if any: call it
-// after the run group has returned, so the publisher has drained.
+// said once at start. The actor sends nothing before env.Started
+// (AfterStart); events published meanwhile wait in the outbox. closeNATS
+// closes the connection, if any: call it after the run group has
+// returned, so the publisher has drained.
 func Events(env Env, name string, publish bool, logger log.Logger, reg prometheus.Registerer, b *Base) (pub Publisher, actors []Actor, closeNATS func(), err error) {
 	closeNATS = func() {}
 	if !publish {
@@ -110,6 +112,13 @@ func Events(env Env, name string, publish bool, logger log.Logger, reg prometheu
 	if err != nil {
 		closeNATS()
 		return nil, nil, func() {}, err
+	}
+	// The sending, and with it the binding of the events stream, begins
+	// once the family has started: no request waits for it, as Publish
+	// only hands the event to the outbox, which keeps what is published
+	// meanwhile and is sent first.
+	for i := range actors {
+		actors[i] = AfterStart(env.Started, actors[i])
 	}
 	return pub, actors, closeNATS, nil
 }

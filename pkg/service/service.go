@@ -127,6 +127,11 @@ type Env struct {
 	// shut down by the process; nil when it is off. A service takes its
 	// own with Tracing.For(name).
 	Tracing *tracing.Tracing
+	// Started is closed once the first start of every service of the
+	// process has ended (or a bound has passed): work that no request
+	// needs waits for it rather than compete with the start for the CPUs
+	// (AfterStart). Nil for a service run alone: nothing to wait for.
+	Started <-chan struct{}
 }
 
 // Catalogue is the family: every service the binary embeds.

@@ -127,7 +127,11 @@ func (s *server) Run(ctx context.Context, up func(service.Addrs)) (err error) {
 			return err
 		}
 		level.Info(logger).Log("msg", "consuming events", "consumer", ConsumerName(s.env.Node), "types", fmt.Sprint(Types))
-		actors = append(actors, service.Actor{Execute: cons.Execute, Interrupt: cons.Interrupt})
+		// The logs are served from the store alone, so the consumer is
+		// attached (and the stream bound) once the family has started,
+		// not during the start: it then catches up on whatever was
+		// published meanwhile, as after any stop.
+		actors = append(actors, service.AfterStart(s.env.Started, service.Actor{Execute: cons.Execute, Interrupt: cons.Interrupt}))
 	}
 
 	svc := newLogs(st)

@@ -146,7 +146,10 @@ func (s *server) placement(reg prometheus.Registerer) (*placement.Placer, []serv
 		},
 		Interrupt: func(error) { cancel() },
 	}
-	return placer, []service.Actor{actor}, cancel
+	// The bucket is opened once the family has started, not during the
+	// start: until then a storage request waits for it within the
+	// placer's bound (Placer.openStore), never routed by a guess.
+	return placer, []service.Actor{service.AfterStart(s.env.Started, actor)}, cancel
 }
 
 // hasNATS reports whether o names a NATS to reach: a server in this
