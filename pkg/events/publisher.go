@@ -54,12 +54,12 @@ type PublisherOptions struct {
 	// AttemptTimeout is how long one send waits for JetStream's ack
 	// before trying again. Default DefaultAttemptTimeout.
 	AttemptTimeout time.Duration
-	// Linger is how long the actor waits, once an event arrives in an
-	// idle outbox, for others to join its round. Every round costs a
-	// few goroutine wake-ups in the actor, the client and the server
-	// whatever its size, so under load events share them; it adds at
-	// most Linger to an event's way to the stream. Default
-	// DefaultLinger; negative: none.
+	// Linger is how long the actor waits, once it has an event and
+	// less than a full round is waiting, for others to join the round.
+	// Every round costs a few goroutine wake-ups in the actor, the
+	// client and the server whatever its size, so under load events
+	// share them; it adds at most Linger to an event's way to the
+	// stream. Default DefaultLinger; negative: none.
 	Linger time.Duration
 	// Propagator puts the trace context of Publish's ctx into the
 	// event's headers. Default W3CPropagator.
