@@ -394,7 +394,7 @@ func (h *Handler) exchange(ctx context.Context, hdr http.Header, r *http.Request
 	// One deadline for the write and the wait: the request's head is
 	// small, so a write that does not go through within it meets an
 	// instance that reads nothing.
-	_ = uc.SetDeadline(pollUntil(now, bound))
+	cut.deadline(uc, pollUntil(now, bound))
 	writeHead(uc.bw, r, addr)
 	if err := uc.bw.Flush(); err != nil {
 		return framing{}, fmt.Errorf("%w: %w", errWrite, err)
@@ -402,14 +402,14 @@ func (h *Handler) exchange(ctx context.Context, hdr http.Header, r *http.Request
 	armed := false
 	for {
 		if !armed {
-			if err := awaitByte(ctx, uc, bound); err != nil {
+			if err := awaitByte(ctx, uc, cut, bound); err != nil {
 				return framing{}, err
 			}
 			if !headBuffered(uc.br) {
 				// The deadline first: a cut that fires as the watch
 				// begins must not be undone.
 				armed = true
-				_ = uc.SetDeadline(bound)
+				cut.deadline(uc, bound)
 				cut.arm(ctx)
 			}
 		}
@@ -422,7 +422,7 @@ func (h *Handler) exchange(ctx context.Context, hdr http.Header, r *http.Request
 		}
 		if f.chunked || f.length < 0 || int64(uc.br.Buffered()) < f.length {
 			// The body streams: unbounded in time, watched by the cut.
-			_ = uc.SetDeadline(time.Time{})
+			cut.deadline(uc, time.Time{})
 			cut.arm(ctx)
 		}
 		// Otherwise the deadline stays: nothing reads or writes on uc
@@ -434,7 +434,7 @@ func (h *Handler) exchange(ctx context.Context, hdr http.Header, r *http.Request
 // awaitByte waits for the first byte of an answer on uc, until bound (zero:
 // none), looking at ctx every cutPoll. io.EOF means the connection closed
 // before it.
-func awaitByte(ctx context.Context, uc *upConn, bound time.Time) error {
+func awaitByte(ctx context.Context, uc *upConn, cut *cutter, bound time.Time) error {
 	for {
 		_, err := uc.br.Peek(1)
 		if err == nil || !errors.Is(err, os.ErrDeadlineExceeded) {
@@ -447,7 +447,7 @@ func awaitByte(ctx context.Context, uc *upConn, bound time.Time) error {
 		if !bound.IsZero() && !now.Before(bound) {
 			return err
 		}
-		_ = uc.SetDeadline(pollUntil(now, bound))
+		cut.deadline(uc, pollUntil(now, bound))
 	}
 }
 
@@ -598,6 +598,19 @@ func (c *cutter) watch(uc *upConn) {
 	if c.cut {
 		_ = uc.SetDeadline(time.Unix(1, 0))
 	}
+}
+
+// deadline sets uc's deadline to t, unless the cut came: then the past
+// deadline stays. Every deadline of an exchange goes through here, so that
+// a cut firing between two of them is never undone by the second, leaving
+// a body copy blocked on a silent instance after the client has gone.
+func (c *cutter) deadline(uc *upConn, t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cut {
+		t = time.Unix(1, 0)
+	}
+	_ = uc.SetDeadline(t)
 }
 
 // release stops watching and reports whether the cut came, in which case

@@ -3,11 +3,15 @@ package proxy
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
+	"time"
 )
 
 // readFromWriter is a response writer with its own ReadFrom, as the
@@ -88,3 +92,42 @@ func TestWriteHead(t *testing.T) {
 }
 
 func bufioWriter(w io.Writer) *bufio.Writer { return bufio.NewWriter(w) }
+
+// TestCutSurvivesLaterDeadlines checks that once the cutter fired, no
+// deadline an exchange sets afterwards (a wait's, or none for a streaming
+// body) lets a read on the instance's connection block again.
+func TestCutSurvivesLaterDeadlines(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		next time.Time
+	}{
+		{name: "no deadline, a streaming body", next: time.Time{}},
+		{name: "the response timeout", next: time.Now().Add(time.Hour)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			proxySide, instanceSide := net.Pipe()
+			defer proxySide.Close()
+			defer instanceSide.Close()
+			uc := &upConn{Conn: proxySide}
+			var c cutter
+			c.watch(uc)
+			c.fire() // the client went away
+			c.deadline(uc, tc.next)
+			// The instance stays silent: only the cut's deadline ends
+			// this read.
+			done := make(chan error, 1)
+			go func() {
+				_, err := proxySide.Read(make([]byte, 1))
+				done <- err
+			}()
+			select {
+			case err := <-done:
+				if !errors.Is(err, os.ErrDeadlineExceeded) {
+					t.Fatalf("read after the cut: %v; want a deadline error", err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("a read after the cut blocked: the later deadline undid it")
+			}
+		})
+	}
+}
