@@ -398,3 +398,28 @@ func TestValidateUser(t *testing.T) {
 		})
 	}
 }
+
+// TestReadRightAfterAnotherProxysFirstWrite checks that a user this
+// placer saw placed nowhere, and whom another proxy then placed, is read
+// from the user's node at once, before this placer's watch delivered the
+// placement: the file just written is there, not a 404 from elsewhere.
+func TestReadRightAfterAnotherProxysFirstWrite(t *testing.T) {
+	srv := startServer(t)
+	bucket := bucketName(t)
+	p := runPlacer(t, connect(t, srv), bucket)
+	other := openStore(t, connect(t, srv), bucket) // the other proxy
+	ctx := context.Background()
+	for i, u := range users(50) {
+		got, err := p.Place(ctx, Request{User: u}, storages("n2", "n3"))
+		if err != nil || len(got) != 2 {
+			t.Fatalf("user %d placed nowhere: %v, %v; want both instances", i, got, err)
+		}
+		if _, _, err := other.Create(ctx, u, Record{Node: "n3", By: "first write"}); err != nil {
+			t.Fatal(err)
+		}
+		got, err = p.Place(ctx, Request{User: u}, storages("n2", "n3"))
+		if err != nil || len(got) != 1 || got[0].Node != "n3" {
+			t.Fatalf("user %d, read right after another proxy placed them on n3: %v, %v; want n3 only", i, got, err)
+		}
+	}
+}

@@ -23,18 +23,12 @@ import (
 // on a miss, a Create at a first write): past it the request is 503.
 const DefaultLookupTimeout = 2 * time.Second
 
-// DefaultMaxUnplaced bounds how many users the placer remembers as placed
-// nowhere: about a megabyte at most.
-const DefaultMaxUnplaced = 10000
-
 // Options configure a Placer.
 type Options struct {
 	// Store says which bucket to follow.
 	Store StoreConfig
 	// LookupTimeout defaults to DefaultLookupTimeout.
 	LookupTimeout time.Duration
-	// MaxUnplaced defaults to DefaultMaxUnplaced.
-	MaxUnplaced int
 	// Logger defaults to no logging.
 	Logger log.Logger
 	// Registerer, when set, gets ocis_placement_known,
@@ -49,26 +43,18 @@ type Options struct {
 // follows by watching it (pushed, never polled); a user missing from the
 // copy is looked up directly in the bucket before being taken as never
 // placed, so a placement another proxy made a moment ago is never missed.
-// A user the bucket does not hold is remembered as placed nowhere while
-// the watch runs, so such a user's requests cost no lookup each: the watch
-// delivering the user's placement ends that at once.
 type Placer struct {
-	static      bool
-	timeout     time.Duration
-	maxUnplaced int
-	logger      log.Logger
-	now         func() time.Time
-	cfg         StoreConfig
+	static  bool
+	timeout time.Duration
+	logger  log.Logger
+	now     func() time.Time
+	cfg     StoreConfig
 
 	store  atomic.Pointer[Store]
 	opened chan struct{} // closed once store is set
 
 	mu    sync.RWMutex
 	known map[string]entry
-	// unplaced are users a lookup found placed nowhere while the watch
-	// live ran; live is 0 while no watch runs, and unplaced is empty.
-	unplaced map[string]struct{}
-	live     uint64
 
 	knownGauge prometheus.Gauge
 	created    prometheus.Counter
@@ -106,21 +92,16 @@ func newPlacer(opts Options) *Placer {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	if opts.MaxUnplaced <= 0 {
-		opts.MaxUnplaced = DefaultMaxUnplaced
-	}
 	f := promauto.With(opts.Registerer)
 	return &Placer{
-		timeout:     opts.LookupTimeout,
-		maxUnplaced: opts.MaxUnplaced,
-		unplaced:    map[string]struct{}{},
-		logger:      opts.Logger,
-		now:         opts.Now,
-		cfg:         opts.Store,
-		known:       map[string]entry{},
-		opened:      make(chan struct{}),
-		knownGauge:  f.NewGauge(prometheus.GaugeOpts{Name: "ocis_placement_known", Help: "Users whose storage placement this process knows."}),
-		created:     f.NewCounter(prometheus.CounterOpts{Name: "ocis_placement_created_total", Help: "Users placed by this process at their first write."}),
+		timeout:    opts.LookupTimeout,
+		logger:     opts.Logger,
+		now:        opts.Now,
+		cfg:        opts.Store,
+		known:      map[string]entry{},
+		opened:     make(chan struct{}),
+		knownGauge: f.NewGauge(prometheus.GaugeOpts{Name: "ocis_placement_known", Help: "Users whose storage placement this process knows."}),
+		created:    f.NewCounter(prometheus.CounterOpts{Name: "ocis_placement_created_total", Help: "Users placed by this process at their first write."}),
 		lookups: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "ocis_placement_lookups_total",
 			Help: "Direct bucket lookups for users missing from the watched copy, by outcome (found, absent, error).",
@@ -152,22 +133,14 @@ func (p *Placer) Place(ctx context.Context, req Request, instances []registry.In
 		}
 		return instances, nil
 	}
-	node, placed, unplaced, live := p.cached(req.User)
-	switch {
-	case placed:
+	if node, ok := p.lookup(req.User); ok {
 		return on(instances, node)
-	case unplaced && !req.Write:
-		return instances, nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, p.timeout)
 	defer cancel()
 	s := p.openStore(ctx)
 	if s == nil {
 		return nil, fmt.Errorf("%w: the placement bucket is not open yet", ErrUnknown)
-	}
-	if unplaced {
-		// A first write: Create below is what decides.
-		return p.create(ctx, s, req, instances)
 	}
 	rec, found, err := s.Get(ctx, req.User)
 	switch {
@@ -185,17 +158,9 @@ func (p *Placer) Place(ctx context.Context, req Request, instances []registry.In
 		return on(instances, rec.Node)
 	}
 	p.lookups.WithLabelValues("absent").Inc()
-	p.rememberUnplaced(req.User, live)
 	if !req.Write {
 		return instances, nil
 	}
-	return p.create(ctx, s, req, instances)
-}
-
-// create places the user of req, who has no placement as far as this
-// placer knows, on one of the nodes of instances, unless another proxy
-// placed the user meanwhile: the bucket's Create decides.
-func (p *Placer) create(ctx context.Context, s *Store, req Request, instances []registry.Instance) ([]registry.Instance, error) {
 	node := Choose(req.User, nodesOf(instances))
 	if node == "" {
 		return nil, nil
@@ -236,54 +201,6 @@ func (p *Placer) lookup(user string) (string, bool) {
 	return e.node, ok
 }
 
-// cached returns what the copy holds of user: the node, or whether the
-// user is known to be placed nowhere, and which watch runs (0: none).
-func (p *Placer) cached(user string) (node string, placed, unplaced bool, live uint64) {
-	p.mu.RLock()
-	defer p.mu.RUnlock()
-	if e, ok := p.known[user]; ok {
-		return e.node, true, false, p.live
-	}
-	_, unplaced = p.unplaced[user]
-	return "", false, unplaced, p.live
-}
-
-// rememberUnplaced records that a lookup made while the watch live ran
-// found user placed nowhere. That stays true until the watch delivers the
-// user's placement, which it does for any placement made after it began;
-// so only a lookup that began under the watch that still runs is
-// remembered, and not when that watch delivered the user meanwhile. When
-// the set is full, one user of it, any, is forgotten.
-func (p *Placer) rememberUnplaced(user string, live uint64) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if live == 0 || live != p.live {
-		return
-	}
-	if _, ok := p.known[user]; ok {
-		return
-	}
-	if len(p.unplaced) >= p.maxUnplaced {
-		for u := range p.unplaced {
-			delete(p.unplaced, u)
-			break
-		}
-	}
-	p.unplaced[user] = struct{}{}
-}
-
-// setLive records that the watch gen runs, or with 0 that none does: a
-// watch that ended, or whose connection was lost, may miss placements, so
-// the users it vouched for as placed nowhere are looked up again.
-func (p *Placer) setLive(gen uint64) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.live = gen
-	if gen == 0 {
-		clear(p.unplaced)
-	}
-}
-
 // remember records user's node in the copy. A direct lookup (gen 0)
 // never overrides what a watch delivered: the watch is the newer word.
 func (p *Placer) remember(user, node string, gen uint64) {
@@ -296,7 +213,6 @@ func (p *Placer) remember(user, node string, gen uint64) {
 		gen = old.gen
 	}
 	p.known[user] = entry{node: node, gen: gen}
-	delete(p.unplaced, user)
 	p.knownGauge.Set(float64(len(p.known)))
 }
 
@@ -391,14 +307,11 @@ func (p *Placer) Run(ctx context.Context, nc *nats.Conn) error {
 	p.setStore(s)
 	status := nc.StatusChanged(nats.CONNECTED)
 	defer nc.RemoveStatusListener(status)
-	lost := nc.StatusChanged(nats.RECONNECTING, nats.DISCONNECTED)
-	defer nc.RemoveStatusListener(lost)
 	var gen uint64
 	wait := 100 * time.Millisecond
 	for {
 		gen++
 		drain(status)
-		drain(lost)
 		watch, stop, err := s.watch(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -412,9 +325,7 @@ func (p *Placer) Run(ctx context.Context, nc *nats.Conn) error {
 			continue
 		}
 		wait = 100 * time.Millisecond
-		p.setLive(gen)
-		p.follow(ctx, s, watch, status, lost, gen)
-		p.setLive(0)
+		p.follow(ctx, s, watch, status, gen)
 		// Stopping deletes the consumer, which waits on NATS: not here.
 		go stop()
 		if ctx.Err() != nil {
@@ -424,9 +335,8 @@ func (p *Placer) Run(ctx context.Context, nc *nats.Conn) error {
 }
 
 // follow applies one watch's entries until it ends, the connection comes
-// back (the watch may have missed entries) or ctx ends. Once the
-// connection is lost, the watch vouches for no one placed nowhere.
-func (p *Placer) follow(ctx context.Context, s *Store, watch jetstream.KeyWatcher, status, lost <-chan nats.Status, gen uint64) {
+// back (the watch may have missed entries) or ctx ends.
+func (p *Placer) follow(ctx context.Context, s *Store, watch jetstream.KeyWatcher, status <-chan nats.Status, gen uint64) {
 	scale := time.NewTicker(scaleEvery)
 	defer scale.Stop()
 	for {
@@ -436,8 +346,6 @@ func (p *Placer) follow(ctx context.Context, s *Store, watch jetstream.KeyWatche
 		case <-status:
 			level.Info(p.logger).Log("msg", "nats reconnected; watching the placements afresh")
 			return
-		case <-lost:
-			p.setLive(0)
 		case <-scale.C:
 			go s.scaleUp(ctx)
 		case e, ok := <-watch.Updates():
@@ -472,7 +380,6 @@ func (p *Placer) apply(e jetstream.KeyValueEntry, gen uint64) {
 	}
 	p.mu.Lock()
 	p.known[user] = entry{node: rec.Node, gen: gen}
-	delete(p.unplaced, user)
 	p.knownGauge.Set(float64(len(p.known)))
 	p.mu.Unlock()
 }
