@@ -47,13 +47,10 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
-	goruntime "runtime"
-	"strings"
 	"time"
 
 	"github.com/ocis-runtime/ocis/bench/internal/benchkit"
@@ -141,37 +138,11 @@ type bench struct {
 func benchmark(args []string, stdout, stderr io.Writer) int {
 	cfg, err := parseFlags(args, stderr)
 	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		fmt.Fprintln(stderr, "events bench:", err)
-		return 2
+		return benchkit.FlagsFailed("events", err, stderr)
 	}
-	b := &bench{cfg: cfg, kids: benchkit.NewChildren(), env: benchkit.ChildEnv(), out: stdout, log: stderr}
-	if b.tmp, err = os.MkdirTemp("", "ocis-bench-events-"); err != nil {
-		fmt.Fprintln(stderr, "events bench:", err)
-		return 1
-	}
-	cleanup := func() {
-		b.kids.KillAll()
-		if cfg.keep {
-			fmt.Fprintln(stderr, "events bench: kept", b.tmp)
-			return
-		}
-		_ = os.RemoveAll(b.tmp)
-	}
-	defer cleanup()
-	ctx, cancel := context.WithTimeout(context.Background(), cfg.timeout)
-	defer cancel()
-	defer benchkit.WatchSignals(ctx, cancel, "events bench", stderr, cleanup)()
-
-	fmt.Fprintf(stdout, "events bench: %d CPUs, GOMAXPROCS=%d, %s %s/%s, short=%t\n",
-		goruntime.NumCPU(), goruntime.GOMAXPROCS(0), goruntime.Version(), goruntime.GOOS, goruntime.GOARCH, cfg.short)
-	err = b.measure(ctx)
-	fmt.Fprintf(stdout, "command: go run ./bench/events %s\n", strings.Join(args, " "))
-	if err != nil {
-		fmt.Fprintln(stderr, "events bench:", err)
-		return 1
-	}
-	return 0
+	run := benchkit.Run{Name: "events", Args: args, Short: cfg.short, Keep: cfg.keep, Timeout: cfg.timeout, Stdout: stdout, Stderr: stderr}
+	return run.Measure(func(ctx context.Context, s *benchkit.Session) error {
+		b := &bench{cfg: cfg, tmp: s.Tmp, kids: s.Kids, env: s.Env, out: s.Out, log: s.Log}
+		return b.measure(ctx)
+	})
 }

@@ -34,12 +34,10 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
-	goruntime "runtime"
 	"strings"
 	"time"
 
@@ -166,44 +164,13 @@ type bench struct {
 func benchmark(args []string, stdout, stderr io.Writer) int {
 	cfg, err := parseFlags(args, stderr)
 	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		fmt.Fprintln(stderr, "proxy bench:", err)
-		return 2
+		return benchkit.FlagsFailed("proxy", err, stderr)
 	}
-	b := &bench{cfg: cfg, kids: benchkit.NewChildren(), env: benchkit.ChildEnv(), out: stdout, log: stderr}
-	b.tmp, err = os.MkdirTemp("", "ocis-bench-proxy-")
-	if err != nil {
-		fmt.Fprintln(stderr, "proxy bench:", err)
-		return 1
-	}
-	cleanup := func() {
-		b.kids.KillAll()
-		if cfg.keep {
-			fmt.Fprintln(stderr, "proxy bench: kept", b.tmp)
-			return
-		}
-		_ = os.RemoveAll(b.tmp)
-	}
-	defer cleanup()
-
-	ctx, cancel := context.WithTimeout(context.Background(), cfg.timeout)
-	defer cancel()
-	defer benchkit.WatchSignals(ctx, cancel, "proxy bench", stderr, cleanup)()
-
-	fmt.Fprintf(stdout, "proxy bench: %d CPUs, GOMAXPROCS=%d, %s %s/%s, short=%t\n",
-		goruntime.NumCPU(), goruntime.GOMAXPROCS(0), goruntime.Version(), goruntime.GOOS, goruntime.GOARCH, cfg.short)
-	err = b.measure(ctx)
-	fmt.Fprintf(stdout, "command: go run ./bench/proxy %s\n", strings.Join(args, " "))
-	if err != nil {
-		if ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
-			err = fmt.Errorf("%w (%v)", err, context.Cause(ctx))
-		}
-		fmt.Fprintln(stderr, "proxy bench:", err)
-		return 1
-	}
-	return 0
+	run := benchkit.Run{Name: "proxy", Args: args, Short: cfg.short, Keep: cfg.keep, Timeout: cfg.timeout, Stdout: stdout, Stderr: stderr}
+	return run.Measure(func(ctx context.Context, s *benchkit.Session) error {
+		b := &bench{cfg: cfg, tmp: s.Tmp, kids: s.Kids, env: s.Env, out: s.Out, log: s.Log}
+		return b.measure(ctx)
+	})
 }
 
 // measure builds ocis, runs the benchmarks asked for, and repeats their

@@ -78,6 +78,10 @@ func (r Run) Measure(measure func(context.Context, *Session) error) int {
 	err = measure(ctx, s)
 	fmt.Fprintf(r.Stdout, "command: go run ./bench/%s %s\n", r.Name, strings.Join(r.Args, " "))
 	if err != nil {
+		if ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
+			// Say why the run was cut: its bound, or a signal.
+			err = fmt.Errorf("%w (%v)", err, context.Cause(ctx))
+		}
 		return fail(err)
 	}
 	return 0
