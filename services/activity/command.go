@@ -109,7 +109,9 @@ func (s *server) Run(ctx context.Context, up func(service.Addrs)) (err error) {
 	if err != nil {
 		return err
 	}
-	actors := []service.Actor{pruner(logger, st)}
+	// The first prune, a write to the store, waits for the family's
+	// start as well: it serves no request.
+	actors := []service.Actor{service.AfterStart(s.env.Started, pruner(logger, st))}
 	if nc == nil {
 		level.Info(logger).Log("msg", "no NATS (neither the nats service in this process nor OCIS_NATS_URL): serving the stored logs, consuming no events")
 	} else {
