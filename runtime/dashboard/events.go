@@ -56,7 +56,7 @@ func (d *Dashboard) events(w http.ResponseWriter, r *http.Request, sess session)
 		local := d.opts.Changed()
 		var buf bytes.Buffer
 		v := view{Grid: d.build(ctx), CSRF: sess.csrf, Version: d.opts.Version}
-		if err := d.pages.ExecuteTemplate(&buf, "grid", v); err != nil {
+		if err := d.pages().ExecuteTemplate(&buf, "grid", v); err != nil {
 			level.Error(d.opts.Logger).Log("msg", "render dashboard grid", "err", err)
 			return
 		}
