@@ -201,10 +201,12 @@ func (n *node) addActor(g *run.Group, background context.Context, ctl control.Se
 		n.leave()
 		cancel()
 	})
-	// Revocations need no registry: they are shared from the end of the
-	// start on, as the registry (above).
+	// Revocations need no registry, and do not wait for the start as the
+	// registry does: the local services serve from their first moment,
+	// and a token revoked on another node while this one was down must be
+	// refused here as soon as NATS can say so, not once the slowest
+	// service has started (up to startBound).
 	go func() {
-		awaitStarted(background, n.sup.Started(), startBound)
 		err := auth.ShareRevocations(background, n.nc, n.shared.Revocations, auth.ShareOptions{
 			Logger: n.logger,
 			Merged: func() {
