@@ -27,13 +27,11 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
-	goruntime "runtime"
 	"runtime/pprof"
 	"strings"
 	"syscall"
@@ -161,11 +159,7 @@ type bench struct {
 func benchmark(args []string, stdout, stderr io.Writer) int {
 	cfg, err := parseFlags(args, stderr)
 	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		fmt.Fprintln(stderr, "runtime bench:", err)
-		return 2
+		return benchkit.FlagsFailed("runtime", err, stderr)
 	}
 	limit, limitErr := raiseFileLimit()
 	if cfg.cpuprofile != "" {
@@ -184,37 +178,15 @@ func benchmark(args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 
-	b := &bench{cfg: cfg, kids: benchkit.NewChildren(), env: benchkit.ChildEnv(), out: stdout, log: stderr}
-	b.tmp, err = os.MkdirTemp("", "ocis-bench-runtime-")
-	if err != nil {
-		fmt.Fprintln(stderr, "runtime bench:", err)
-		return 1
-	}
-	cleanup := func() {
-		b.kids.KillAll()
-		if cfg.keep {
-			fmt.Fprintln(stderr, "runtime bench: kept", b.tmp)
-			return
+	run := benchkit.Run{Name: "runtime", Args: args, Short: cfg.short, Keep: cfg.keep, Timeout: cfg.timeout, Stdout: stdout, Stderr: stderr}
+	return run.Measure(func(ctx context.Context, s *benchkit.Session) error {
+		fmt.Fprintf(stdout, "runtime bench: RLIMIT_NOFILE %d\n", limit)
+		if limitErr != nil {
+			fmt.Fprintln(stdout, "runtime bench: raising RLIMIT_NOFILE:", limitErr)
 		}
-		_ = os.RemoveAll(b.tmp)
-	}
-	defer cleanup()
-
-	ctx, cancel := context.WithTimeout(context.Background(), cfg.timeout)
-	defer cancel()
-	defer benchkit.WatchSignals(ctx, cancel, "runtime bench", stderr, cleanup)()
-
-	fmt.Fprintf(stdout, "runtime bench: GOMAXPROCS=%d %s %s/%s, RLIMIT_NOFILE %d, short=%t\n",
-		goruntime.GOMAXPROCS(0), goruntime.Version(), goruntime.GOOS, goruntime.GOARCH, limit, cfg.short)
-	if limitErr != nil {
-		fmt.Fprintln(stdout, "runtime bench: raising RLIMIT_NOFILE:", limitErr)
-	}
-
-	if err := b.measure(ctx, limit); err != nil {
-		fmt.Fprintln(stderr, "runtime bench:", err)
-		return 1
-	}
-	return 0
+		b := &bench{cfg: cfg, tmp: s.Tmp, kids: s.Kids, env: s.Env, out: s.Out, log: s.Log}
+		return b.measure(ctx, limit)
+	})
 }
 
 func (b *bench) measure(ctx context.Context, limit uint64) error {
