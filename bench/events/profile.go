@@ -3,12 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/ocis-runtime/ocis/bench/internal/benchkit"
 )
 
 // profileSeconds is the length of one CPU profile.
@@ -36,7 +36,7 @@ func (b *bench) profile(ctx context.Context, s *server, script string) error {
 		<-done
 		return ctx.Err()
 	}
-	perr := fetchProfile(ctx, fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", s.debug["storage"], profileSeconds), path)
+	perr := benchkit.SaveCPUProfile(ctx, s.debug["storage"], profileSeconds, path)
 	if err := <-done; err != nil {
 		return fmt.Errorf("profile %s: %w", s.name, err)
 	}
@@ -45,32 +45,4 @@ func (b *bench) profile(ctx context.Context, s *server, script string) error {
 	}
 	fmt.Fprintf(b.out, "  profiled %s -> %s (go tool pprof -top -cum %s)\n", s.name, path, path)
 	return nil
-}
-
-// fetchProfile saves the CPU profile url serves to path.
-func fetchProfile(ctx context.Context, url, path string) error {
-	ctx, cancel := context.WithTimeout(ctx, (profileSeconds+10)*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<10))
-		return fmt.Errorf("GET %s: status %d: %s", url, resp.StatusCode, msg)
-	}
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(f, resp.Body); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
 }

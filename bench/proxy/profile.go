@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -23,7 +21,6 @@ func (b *bench) profile(ctx context.Context, debugAddr, token string, t *target)
 	if err := os.MkdirAll(b.cfg.pprofDir, 0o755); err != nil {
 		return err
 	}
-	url := "http://" + debugAddr + fmt.Sprintf("/debug/pprof/profile?seconds=%d", profileSeconds)
 	path := filepath.Join(b.cfg.pprofDir, strings.ReplaceAll(t.name, " ", "-")+".pprof")
 	// wrk runs a second before the profile starts and a second after it
 	// ends, so the profile sees a steady load only.
@@ -42,7 +39,7 @@ func (b *bench) profile(ctx context.Context, debugAddr, token string, t *target)
 		<-done
 		return ctx.Err()
 	}
-	perr := fetchProfile(ctx, url, path)
+	perr := benchkit.SaveCPUProfile(ctx, "http://"+debugAddr, profileSeconds, path)
 	w := <-done
 	if perr != nil {
 		return fmt.Errorf("profile %s: %w", t.name, perr)
@@ -53,34 +50,4 @@ func (b *bench) profile(ctx context.Context, debugAddr, token string, t *target)
 	fmt.Fprintf(b.out, "  profiled %-10s %8.0f req/s  p99 %s (not counted) -> %s\n  read it with: go tool pprof -top -cum -nodecount=60 %s\n",
 		t.name, w.r.RPS, benchkit.Millis(w.r.P99), path, path)
 	return nil
-}
-
-// fetchProfile saves the CPU profile that url serves to path.
-func fetchProfile(ctx context.Context, url, path string) error {
-	ctx, cancel := context.WithTimeout(ctx, (profileSeconds+10)*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return err
-	}
-	hc := newHTTPClient()
-	defer hc.CloseIdleConnections()
-	resp, err := hc.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<10))
-		return fmt.Errorf("GET %s: status %d: %s", url, resp.StatusCode, msg)
-	}
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(f, resp.Body); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
 }
