@@ -176,6 +176,13 @@ func Connect(o Options) (*nats.Conn, error) {
 		nats.DisconnectErrHandler(func(nc *nats.Conn, err error) {
 			m.connected.Set(0)
 			m.disconnects.Inc()
+			if o.Embedded != nil && !o.Embedded.Running() {
+				// This process's own server was withdrawn: the nats
+				// service stopped (last, at a clean stop) or crashed, which
+				// the supervisor reports itself. Nothing was lost here.
+				level.Info(logger).Log("msg", "nats server of this process stopped, reconnecting when one runs", "err", err)
+				return
+			}
 			level.Warn(logger).Log("msg", "nats disconnected, reconnecting", "err", err)
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {

@@ -4,10 +4,12 @@ import (
 	"errors"
 	"net"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/go-kit/log"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -208,4 +210,64 @@ func metricValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	}
 	t.Fatalf("no metric %s", name)
 	return 0
+}
+
+// syncBuffer is a log sink the connection's handlers may write from their
+// own goroutine.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// TestDisconnectLogLevel checks that losing this process's own server,
+// which the nats service withdrew (a clean stop stops it last), is said
+// at info, and losing any other server at warn.
+func TestDisconnectLogLevel(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		embedded bool
+		want     string
+	}{
+		{name: "own server withdrawn", embedded: true, want: `level=info conn=test msg="nats server of this process stopped`},
+		{name: "networked server lost", embedded: false, want: `level=warn conn=test msg="nats disconnected, reconnecting"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := startServer(t, "", "")
+			var logs syncBuffer
+			opts := natsconn.Options{Name: "test", ReconnectWait: time.Hour, Logger: log.NewLogfmtLogger(&logs)}
+			release := func() {}
+			if tc.embedded {
+				opts.Embedded = natsconn.NewEmbedded()
+				release = opts.Embedded.Set(srv)
+			} else {
+				opts.URLs = []string{srv.ClientURL()}
+			}
+			nc, err := natsconn.Connect(opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer nc.Close()
+			eventually(t, "connected", nc.IsConnected)
+			release()
+			srv.Shutdown()
+			eventually(t, "the loss logged", func() bool {
+				return strings.Contains(logs.String(), "msg=\"nats") && strings.Count(logs.String(), "\n") >= 2
+			})
+			if got := logs.String(); !strings.Contains(got, tc.want) {
+				t.Errorf("logs:\n%s\nwant a line with %s", got, tc.want)
+			}
+		})
+	}
 }
