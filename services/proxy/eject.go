@@ -2,8 +2,10 @@ package proxy
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/go-kit/log"
@@ -99,14 +101,25 @@ func newEjector(opts EjectOptions) *ejector {
 	}
 }
 
+// ownFault are dial errors of the proxy's own making: out of file
+// descriptors or local ports. They say nothing of the instance, and
+// ejecting for them would pass over healthy instances one after another.
+var ownFault = []error{syscall.EMFILE, syscall.ENFILE, syscall.EADDRNOTAVAIL, syscall.ENOBUFS}
+
 // refused ejects in, whose dial failed with err while serving a request
 // whose context is ctx. A dial cut short because the request ended says
-// nothing of the instance. A refusal while in is held (other requests
+// nothing of the instance, nor does one that failed for want of the
+// proxy's own resources (ownFault). A refusal while in is held (other requests
 // dialed it at the same moment, or it was tried because every instance
 // was held) changes nothing: one ejection, one line, one count.
 func (e *ejector) refused(ctx context.Context, in registry.Instance, err error) {
 	if ctx.Err() != nil {
 		return
+	}
+	for _, own := range ownFault {
+		if errors.Is(err, own) {
+			return
+		}
 	}
 	now := e.now()
 	k := keyOf(in)

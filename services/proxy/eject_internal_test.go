@@ -3,7 +3,10 @@ package proxy
 import (
 	"context"
 	"errors"
+	"net"
+	"os"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -67,6 +70,12 @@ func TestEjectorHolds(t *testing.T) {
 	e.refused(cancelled, a, context.Canceled)
 	if e.size.Load() != 0 || ejections() != 0 {
 		t.Fatal("a dial cut short by the request's end ejected the instance")
+	}
+
+	// Out of file descriptors is the proxy's trouble, not a's.
+	e.refused(ctx, a, &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("socket", syscall.EMFILE)})
+	if e.size.Load() != 0 || ejections() != 0 {
+		t.Fatal("a dial that failed for want of file descriptors ejected the instance")
 	}
 
 	e.refused(ctx, a, errRefused)
