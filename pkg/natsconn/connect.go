@@ -175,6 +175,12 @@ func Connect(o Options) (*nats.Conn, error) {
 		}),
 		nats.DisconnectErrHandler(func(nc *nats.Conn, err error) {
 			m.connected.Set(0)
+			if err == nil {
+				// Our own Close: nats.go reports it as a disconnection
+				// without an error. Nothing will reconnect.
+				level.Debug(logger).Log("msg", "nats connection closed")
+				return
+			}
 			m.disconnects.Inc()
 			if o.Embedded != nil && !o.Embedded.Running() {
 				// This process's own server was withdrawn: the nats

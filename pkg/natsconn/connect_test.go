@@ -11,6 +11,7 @@ import (
 
 	"github.com/go-kit/log"
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ocis-runtime/ocis/pkg/natsconn"
@@ -269,5 +270,29 @@ func TestDisconnectLogLevel(t *testing.T) {
 				t.Errorf("logs:\n%s\nwant a line with %s", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestCloseIsNoDisconnection checks that closing a connection on purpose,
+// as every service does when it stops, is neither logged as a loss nor
+// counted as one.
+func TestCloseIsNoDisconnection(t *testing.T) {
+	srv := startServer(t, "", "")
+	var logs syncBuffer
+	reg := prometheus.NewRegistry()
+	nc, err := natsconn.Connect(natsconn.Options{Name: "test", URLs: []string{srv.ClientURL()}, Logger: log.NewLogfmtLogger(&logs), Registerer: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "connected", nc.IsConnected)
+	closed := make(chan struct{})
+	nc.SetClosedHandler(func(*nats.Conn) { close(closed) })
+	nc.Close()
+	<-closed
+	if got := logs.String(); strings.Contains(got, "level=warn") || strings.Contains(got, "reconnecting") {
+		t.Errorf("a Close was logged as a loss:\n%s", got)
+	}
+	if got := metricValue(t, reg, "ocis_nats_disconnects_total"); got != 0 {
+		t.Errorf("disconnects counted %v after a Close, want 0", got)
 	}
 }
