@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
 	"net/url"
@@ -177,8 +178,8 @@ func Connect(o Options) (*nats.Conn, error) {
 			m.connected.Set(0)
 			if err == nil {
 				// Our own Close: nats.go reports it as a disconnection
-				// without an error. Nothing will reconnect.
-				level.Debug(logger).Log("msg", "nats connection closed")
+				// without an error, then calls ClosedHandler, which says
+				// so. Nothing will reconnect.
 				return
 			}
 			m.disconnects.Inc()
@@ -208,6 +209,12 @@ func Connect(o Options) (*nats.Conn, error) {
 			subject := ""
 			if sub != nil {
 				subject = sub.Subject
+			}
+			if errors.Is(err, io.ErrClosedPipe) && o.Embedded != nil && !o.Embedded.Running() {
+				// The in-process pipe to this process's own server, which
+				// the nats service withdrew: the disconnection is said.
+				level.Debug(logger).Log("msg", "nats asynchronous error", "subject", subject, "err", err)
+				return
 			}
 			level.Warn(logger).Log("msg", "nats asynchronous error", "subject", subject, "err", err)
 		}),
