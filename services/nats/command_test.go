@@ -24,7 +24,8 @@ func newConfig() *Config { return Descriptor().NewConfig().(*Config) }
 
 // TestBuildRefusals checks that Build refuses, before anything listens,
 // the settings an operator must not run with, and names the env var that
-// fixes each.
+// fixes each. Nothing listens: the addresses carry port 0, since only
+// their hosts matter to the checks.
 func TestBuildRefusals(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -32,31 +33,31 @@ func TestBuildRefusals(t *testing.T) {
 		want string // substring of the error; empty: accepted
 	}{
 		{name: "defaults", set: func(*Config) {}},
-		{name: "localhost", set: func(c *Config) { c.base.HTTPAddr = "localhost:9233" }},
-		{name: "ipv6 loopback", set: func(c *Config) { c.base.HTTPAddr = "[::1]:9233" }},
-		{name: "all interfaces without credentials", set: func(c *Config) { c.base.HTTPAddr = "0.0.0.0:9233" }, want: "OCIS_NATS_USER"},
-		{name: "empty host without credentials", set: func(c *Config) { c.base.HTTPAddr = ":9233" }, want: "not a loopback address"},
-		{name: "lan address without credentials", set: func(c *Config) { c.base.HTTPAddr = "10.1.2.3:9233" }, want: "not a loopback address"},
-		{name: "host name without credentials", set: func(c *Config) { c.base.HTTPAddr = "node1.example:9233" }, want: "not a loopback address"},
+		{name: "localhost", set: func(c *Config) { c.base.HTTPAddr = "localhost:0" }},
+		{name: "ipv6 loopback", set: func(c *Config) { c.base.HTTPAddr = "[::1]:0" }},
+		{name: "all interfaces without credentials", set: func(c *Config) { c.base.HTTPAddr = "0.0.0.0:0" }, want: "OCIS_NATS_USER"},
+		{name: "empty host without credentials", set: func(c *Config) { c.base.HTTPAddr = ":0" }, want: "not a loopback address"},
+		{name: "lan address without credentials", set: func(c *Config) { c.base.HTTPAddr = "10.1.2.3:0" }, want: "not a loopback address"},
+		{name: "host name without credentials", set: func(c *Config) { c.base.HTTPAddr = "node1.example:0" }, want: "not a loopback address"},
 		{name: "lan address with credentials", set: func(c *Config) {
-			c.base.HTTPAddr, c.User, c.Password = "10.1.2.3:9233", "ocis", "secret"
+			c.base.HTTPAddr, c.User, c.Password = "10.1.2.3:0", "ocis", "secret"
 		}},
 		{name: "user without password", set: func(c *Config) { c.User = "ocis" }, want: "both OCIS_NATS_USER and OCIS_NATS_PASSWORD"},
 		{name: "loopback cluster", set: func(c *Config) {
-			c.ClusterAddr, c.Routes = "127.0.0.2:9235", []string{"nats-route://127.0.0.1:9235"}
+			c.ClusterAddr, c.Routes = "127.0.0.2:0", []string{"nats-route://127.0.0.1:0"}
 		}},
 		{name: "cluster off loopback without route credentials", set: func(c *Config) {
-			c.base.HTTPAddr, c.User, c.Password = "10.1.2.3:9233", "ocis", "secret"
-			c.ClusterAddr = "10.1.2.3:9235"
+			c.base.HTTPAddr, c.User, c.Password = "10.1.2.3:0", "ocis", "secret"
+			c.ClusterAddr = "10.1.2.3:0"
 		}, want: "OCIS_NATS_CLUSTER_USER"},
 		{name: "cluster off loopback with route credentials", set: func(c *Config) {
-			c.ClusterAddr, c.ClusterUser, c.ClusterPassword = "0.0.0.0:9235", "route", "secret"
-			c.Routes = []string{"10.1.2.4:9235"}
+			c.ClusterAddr, c.ClusterUser, c.ClusterPassword = "0.0.0.0:0", "route", "secret"
+			c.Routes = []string{"10.1.2.4:0"}
 		}},
-		{name: "route listener without routes", set: func(c *Config) { c.ClusterAddr = "127.0.0.1:9235" }, want: "OCIS_NATS_ROUTES"},
-		{name: "routes without route listener", set: func(c *Config) { c.Routes = []string{"nats-route://10.1.2.4:9235"} }, want: "OCIS_NATS_CLUSTER_ADDR"},
+		{name: "route listener without routes", set: func(c *Config) { c.ClusterAddr = "127.0.0.1:0" }, want: "OCIS_NATS_ROUTES"},
+		{name: "routes without route listener", set: func(c *Config) { c.Routes = []string{"nats-route://10.1.2.4:0"} }, want: "OCIS_NATS_CLUSTER_ADDR"},
 		{name: "route with a bad scheme", set: func(c *Config) {
-			c.ClusterAddr, c.Routes = "127.0.0.1:9235", []string{"http://127.0.0.1:9236"}
+			c.ClusterAddr, c.Routes = "127.0.0.1:0", []string{"http://127.0.0.1:0"}
 		}, want: "nats-route://host:port"},
 		{name: "cluster name with a space", set: func(c *Config) { c.ClusterName = "my cluster" }, want: "OCIS_NATS_CLUSTER_NAME"},
 	} {
@@ -78,8 +79,8 @@ func TestBuildRefusals(t *testing.T) {
 // own is given the route credentials, which the other server checks.
 func TestRoutesGetCredentials(t *testing.T) {
 	c := newConfig()
-	c.ClusterAddr, c.ClusterUser, c.ClusterPassword = "127.0.0.1:9235", "route", "s3cret"
-	c.Routes = []string{"nats-route://127.0.0.2:9235", "nats-route://other:pw@127.0.0.3:9235"}
+	c.ClusterAddr, c.ClusterUser, c.ClusterPassword = "127.0.0.1:0", "route", "s3cret"
+	c.Routes = []string{"nats-route://127.0.0.2:0", "nats-route://other:pw@127.0.0.3:0"}
 	opts, err := c.serverOptions(testEnv(t))
 	if err != nil {
 		t.Fatal(err)
@@ -88,7 +89,7 @@ func TestRoutesGetCredentials(t *testing.T) {
 	for _, u := range opts.Routes {
 		got = append(got, u.String())
 	}
-	want := []string{"nats-route://route:s3cret@127.0.0.2:9235", "nats-route://other:pw@127.0.0.3:9235"}
+	want := []string{"nats-route://route:s3cret@127.0.0.2:0", "nats-route://other:pw@127.0.0.3:0"}
 	if strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Errorf("routes %v, want %v", got, want)
 	}
@@ -101,10 +102,10 @@ func TestRoutesGetCredentials(t *testing.T) {
 // OCIS_NATS_ADDR (nats has no HTTP API, so no OCIS_NATS_HTTP_ADDR).
 func TestFlagNames(t *testing.T) {
 	env := map[string]string{
-		"OCIS_NATS_ADDR":             "127.0.0.1:4000",
-		"OCIS_NATS_DEBUG_ADDR":       "127.0.0.1:4001",
-		"OCIS_NATS_CLUSTER_ADDR":     "127.0.0.1:4002",
-		"OCIS_NATS_ROUTES":           "nats-route://127.0.0.2:4002, nats-route://127.0.0.3:4002",
+		"OCIS_NATS_ADDR":             "127.0.0.1:0",
+		"OCIS_NATS_DEBUG_ADDR":       "127.0.0.2:0",
+		"OCIS_NATS_CLUSTER_ADDR":     "127.0.0.3:0",
+		"OCIS_NATS_ROUTES":           "nats-route://127.0.0.4:0, nats-route://127.0.0.5:0",
 		"OCIS_NATS_CLUSTER_NAME":     "blue",
 		"OCIS_NATS_USER":             "u",
 		"OCIS_NATS_PASSWORD":         "p",
@@ -129,7 +130,7 @@ func TestFlagNames(t *testing.T) {
 	}
 	b := c.Base()
 	got := []string{b.HTTPAddr, b.DebugAddr, c.ClusterAddr, strings.Join(c.Routes, ","), c.ClusterName, c.User, c.Password, c.ClusterUser, c.ClusterPassword, b.DataDir}
-	want := []string{"127.0.0.1:4000", "127.0.0.1:4001", "127.0.0.1:4002", "nats-route://127.0.0.2:4002,nats-route://127.0.0.3:4002", "blue", "u", "p", "ru", "rp", "/srv/nats"}
+	want := []string{"127.0.0.1:0", "127.0.0.2:0", "127.0.0.3:0", "nats-route://127.0.0.4:0,nats-route://127.0.0.5:0", "blue", "u", "p", "ru", "rp", "/srv/nats"}
 	if strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Errorf("got %v\nwant %v", got, want)
 	}
