@@ -62,14 +62,10 @@ func main() {
 
 // options holds the flags of one run.
 type options struct {
-	short    bool
+	benchkit.RunFlags
+	benchkit.WrkFlags
 	events   int
-	duration time.Duration
-	conns    int
-	threads  int
 	rounds   int
-	timeout  time.Duration
-	keep     bool
 	noNATS   bool
 	pprofDir string
 }
@@ -78,27 +74,19 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	var cfg options
 	fs := flag.NewFlagSet("events", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.BoolVar(&cfg.short, "short", false, "smoke run: 200 events, 3 rounds of 3s per setting")
+	cfg.RunFlags.Register(fs, "smoke run: 200 events, 3 rounds of 3s per setting")
+	cfg.WrkFlags.Register(fs, 8)
 	fs.IntVar(&cfg.events, "n", 1000, "uploads timed from answer to visible in the activity log")
-	fs.DurationVar(&cfg.duration, "d", 10*time.Second, "duration of one wrk run (whole seconds)")
-	fs.IntVar(&cfg.conns, "c", 8, "wrk connections")
-	fs.IntVar(&cfg.threads, "t", 2, "wrk threads")
 	fs.IntVar(&cfg.rounds, "rounds", 5, "interleaved rounds per setting")
-	fs.DurationVar(&cfg.timeout, "timeout", 10*time.Minute, "bound of the whole run")
-	fs.BoolVar(&cfg.keep, "keep", false, "keep the temporary directory (binary, data dirs, logs)")
 	fs.StringVar(&cfg.pprofDir, "pprof", "", "after the rounds, write 5s CPU profiles of the off and publish processes, each during an extra wrk run, to `dir`")
 	fs.BoolVar(&cfg.noNATS, "no-nats", false, "also measure a process without NATS (OCIS_EXCLUDE_RUN_SERVICES=nats), against which off shows what NATS costs")
-	if err := fs.Parse(args); err != nil {
+	set, err := cfg.RunFlags.Parse(fs, args)
+	if err != nil {
 		return options{}, err
 	}
-	if fs.NArg() > 0 {
-		return options{}, fmt.Errorf("unexpected arguments %q", fs.Args())
-	}
-	if cfg.short {
-		set := map[string]bool{}
-		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if cfg.Short {
 		if !set["d"] {
-			cfg.duration = 3 * time.Second
+			cfg.Duration = 3 * time.Second
 		}
 		if !set["n"] {
 			cfg.events = 200
@@ -107,19 +95,14 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 			cfg.rounds = 3
 		}
 	}
+	if err := cfg.WrkFlags.Validate(); err != nil {
+		return options{}, err
+	}
 	switch {
 	case cfg.events < 1 || cfg.events > 100000:
 		return options{}, fmt.Errorf("-n %d: want 1 to 100000", cfg.events)
-	case cfg.duration < time.Second || cfg.duration > 5*time.Minute || cfg.duration%time.Second != 0:
-		return options{}, fmt.Errorf("-d %s: want whole seconds from 1s to 5m", cfg.duration)
-	case cfg.conns < 1 || cfg.conns > 10000:
-		return options{}, fmt.Errorf("-c %d: want 1 to 10000", cfg.conns)
-	case cfg.threads < 1 || cfg.threads > cfg.conns:
-		return options{}, fmt.Errorf("-t %d: want 1 to -c (%d)", cfg.threads, cfg.conns)
 	case cfg.rounds < 3 || cfg.rounds > 100:
 		return options{}, fmt.Errorf("-rounds %d: want 3 to 100", cfg.rounds)
-	case cfg.timeout <= 0 || cfg.timeout > 2*time.Hour:
-		return options{}, fmt.Errorf("-timeout %s: want more than 0 and at most 2h", cfg.timeout)
 	}
 	return cfg, nil
 }
@@ -140,7 +123,8 @@ func benchmark(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return benchkit.FlagsFailed("events", err, stderr)
 	}
-	run := benchkit.Run{Name: "events", Args: args, Short: cfg.short, Keep: cfg.keep, Timeout: cfg.timeout, Stdout: stdout, Stderr: stderr}
+	run := cfg.RunFlags.Run("events", args)
+	run.Stdout, run.Stderr = stdout, stderr
 	return run.Measure(func(ctx context.Context, s *benchkit.Session) error {
 		b := &bench{cfg: cfg, tmp: s.Tmp, kids: s.Kids, env: s.Env, out: s.Out, log: s.Log}
 		return b.measure(ctx)

@@ -90,7 +90,7 @@ func (b *bench) measure(ctx context.Context) error {
 
 	load0, _ = benchkit.LoadAverage()
 	fmt.Fprintf(b.out, "uploads under load: wrk -t%d -c%d -d%s PUTs of 1 KiB (64 paths per thread, replaced) through the proxy, %d rounds interleaved, each starting with the next setting; CPU is the server process's until its events are acked (and consumed)\n",
-		b.cfg.threads, b.cfg.conns, b.cfg.duration, b.cfg.rounds)
+		b.cfg.Threads, b.cfg.Conns, b.cfg.Duration, b.cfg.rounds)
 	for _, s := range servers { // warm up
 		if _, err := b.load(ctx, s, script, time.Second); err != nil {
 			return fmt.Errorf("warm up %s: %w", s.name, err)
@@ -101,14 +101,14 @@ func (b *bench) measure(ctx context.Context) error {
 		// runs right after the same other one.
 		for k := range servers {
 			s := servers[(round+k)%len(servers)]
-			r, err := b.load(ctx, s, script, b.cfg.duration)
+			r, err := b.load(ctx, s, script, b.cfg.Duration)
 			if err != nil {
 				return fmt.Errorf("%s: %w", s.name, err)
 			}
 			s.runs = append(s.runs, r)
 			fmt.Fprintf(b.out, "  round %d %-15s %7.0f uploads/s  p50 %s  p99 %s  CPU/upload %6.1f µs  acked %6.0f/s  drained %s after%s\n",
 				round+1, s.name, r.wrk.RPS, benchkit.Millis(r.wrk.P50), benchkit.Millis(r.wrk.P99), r.cpuPerUpload(),
-				r.acked/b.cfg.duration.Seconds(), benchkit.CoarseMillis(r.drain), r.wrk.SocketNote())
+				r.acked/b.cfg.Duration.Seconds(), benchkit.CoarseMillis(r.drain), r.wrk.SocketNote())
 		}
 	}
 	load1, _ = benchkit.LoadAverage()
@@ -137,11 +137,11 @@ func (b *bench) measure(ctx context.Context) error {
 		fmt.Fprintf(b.out, "  publish/no-nats, the baseline before it was like for like: %s (no target)\n",
 			benchkit.SpreadOf(ratios(figures(pub, run.cpuPerUpload), figures(noNATS, run.cpuPerUpload))).Format("%.3f"))
 	}
-	perSec := func(r run) float64 { return r.acked / b.cfg.duration.Seconds() }
+	perSec := func(r run) float64 { return r.acked / b.cfg.Duration.Seconds() }
 	fmt.Fprintf(b.out, "  publish throughput (events JetStream acked to storage's publisher per second of the run), no consumer: %s; consumer attached: %s\n",
 		benchkit.SpreadOf(figures(pub, perSec)).Format("%.0f"), benchkit.SpreadOf(figures(full, perSec)).Format("%.0f"))
 	fmt.Fprintf(b.out, "  consumer: handled %s events/s during the run, drained the rest %s ms after it\n",
-		benchkit.SpreadOf(figures(full, func(r run) float64 { return r.handled / b.cfg.duration.Seconds() })).Format("%.0f"),
+		benchkit.SpreadOf(figures(full, func(r run) float64 { return r.handled / b.cfg.Duration.Seconds() })).Format("%.0f"),
 		benchkit.SpreadOf(figures(full, func(r run) float64 { return float64(r.drain) / float64(time.Millisecond) })).Format("%.0f"))
 	hc := &http.Client{Timeout: 5 * time.Second}
 	defer hc.CloseIdleConnections()
@@ -290,7 +290,7 @@ func (b *bench) load(ctx context.Context, s *server, script string, d time.Durat
 		return run{}, err
 	}
 	w, err := benchkit.Wrk(ctx, b.kids, b.env, benchkit.Load{
-		URL: s.proxy, Threads: b.cfg.threads, Conns: b.cfg.conns, Duration: d,
+		URL: s.proxy, Threads: b.cfg.Threads, Conns: b.cfg.Conns, Duration: d,
 		Headers: []string{"Authorization: Bearer " + s.token}, Script: script,
 	})
 	if err != nil {

@@ -47,36 +47,26 @@ func main() {
 
 // options holds the flags of one run.
 type options struct {
-	short   bool
-	rounds  int
-	ttl     time.Duration
-	base    int
-	timeout time.Duration
-	keep    bool
+	benchkit.RunFlags
+	rounds int
+	ttl    time.Duration
+	base   int
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
 	var cfg options
 	fs := flag.NewFlagSet("nodeloss", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.BoolVar(&cfg.short, "short", false, "smoke run: 3 kills")
+	cfg.RunFlags.Register(fs, "smoke run: 3 kills")
 	fs.IntVar(&cfg.rounds, "rounds", 10, "kills of node 2")
 	fs.DurationVar(&cfg.ttl, "ttl", 3*time.Second, "OCIS_REGISTRY_TTL of every node")
 	fs.IntVar(&cfg.base, "base", 251, "last byte of node 1's address 127.0.0.<base>; nodes 2 and 3 follow")
-	fs.DurationVar(&cfg.timeout, "timeout", 10*time.Minute, "bound of the whole run")
-	fs.BoolVar(&cfg.keep, "keep", false, "keep the temporary directory (binary, data dirs, logs)")
-	if err := fs.Parse(args); err != nil {
+	set, err := cfg.RunFlags.Parse(fs, args)
+	if err != nil {
 		return options{}, err
 	}
-	if fs.NArg() > 0 {
-		return options{}, fmt.Errorf("unexpected arguments %q", fs.Args())
-	}
-	if cfg.short {
-		set := map[string]bool{}
-		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-		if !set["rounds"] {
-			cfg.rounds = 3
-		}
+	if cfg.Short && !set["rounds"] {
+		cfg.rounds = 3
 	}
 	switch {
 	case cfg.rounds < 1 || cfg.rounds > 100:
@@ -85,8 +75,6 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return options{}, fmt.Errorf("-ttl %s: want 1s to 1m", cfg.ttl)
 	case cfg.base < 2 || cfg.base+2 > 254:
 		return options{}, fmt.Errorf("-base %d: want 2 to 252", cfg.base)
-	case cfg.timeout <= 0 || cfg.timeout > 2*time.Hour:
-		return options{}, fmt.Errorf("-timeout %s: want more than 0 and at most 2h", cfg.timeout)
 	}
 	return cfg, nil
 }
@@ -107,7 +95,8 @@ func benchmark(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return benchkit.FlagsFailed("nodeloss", err, stderr)
 	}
-	run := benchkit.Run{Name: "nodeloss", Args: args, Short: cfg.short, Keep: cfg.keep, Timeout: cfg.timeout, Stdout: stdout, Stderr: stderr}
+	run := cfg.RunFlags.Run("nodeloss", args)
+	run.Stdout, run.Stderr = stdout, stderr
 	return run.Measure(func(ctx context.Context, s *benchkit.Session) error {
 		b := &bench{cfg: cfg, tmp: s.Tmp, kids: s.Kids, env: s.Env, out: s.Out, log: s.Log}
 		return b.measure(ctx)

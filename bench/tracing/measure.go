@@ -87,7 +87,7 @@ func (b *bench) measure(ctx context.Context) error {
 	}
 	load0, _ := benchkit.LoadAverage()
 	fmt.Fprintf(b.out, "small GETs through the proxy: one `ocis server` per setting (colocated storage), 1 KiB file, OCIS_LOG_LEVEL=warn; wrk -t%d -c%d -d%s, %d rounds interleaved; CPU is each process's\n",
-		b.cfg.threads, b.cfg.conns, b.cfg.duration, b.cfg.rounds)
+		b.cfg.Threads, b.cfg.Conns, b.cfg.Duration, b.cfg.rounds)
 	for _, s := range settings { // warm up
 		if _, err := b.wrk(ctx, s, time.Second); err != nil {
 			return fmt.Errorf("warm up %s: %w", s.name, err)
@@ -95,7 +95,7 @@ func (b *bench) measure(ctx context.Context) error {
 	}
 	for round := range b.cfg.rounds {
 		for _, s := range settings {
-			r, err := b.wrk(ctx, s, b.cfg.duration)
+			r, err := b.wrk(ctx, s, b.cfg.Duration)
 			if err != nil {
 				return fmt.Errorf("%s: %w", s.name, err)
 			}
@@ -133,7 +133,7 @@ func (b *bench) measure(ctx context.Context) error {
 // wrk runs one load of d against s's proxy.
 func (b *bench) wrk(ctx context.Context, s *setting, d time.Duration) (benchkit.WrkResult, error) {
 	return benchkit.Wrk(ctx, b.kids, b.env, benchkit.Load{
-		URL: s.proxy + smallURL, Threads: b.cfg.threads, Conns: b.cfg.conns, Duration: d,
+		URL: s.proxy + smallURL, Threads: b.cfg.Threads, Conns: b.cfg.Conns, Duration: d,
 		Headers: []string{"Authorization: Bearer " + s.token}, Groups: []int{s.ch.Pid()},
 	})
 }
