@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -88,7 +87,7 @@ func (b *bench) start(ctx context.Context, s *server) error {
 	}
 	deadline := time.Now().Add(40 * time.Second)
 	for {
-		s.token, err = login(ctx, hc, s.proxy)
+		s.token, err = benchkit.Login(ctx, hc, s.proxy, "admin", adminPW)
 		if err == nil {
 			_, err = put(ctx, hc, s.proxy, s.token, "/api/v1/files/bench/first.txt", []byte("first"))
 		}
@@ -102,24 +101,6 @@ func (b *bench) start(ctx context.Context, s *server) error {
 	}
 	fmt.Fprintf(b.log, "ocis server (%s) ready\n", s.name)
 	return nil
-}
-
-func login(ctx context.Context, hc *http.Client, base string) (string, error) {
-	body := `{"username":"admin","password":"` + adminPW + `"}`
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/api/v1/tokens", strings.NewReader(body))
-	if err != nil {
-		return "", err
-	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	var tok struct{ Token string }
-	if err := json.NewDecoder(resp.Body).Decode(&tok); err != nil || resp.StatusCode != http.StatusOK || tok.Token == "" {
-		return "", fmt.Errorf("log in through the proxy: status %d, %v", resp.StatusCode, err)
-	}
-	return tok.Token, nil
 }
 
 // put uploads data to path through the proxy at base and returns when the

@@ -191,15 +191,7 @@ const usersName = users.Name
 // login returns a bearer token of the admin from the users service at
 // base.
 func login(ctx context.Context, hc *http.Client, base string) (string, error) {
-	c, err := users.NewClient(base, hc)
-	if err != nil {
-		return "", err
-	}
-	tok, err := c.Login(ctx, users.LoginRequest{Username: adminUser, Password: adminPassword})
-	if err != nil {
-		return "", fmt.Errorf("log in as %s: %w", adminUser, err)
-	}
-	return tok.Token, nil
+	return benchkit.Login(ctx, hc, base, adminUser, adminPassword)
 }
 
 // withToken is ctx carrying token for the clients.

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -191,7 +190,7 @@ func (b *bench) start(ctx context.Context, s *setting) error {
 	var tok string
 	deadline := time.Now().Add(40 * time.Second)
 	for {
-		tok, err = login(ctx, hc, s.proxy)
+		tok, err = benchkit.Login(ctx, hc, s.proxy, "admin", adminPW)
 		if err == nil {
 			err = upload(ctx, hc, s.proxy, tok)
 		}
@@ -206,24 +205,6 @@ func (b *bench) start(ctx context.Context, s *setting) error {
 	s.token = tok
 	fmt.Fprintf(b.log, "ocis server (tracing %s) ready\n", s.name)
 	return nil
-}
-
-func login(ctx context.Context, hc *http.Client, base string) (string, error) {
-	body := `{"username":"admin","password":"` + adminPW + `"}`
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/api/v1/tokens", strings.NewReader(body))
-	if err != nil {
-		return "", err
-	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	var tok struct{ Token string }
-	if err := json.NewDecoder(resp.Body).Decode(&tok); err != nil || resp.StatusCode != http.StatusOK || tok.Token == "" {
-		return "", fmt.Errorf("log in through the proxy: status %d, %v", resp.StatusCode, err)
-	}
-	return tok.Token, nil
 }
 
 func upload(ctx context.Context, hc *http.Client, base, tok string) error {
