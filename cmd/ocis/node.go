@@ -147,7 +147,7 @@ func (n *node) peers() control.Peers {
 //
 // background lasts until the whole group has returned: the watcher keeps
 // the remote instances routable while the local proxy drains.
-func (n *node) addActor(g *run.Group, background context.Context, ctl control.Service) {
+func (n *node) addActor(g *run.Group, background context.Context, ctl control.Service, started <-chan struct{}) {
 	if n.nc == nil {
 		return
 	}
@@ -157,8 +157,11 @@ func (n *node) addActor(g *run.Group, background context.Context, ctl control.Se
 		// work (on a fresh node, streams to create) that competes for the
 		// CPUs with the start of the family: it begins once every local
 		// service's first start has ended (running, or failing with its
-		// reason), or startBound later.
-		awaitStarted(ctx, n.sup.Started(), startBound)
+		// reason), or startBound later: serve closes started then.
+		select {
+		case <-started:
+		case <-ctx.Done():
+		}
 		bucket, err := registry.OpenBucket(ctx, n.nc, registry.BucketConfig{TTL: n.settings.RegistryTTL, Logger: n.logger})
 		if err != nil {
 			if ctx.Err() == nil {

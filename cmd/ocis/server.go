@@ -264,7 +264,7 @@ func serve(cat service.Catalogue, f *family, stdout, stderr io.Writer) error {
 		close(familyStarted)
 		restoreGC()
 	}()
-	n.addActor(&g, background, ctl)
+	n.addActor(&g, background, ctl, familyStarted)
 	api.AddTo(&g)
 	// Reload: SIGHUP restarts exactly the services whose settings changed.
 	addReloadActor(&g, rtLogger, live)
