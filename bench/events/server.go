@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -56,28 +54,14 @@ func (b *bench) start(ctx context.Context, s *server) error {
 	}
 	s.debug = map[string]string{}
 	for i, d := range cat {
-		primary := "http-addr"
-		if d.Name == "nats" {
-			primary = "addr"
-		}
-		env = append(env, config.EnvName(d.Name, primary)+"="+free[1+2*i], config.EnvName(d.Name, "debug-addr")+"="+free[2+2*i])
+		env = append(env, config.EnvName(d.Name, benchkit.PrimaryAddrFlag(d))+"="+free[1+2*i], config.EnvName(d.Name, "debug-addr")+"="+free[2+2*i])
 		s.debug[d.Name] = "http://" + free[2+2*i]
 		if d.Name == "proxy" {
 			s.proxy = "http://" + free[1+2*i]
 		}
 	}
 	s.logPath = filepath.Join(b.tmp, "ocis-"+s.name+".log")
-	logFile, err := os.OpenFile(s.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		return err
-	}
-	// Straight to the file: through a pipe, this process would copy every
-	// line.
-	defer logFile.Close()
-	cmd := exec.Command(b.ocis, "server")
-	cmd.Env = env
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if s.ch, err = b.kids.Start("ocis server "+s.name, cmd); err != nil {
+	if s.ch, err = b.kids.StartLogged("ocis server "+s.name, s.logPath, env, b.ocis, "server"); err != nil {
 		return err
 	}
 	hc := &http.Client{Timeout: 10 * time.Second}

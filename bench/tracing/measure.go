@@ -7,8 +7,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -159,25 +157,13 @@ func (b *bench) start(ctx context.Context, s *setting) error {
 		"OCIS_NODE=bench-"+strings.TrimSuffix(s.name, "%"), "OCIS_RUNTIME_ADDR="+free[0])
 	var proxyAddr, proxyDebug string
 	for i, d := range cat {
-		primary := "http-addr"
-		if d.Name == "nats" {
-			primary = "addr"
-		}
-		env = append(env, config.EnvName(d.Name, primary)+"="+free[1+2*i], config.EnvName(d.Name, "debug-addr")+"="+free[2+2*i])
+		env = append(env, config.EnvName(d.Name, benchkit.PrimaryAddrFlag(d))+"="+free[1+2*i], config.EnvName(d.Name, "debug-addr")+"="+free[2+2*i])
 		if d.Name == "proxy" {
 			proxyAddr, proxyDebug = free[1+2*i], free[2+2*i]
 		}
 	}
 	s.logPath = filepath.Join(b.tmp, "ocis-"+strings.TrimSuffix(s.name, "%")+".log")
-	logFile, err := os.OpenFile(s.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		return err
-	}
-	defer logFile.Close()
-	cmd := exec.Command(b.ocis, "server")
-	cmd.Env = env
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if s.ch, err = b.kids.Start("ocis server "+s.name, cmd); err != nil {
+	if s.ch, err = b.kids.StartLogged("ocis server "+s.name, s.logPath, env, b.ocis, "server"); err != nil {
 		return err
 	}
 	hc := &http.Client{Timeout: 10 * time.Second}

@@ -173,3 +173,19 @@ func ChildEnv() []string {
 	}
 	return env
 }
+
+// StartLogged starts argv with env as a child named name, its output
+// appended straight to the file at logPath: through a pipe, this process
+// would copy every line of a server under load.
+func (c *Children) StartLogged(name, logPath string, env []string, argv ...string) (*Child, error) {
+	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	// The child holds its own descriptor once started.
+	defer logFile.Close()
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Env = env
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	return c.Start(name, cmd)
+}
