@@ -144,6 +144,7 @@ func TestServerLogger(t *testing.T) {
 	l.Noticef("Server is ready")
 	l.Noticef("  Version:  %s", "2.15.2")
 	l.Warnf("slow consumer")
+	l.Warnf(plaintextWarning)
 	l.Errorf("route failed")
 	l.Fatalf("Error listening on port: %d", 9233)
 	l.Fatalf("second")
@@ -152,6 +153,7 @@ func TestServerLogger(t *testing.T) {
 		`level=info component=nats-server msg="Server is ready"`,
 		`level=debug component=nats-server msg="  Version:  2.15.2"`,
 		`level=warn component=nats-server msg="slow consumer"`,
+		`level=debug component=nats-server msg="` + plaintextWarning + `"`,
 		`level=error component=nats-server msg="route failed"`,
 		`level=error component=nats-server msg="Error listening on port: 9233" fatal=true`,
 	} {

@@ -36,7 +36,21 @@ func (l *serverLogger) Noticef(format string, v ...any) {
 	level.Info(l.logger).Log("msg", msg)
 }
 
+// plaintextWarning is the warning nats-server gives at every start when its
+// users' passwords are not bcrypt hashes.
+const plaintextWarning = "Plaintext passwords detected, use nkeys or bcrypt"
+
+// Warnf logs at warn, except plaintextWarning, which is debug: the
+// passwords are the ones `ocis init` generated into the 0600 ocis.env,
+// where every client process reads them in plain anyway, so a hash in the
+// server's options would protect nothing and cost a bcrypt comparison per
+// connection; warning about it at each start would only teach operators to
+// ignore warnings.
 func (l *serverLogger) Warnf(format string, v ...any) {
+	if format == plaintextWarning {
+		level.Debug(l.logger).Log("msg", format)
+		return
+	}
 	level.Warn(l.logger).Log("msg", fmt.Sprintf(format, v...))
 }
 
