@@ -129,7 +129,7 @@ func Serve(ctx context.Context, up func(Addrs), p Parts) error {
 	})
 
 	listening.Store(true)
-	addrs := Addrs{HTTP: api.Addr(), Debug: debug.Addr(), Handler: calls.local()}
+	addrs := Addrs{HTTP: api.Addr(), Debug: debug.Addr(), Handler: calls.local(), Ready: ready}
 	if p.Registry != nil {
 		addrs.Metrics = p.Registry
 	}

@@ -40,6 +40,11 @@ type Addrs struct {
 	// listener serves, for readers in the same process (the dashboard)
 	// that need not scrape it over HTTP. Nil for a service without one.
 	Metrics prometheus.Gatherer
+	// Ready is the condition the debug listener's /readyz answers 200 on,
+	// for the supervisor in the same process: it waits on it directly
+	// instead of sending HTTP requests to its own process while every
+	// service starts. Nil means ask /readyz over the network.
+	Ready func() bool
 }
 
 // Descriptor describes one member of the family to the runtime and the CLI.

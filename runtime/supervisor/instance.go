@@ -131,24 +131,25 @@ func (in *instance) stop() error {
 	}
 }
 
-// httpReady returns the probe that polls a started service's /readyz on
-// its debug address until it answers 200 or ctx is done.
-func httpReady(client *http.Client) func(ctx context.Context, a service.Addrs) error {
+// readyProbe returns the probe that waits until a started service is
+// ready to serve, or ctx is done. A service of this process hands over the
+// condition its /readyz answers 200 on (service.Addrs.Ready), which is
+// read directly: asking it over HTTP would cost a connection, a request
+// and several goroutine hand-offs per check while every service of the
+// process competes for the CPUs at once. A service that does not hand it
+// over is asked on /readyz of its debug address.
+func readyProbe(client *http.Client) func(ctx context.Context, a service.Addrs) error {
 	return func(ctx context.Context, a service.Addrs) error {
-		url := "http://" + service.Dialable(a.Debug) + "/readyz"
-		wait := time.Millisecond
-		for {
-			req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		ready := a.Ready
+		if ready == nil {
+			req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+service.Dialable(a.Debug)+"/readyz", nil)
 			if err != nil {
 				return err
 			}
-			resp, err := client.Do(req)
-			if err == nil {
-				resp.Body.Close()
-				if resp.StatusCode == http.StatusOK {
-					return nil
-				}
-			}
+			ready = func() bool { return answersOK(client, req) }
+		}
+		wait := time.Millisecond
+		for !ready() {
 			select {
 			case <-ctx.Done():
 				return ctx.Err()
@@ -156,5 +157,16 @@ func httpReady(client *http.Client) func(ctx context.Context, a service.Addrs) e
 			}
 			wait = min(wait*2, 100*time.Millisecond)
 		}
+		return nil
 	}
+}
+
+// answersOK reports whether req, a GET without a body, is answered 200.
+func answersOK(client *http.Client, req *http.Request) bool {
+	resp, err := client.Do(req)
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
 }

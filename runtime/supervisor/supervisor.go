@@ -48,7 +48,7 @@ type Supervisor struct {
 	node     string
 	metrics  *stateMetrics
 	// ready waits until a started instance is ready to serve; tests
-	// replace the HTTP probe.
+	// replace the probe.
 	ready func(ctx context.Context, a service.Addrs) error
 
 	units map[string]*unit
@@ -75,7 +75,7 @@ func New(logger log.Logger, policy Policy, node string, reg prometheus.Registere
 		policy:   policy,
 		node:     node,
 		metrics:  metrics,
-		ready:    httpReady(&http.Client{Timeout: time.Second}),
+		ready:    readyProbe(&http.Client{Timeout: time.Second}),
 		units:    map[string]*unit{},
 		changed:  make(chan struct{}),
 		started:  make(chan struct{}),

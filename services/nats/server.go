@@ -130,7 +130,7 @@ func (s *server) Run(ctx context.Context, up func(service.Addrs)) error {
 		kv = append(kv, "cluster_addr", ca.String(), "cluster", opts.Cluster.Name, "routes", len(opts.Routes))
 	}
 	level.Info(logger).Log(kv...)
-	up(service.Addrs{HTTP: addr, Debug: debug.Addr()})
+	up(service.Addrs{HTTP: addr, Debug: debug.Addr(), Ready: ready})
 	return g.Run()
 }
 
