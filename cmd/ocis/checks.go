@@ -17,8 +17,13 @@ import (
 // command has it. `ocis server` has every service's and the runtime's;
 // init adds its own.
 func knownKeys(cat service.Catalogue) []string {
-	keys := newFamily(cat, io.Discard).set.EnvNames()
-	return append(keys, config.EnvName("init", "admin-password"), config.EnvName("init", "force"))
+	return familyKeys(newFamily(cat, io.Discard))
+}
+
+// familyKeys are knownKeys read from a family already built, which has
+// them all.
+func familyKeys(f *family) []string {
+	return append(f.set.EnvNames(), config.EnvName("init", "admin-password"), config.EnvName("init", "force"))
 }
 
 // warnUnknown logs the environment's OCIS_ variables that no setting has

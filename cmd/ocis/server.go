@@ -82,7 +82,8 @@ func serve(cat service.Catalogue, f *family, stdout, stderr io.Writer) error {
 	restoreGC := relaxGC(os.Getenv)
 	defer restoreGC()
 	// A key of the config file no command knows is a typo: refused.
-	f.set.CheckKeys(knownKeys(cat))
+	// The family's set has every setting of the service commands too.
+	f.set.CheckKeys(familyKeys(f))
 	err := f.set.Load(func() (string, error) {
 		path := f.shared.ConfigPath()
 		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) && f.shared.JWTSecret == "" {
@@ -237,12 +238,35 @@ func serve(cat service.Catalogue, f *family, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer n.close()
+	// The services' start waits for nothing more: the rest of the
+	// runtime's setup (its control files, its handler) serves none of
+	// them, and is done while they start. The control API serves nothing
+	// before the group runs, and its /readyz answers 200 only once every
+	// service runs, so no caller can see the runtime half set up.
+	level.Info(rtLogger).Log("msg", "runtime starting", "node", nodeName, "addr", f.settings.Addr, "services", fmt.Sprint(enabled))
+	background, stopBackground := context.WithCancel(context.Background())
+	defer stopBackground()
+	go func() {
+		awaitStarted(background, sup.Started(), startBound)
+		close(familyStarted)
+		restoreGC()
+	}()
+	supCtx, stopServices := context.WithCancel(context.Background())
+	supDone := make(chan error, 1)
+	go func() { supDone <- sup.Run(supCtx) }()
+	// A setup step that fails from here on stops the services it let
+	// start, each draining as at any stop, before the data is unlocked.
+	abort := func(err error) error {
+		_ = api.Close()
+		stopServices()
+		<-supDone
+		return err
+	}
 	// The control API's address and token, where a CLI given only the
 	// base data path finds them.
 	unpublish, err := publishControl(f.shared, api.Addr(), token)
 	if err != nil {
-		_ = api.Close()
-		return err
+		return abort(err)
 	}
 	defer unpublish()
 	// A restart and a reload read the config file again (liveConfig).
@@ -257,28 +281,17 @@ func serve(cat service.Catalogue, f *family, stdout, stderr io.Writer) error {
 	// Added before the API and the supervisor, so that at shutdown its
 	// interrupt runs first: the other nodes stop routing here before any
 	// service of this node begins to stop.
-	background, stopBackground := context.WithCancel(context.Background())
-	defer stopBackground()
-	go func() {
-		awaitStarted(background, sup.Started(), startBound)
-		close(familyStarted)
-		restoreGC()
-	}()
 	n.addActor(&g, background, ctl, familyStarted)
 	api.AddTo(&g)
 	// Reload: SIGHUP restarts exactly the services whose settings changed.
 	addReloadActor(&g, rtLogger, live)
-	// Supervisor: runs the services until interrupted, then stops them in
-	// reverse dependency order.
-	{
-		ctx, cancel := context.WithCancel(context.Background())
-		g.Add(func() error {
-			return sup.Run(ctx)
-		}, func(error) {
-			cancel()
-		})
-	}
-	level.Info(rtLogger).Log("msg", "runtime starting", "node", nodeName, "addr", f.settings.Addr, "services", fmt.Sprint(enabled))
+	// Supervisor: runs the services, started above, until interrupted,
+	// then stops them in reverse dependency order.
+	g.Add(func() error {
+		return <-supDone
+	}, func(error) {
+		stopServices()
+	})
 	err = g.Run()
 	if errors.Is(err, run.ErrSignal) {
 		level.Info(rtLogger).Log("msg", "runtime stopped")
