@@ -77,8 +77,8 @@ func registerServer(a *app) {
 // selection and the dependency graph, and runs the top-level group (signals,
 // control API, supervisor) until a signal.
 func serve(cat service.Catalogue, f *family, stdout, stderr io.Writer) error {
-	// Starting is a burst of allocation: the collector waits until the
-	// family is up (startgc.go).
+	// Starting is a burst of allocation: the collector waits until a
+	// second after the family is up (startgc.go).
 	restoreGC := relaxGC(os.Getenv)
 	defer restoreGC()
 	// A key of the config file no command knows is a typo: refused.
@@ -249,6 +249,12 @@ func serve(cat service.Catalogue, f *family, stdout, stderr io.Writer) error {
 	go func() {
 		awaitStarted(background, sup.Started(), startBound)
 		close(familyStarted)
+		settle := time.NewTimer(collectAfter)
+		defer settle.Stop()
+		select {
+		case <-settle.C:
+		case <-background.Done():
+		}
 		restoreGC()
 	}()
 	supCtx, stopServices := context.WithCancel(context.Background())

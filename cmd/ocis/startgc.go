@@ -19,6 +19,18 @@ import (
 // wait as well: the start is over, whatever its outcome.
 const startGCPercent = 400
 
+// collectAfter is how long after the family's start GOGC stays relaxed.
+// The services' and the node's setup that waits for the start
+// (service.AfterStart: JetStream streams, consumers, buckets) runs in the
+// first tens of milliseconds after it and allocates as the start did; and
+// putting GOGC back at the start itself began a cycle at once, the heap
+// being past the default's 4 MB goal, whose stop-the-world pauses and
+// assists landed on the first requests the family answered (its /readyz
+// among them). A second later the collector marks what is live once that
+// work is done; until then the heap may grow to five times what is live,
+// a few megabytes more.
+const collectAfter = time.Second
+
 // startBound is how long what waits for the start of the family (the
 // collector's setting, the node's NATS work) waits at most: a service
 // still starting by then (its start timeout is 30 s) holds the rest back
