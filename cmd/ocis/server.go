@@ -116,6 +116,9 @@ func serve(cat service.Catalogue, f *family, stdout, stderr io.Writer) error {
 	if err := supervisor.CheckGraph(cat, enabled); err != nil {
 		return err
 	}
+	if slices.Contains(enabled, natsName) {
+		natsservice.Warm()
+	}
 	token, err := f.settings.resolveToken(f.shared, true)
 	if err != nil {
 		return err
