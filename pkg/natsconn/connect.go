@@ -56,6 +56,12 @@ type Options struct {
 	// Embedded, when it has a server, is used instead of the network:
 	// every (re)connection goes in-process while the server runs here.
 	Embedded *Embedded
+	// Hold, when set, keeps the connection from even trying until it is
+	// closed: for a client whose first use of NATS waits for something
+	// anyway (a service's work that begins once its family has started,
+	// service.AfterStart), so that its handshake takes neither the
+	// caller's time nor the server's while everything else starts.
+	Hold <-chan struct{}
 	// PingInterval, MaxPingsOut and ReconnectWait default to the
 	// Default* constants when zero.
 	PingInterval  time.Duration
@@ -151,7 +157,7 @@ func Connect(o Options) (*nats.Conn, error) {
 		u.User = nil // credentials come from Options, never from a URL that might be logged
 		servers = append(servers, u.String())
 	}
-	d := &dialer{embedded: o.Embedded, net: net.Dialer{Timeout: 2 * time.Second}, closed: make(chan struct{})}
+	d := &dialer{embedded: o.Embedded, hold: o.Hold, net: net.Dialer{Timeout: 2 * time.Second}, closed: make(chan struct{})}
 	opts := []nats.Option{
 		nats.Name(o.Name),
 		nats.MaxReconnects(-1),
@@ -241,7 +247,9 @@ func serverName(nc *nats.Conn) string {
 // of the pool nats.go picked, and over the network otherwise.
 type dialer struct {
 	embedded *Embedded
-	net      net.Dialer
+	// hold, until closed, fails every attempt at once (Options.Hold).
+	hold <-chan struct{}
+	net  net.Dialer
 	// tried is how many embedded servers had been set at the last
 	// attempt: pause waits no longer once another one has been.
 	tried atomic.Uint64
@@ -251,6 +259,9 @@ type dialer struct {
 }
 
 func (d *dialer) Dial(network, address string) (net.Conn, error) {
+	if d.held() {
+		return nil, errHeld
+	}
 	conn, gen, err := d.embedded.inProcessConn()
 	d.tried.Store(gen)
 	if err == nil {
@@ -273,6 +284,13 @@ func (d *dialer) Dial(network, address string) (net.Conn, error) {
 // with its events unsent and the node unannounced. It returns zero, the
 // wait being over, for nats.go to try at once.
 func (d *dialer) pause(wait time.Duration) time.Duration {
+	if d.held() {
+		select {
+		case <-d.hold:
+		case <-d.closed:
+		}
+		return 0
+	}
 	gen, next := d.embedded.watch()
 	if gen != d.tried.Load() {
 		// A server was set after the last attempt: it has not been tried.
@@ -289,6 +307,22 @@ func (d *dialer) pause(wait time.Duration) time.Duration {
 }
 
 func (d *dialer) close() { d.closeOnce.Do(func() { close(d.closed) }) }
+
+// errHeld is an attempt made while the connection is held (Options.Hold).
+var errHeld = errors.New("connection held until its first use")
+
+// held reports whether the connection is still held (Options.Hold).
+func (d *dialer) held() bool {
+	if d.hold == nil {
+		return false
+	}
+	select {
+	case <-d.hold:
+		return false
+	default:
+		return true
+	}
+}
 
 type metrics struct {
 	connected   prometheus.Gauge

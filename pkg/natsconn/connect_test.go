@@ -296,3 +296,51 @@ func TestCloseIsNoDisconnection(t *testing.T) {
 		t.Errorf("disconnects counted %v after a Close, want 0", got)
 	}
 }
+
+// A held connection makes no attempt, not even its first, until its hold
+// ends; then it connects at once, whatever its ReconnectWait.
+func TestHeldUntilReleased(t *testing.T) {
+	emb := natsconn.NewEmbedded()
+	srv := &countingServer{srv: startServer(t, "", "")}
+	emb.Set(srv)
+	hold := make(chan struct{})
+	nc, err := natsconn.Connect(natsconn.Options{Embedded: emb, Hold: hold, ReconnectWait: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	// The first attempt is made within Connect: held, it never reached
+	// the server.
+	if nc.IsConnected() || srv.attempts.Load() != 0 {
+		t.Fatalf("held connection: connected %v after %d attempts, want neither", nc.IsConnected(), srv.attempts.Load())
+	}
+	close(hold)
+	eventually(t, "connected once released", nc.IsConnected)
+}
+
+// A connection closed while still held ends without ever trying.
+func TestHeldClose(t *testing.T) {
+	emb := natsconn.NewEmbedded()
+	srv := &countingServer{srv: startServer(t, "", "")}
+	emb.Set(srv)
+	nc, err := natsconn.Connect(natsconn.Options{Embedded: emb, Hold: make(chan struct{}), ReconnectWait: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc.Close()
+	eventually(t, "closed", nc.IsClosed)
+	if got := srv.attempts.Load(); got != 0 {
+		t.Fatalf("%d attempts of a connection closed while held", got)
+	}
+}
+
+// countingServer is an embedded server that counts its connections.
+type countingServer struct {
+	srv      natsconn.InProcessServer
+	attempts atomic.Int64
+}
+
+func (s *countingServer) InProcessConn() (net.Conn, error) {
+	s.attempts.Add(1)
+	return s.srv.InProcessConn()
+}

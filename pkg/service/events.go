@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"sync"
 
 	"github.com/go-kit/log"
 	"github.com/go-kit/log/level"
@@ -20,8 +21,10 @@ import (
 // returns nil and no error when the process has no NATS (HasNATS false:
 // a service run alone, a node with neither the nats service nor
 // OCIS_NATS_URL); the service then works without events, and says so.
-// The caller closes the connection after its run group has returned.
-func ConnectNATS(env Env, name string, reg prometheus.Registerer) (*nats.Conn, error) {
+// The connection makes no attempt before hold is closed (nil: at once;
+// HoldNATS). The caller closes the connection after its run group has
+// returned.
+func ConnectNATS(env Env, name string, reg prometheus.Registerer, hold <-chan struct{}) (*nats.Conn, error) {
 	if !HasNATS(env) {
 		return nil, nil
 	}
@@ -29,7 +32,35 @@ func ConnectNATS(env Env, name string, reg prometheus.Registerer) (*nats.Conn, e
 	opts.Name = name + " " + env.Node
 	opts.Logger = env.Logger
 	opts.Registerer = reg
+	opts.Hold = hold
 	return natsconn.Connect(opts)
+}
+
+// HoldNATS returns the hold of a connection whose first use is an actor
+// that begins once the family has started (AfterStart: an events
+// publisher, a consumer), for ConnectNATS, and what wraps that actor so
+// that the hold ends when its Execute begins. Until then the connection
+// does not even try: its handshake would take the service's start and the
+// nats server's CPU for nothing while the whole family starts. The hold
+// ends with the start, or with the stop when that comes first, the
+// publisher then draining over the connection as before. A service run
+// alone (no env.Started) gets no hold.
+func HoldNATS(env Env) (hold <-chan struct{}, firstUse func(Actor) Actor) {
+	if env.Started == nil {
+		return nil, func(a Actor) Actor { return a }
+	}
+	ch := make(chan struct{})
+	var once sync.Once
+	release := func() { once.Do(func() { close(ch) }) }
+	return ch, func(a Actor) Actor {
+		return Actor{
+			Execute: func() error {
+				release()
+				return a.Execute()
+			},
+			Interrupt: a.Interrupt,
+		}
+	}
 }
 
 // HasNATS reports whether the process reaches NATS at all: the nats
@@ -101,7 +132,8 @@ func Events(env Env, name string, publish bool, logger log.Logger, reg prometheu
 		level.Info(logger).Log("msg", "events are not published (--publish-events=false)")
 		return NoPublisher{}, nil, closeNATS, nil
 	}
-	nc, err := ConnectNATS(env, name, reg)
+	hold, firstUse := HoldNATS(env)
+	nc, err := ConnectNATS(env, name, reg, hold)
 	if err != nil {
 		return nil, nil, closeNATS, err
 	}
@@ -118,7 +150,7 @@ func Events(env Env, name string, publish bool, logger log.Logger, reg prometheu
 	// only hands the event to the outbox, which keeps what is published
 	// meanwhile and is sent first.
 	for i := range actors {
-		actors[i] = AfterStart(env.Started, actors[i])
+		actors[i] = AfterStart(env.Started, firstUse(actors[i]))
 	}
 	return pub, actors, closeNATS, nil
 }

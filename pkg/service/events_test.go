@@ -72,3 +72,45 @@ func (b *lockedBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
+
+// A connection's hold ends when the actor that first uses it begins, not
+// before; a service run alone (no Started) holds nothing.
+func TestHoldNATS(t *testing.T) {
+	t.Run("in a family", func(t *testing.T) {
+		hold, firstUse := service.HoldNATS(service.Env{Started: make(chan struct{})})
+		var heldAtExecute bool
+		a := firstUse(service.Actor{
+			Execute: func() error {
+				select {
+				case <-hold:
+				default:
+					heldAtExecute = true
+				}
+				return nil
+			},
+			Interrupt: func(error) {},
+		})
+		select {
+		case <-hold:
+			t.Fatal("hold ended before the actor began")
+		default:
+		}
+		if err := a.Execute(); err != nil {
+			t.Fatal(err)
+		}
+		if heldAtExecute {
+			t.Error("the actor began with the connection still held")
+		}
+		_ = a.Execute() // a second run releases nothing twice
+	})
+	t.Run("run alone", func(t *testing.T) {
+		hold, firstUse := service.HoldNATS(service.Env{})
+		if hold != nil {
+			t.Error("a service run alone got a hold")
+		}
+		ran := false
+		if err := firstUse(service.Actor{Execute: func() error { ran = true; return nil }}).Execute(); err != nil || !ran {
+			t.Errorf("actor: ran %v, err %v", ran, err)
+		}
+	})
+}

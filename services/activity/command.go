@@ -105,7 +105,10 @@ func (s *server) Run(ctx context.Context, up func(service.Addrs)) (err error) {
 	defer func() { err = errors.Join(err, st.close()) }()
 
 	reg := service.NewRegistry()
-	nc, err := service.ConnectNATS(s.env, Name, reg)
+	// The connection's first use is the consumer, attached once the
+	// family has started: it does not even try before.
+	hold, firstUse := service.HoldNATS(s.env)
+	nc, err := service.ConnectNATS(s.env, Name, reg, hold)
 	if err != nil {
 		return err
 	}
@@ -133,7 +136,7 @@ func (s *server) Run(ctx context.Context, up func(service.Addrs)) (err error) {
 		// attached (and the stream bound) once the family has started,
 		// not during the start: it then catches up on whatever was
 		// published meanwhile, as after any stop.
-		actors = append(actors, service.AfterStart(s.env.Started, service.Actor{Execute: cons.Execute, Interrupt: cons.Interrupt}))
+		actors = append(actors, service.AfterStart(s.env.Started, firstUse(service.Actor{Execute: cons.Execute, Interrupt: cons.Interrupt})))
 	}
 
 	svc := newLogs(st)
