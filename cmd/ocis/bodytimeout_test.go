@@ -224,25 +224,31 @@ func TestSlowBodiesAreCutUnderServer(t *testing.T) {
 }
 
 // TestSlowBodiesAreCutByStandaloneProxy is the same flood against `ocis
-// proxy server` in front of `ocis users server`: the proxy forwards login
-// bodies as they come, and must not hold them past its bound.
+// proxy server` in front of `ocis users server`, on each of the proxy's
+// data planes: the proxy forwards login bodies as they come, and must not
+// hold them past its bound.
 func TestSlowBodiesAreCutByStandaloneProxy(t *testing.T) {
-	e := newEnv(t)
-	e.withBodyTimeout()
-	e.vars["OCIS_JWT_SECRET"] = "a-test-secret-of-enough-length"
-	e.start("users", "server")
-	e.start("proxy", "server")
-	waitHTTP(t, "http://"+e.vars["OCIS_USERS_DEBUG_ADDR"]+"/readyz", http.StatusOK)
-	waitHTTP(t, "http://"+e.vars["OCIS_PROXY_DEBUG_ADDR"]+"/readyz", http.StatusOK)
-	addr := e.vars["OCIS_PROXY_HTTP_ADDR"]
-	c, err := users.NewClient("http://"+addr, nil)
-	if err != nil {
-		t.Fatal(err)
+	for _, plane := range []string{"auto", "net/http"} {
+		t.Run(plane, func(t *testing.T) {
+			e := newEnv(t)
+			e.withBodyTimeout()
+			e.vars["OCIS_JWT_SECRET"] = "a-test-secret-of-enough-length"
+			e.vars["OCIS_PROXY_DATA_PLANE"] = plane
+			e.start("users", "server")
+			e.start("proxy", "server")
+			waitHTTP(t, "http://"+e.vars["OCIS_USERS_DEBUG_ADDR"]+"/readyz", http.StatusOK)
+			waitHTTP(t, "http://"+e.vars["OCIS_PROXY_DEBUG_ADDR"]+"/readyz", http.StatusOK)
+			addr := e.vars["OCIS_PROXY_HTTP_ADDR"]
+			c, err := users.NewClient("http://"+addr, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			password := e.vars["OCIS_USERS_ADMIN_PASSWORD"]
+			tok, err := c.Login(context.Background(), users.LoginRequest{Username: "admin", Password: password})
+			if err != nil {
+				t.Fatal(err)
+			}
+			flood(t, addr, normalRequests(t, "http://"+addr, tok.Token, password))
+		})
 	}
-	password := e.vars["OCIS_USERS_ADMIN_PASSWORD"]
-	tok, err := c.Login(context.Background(), users.LoginRequest{Username: "admin", Password: password})
-	if err != nil {
-		t.Fatal(err)
-	}
-	flood(t, addr, normalRequests(t, "http://"+addr, tok.Token, password))
 }

@@ -2,21 +2,19 @@ package proxy_test
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/go-kit/log"
-	"github.com/oklog/run"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ocis-runtime/ocis/pkg/registry"
-	"github.com/ocis-runtime/ocis/pkg/transport"
 	"github.com/ocis-runtime/ocis/services/proxy"
 )
 
@@ -26,7 +24,7 @@ const bodyBound = 300 * time.Millisecond
 // timedProxy serves the proxy on a listener with the body timeout
 // bodyBound, in front of a users and a storage backend that read every
 // body, and returns its address.
-func timedProxy(t *testing.T) (addr, tok string) {
+func timedProxy(t *testing.T, plane string) (addr, tok string) {
 	t.Helper()
 	keys := newKeys(t, testSecret)
 	reg := registry.NewMemory()
@@ -39,18 +37,8 @@ func timedProxy(t *testing.T) (addr, tok string) {
 		}
 	}
 	h := proxy.NewHandler(log.NewNopLogger(), proxy.NewBalancer(reg), keys, prometheus.NewRegistry())
-	s, err := transport.Listen(log.NewNopLogger(), "127.0.0.1:0", h, time.Second, transport.BodyTimeout(bodyBound))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var g run.Group
-	s.AddTo(&g)
-	ctx, cancel := context.WithCancel(context.Background())
-	g.Add(func() error { <-ctx.Done(); return nil }, func(error) { cancel() })
-	done := make(chan error, 1)
-	go func() { done <- g.Run() }()
-	t.Cleanup(func() { cancel(); <-done })
-	return s.Addr(), token(t, keys, time.Hour)
+	url := serveProxy(t, plane, h, bodyBound)
+	return strings.TrimPrefix(url, "http://"), token(t, keys, time.Hour)
 }
 
 // slowRequest sends a request's headers announcing length bytes of body,
@@ -108,36 +96,38 @@ func codeOf(t *testing.T, body []byte) string {
 // caller's token was verified: a slow anonymous login is cut with 408 at
 // the bound, while an authenticated upload may outlast it.
 func TestProxyBodyTimeout(t *testing.T) {
-	addr, tok := timedProxy(t)
+	eachPlane(t, func(t *testing.T, plane string) {
+		addr, tok := timedProxy(t, plane)
 
-	t.Run("slow login is 408 at the bound", func(t *testing.T) {
-		resp, body, took := slowRequest(t, addr, http.MethodPost, "/api/v1/tokens", "", 1000, 20*time.Millisecond)
-		if resp.StatusCode != http.StatusRequestTimeout || codeOf(t, body) != "request_timeout" {
-			t.Errorf("got %d %s, want 408 request_timeout", resp.StatusCode, body)
-		}
-		// The proxy starts its clock as it reads the headers, a little
-		// before the client starts its own.
-		if took < bodyBound*9/10 || took > bodyBound+time.Second {
-			t.Errorf("answered after %s, want at the bound of %s", took, bodyBound)
-		}
-	})
-	t.Run("slow upload without a token is 401 at once", func(t *testing.T) {
-		resp, body, took := slowRequest(t, addr, http.MethodPut, "/api/v1/files/x", "", 1000, 20*time.Millisecond)
-		if resp.StatusCode != http.StatusUnauthorized || codeOf(t, body) != "unauthenticated" {
-			t.Errorf("got %d %s, want 401 unauthenticated", resp.StatusCode, body)
-		}
-		if took > bodyBound {
-			t.Errorf("answered after %s, want before the body timeout", took)
-		}
-	})
-	t.Run("slow authenticated upload outlasts the bound", func(t *testing.T) {
-		// 20 bytes 40ms apart: 800ms in all, never idle for long.
-		resp, body, took := slowRequest(t, addr, http.MethodPut, "/api/v1/files/x", tok, 20, 40*time.Millisecond)
-		if resp.StatusCode != http.StatusOK || string(body) != "storage" {
-			t.Errorf("got %d %q after %s, want 200 from storage", resp.StatusCode, body, took)
-		}
-		if took < 2*bodyBound {
-			t.Errorf("upload took %s, want it to outlast the body timeout", took)
-		}
+		t.Run("slow login is 408 at the bound", func(t *testing.T) {
+			resp, body, took := slowRequest(t, addr, http.MethodPost, "/api/v1/tokens", "", 1000, 20*time.Millisecond)
+			if resp.StatusCode != http.StatusRequestTimeout || codeOf(t, body) != "request_timeout" {
+				t.Errorf("got %d %s, want 408 request_timeout", resp.StatusCode, body)
+			}
+			// The proxy starts its clock as it reads the headers, a little
+			// before the client starts its own.
+			if took < bodyBound*9/10 || took > bodyBound+time.Second {
+				t.Errorf("answered after %s, want at the bound of %s", took, bodyBound)
+			}
+		})
+		t.Run("slow upload without a token is 401 at once", func(t *testing.T) {
+			resp, body, took := slowRequest(t, addr, http.MethodPut, "/api/v1/files/x", "", 1000, 20*time.Millisecond)
+			if resp.StatusCode != http.StatusUnauthorized || codeOf(t, body) != "unauthenticated" {
+				t.Errorf("got %d %s, want 401 unauthenticated", resp.StatusCode, body)
+			}
+			if took > bodyBound {
+				t.Errorf("answered after %s, want before the body timeout", took)
+			}
+		})
+		t.Run("slow authenticated upload outlasts the bound", func(t *testing.T) {
+			// 20 bytes 40ms apart: 800ms in all, never idle for long.
+			resp, body, took := slowRequest(t, addr, http.MethodPut, "/api/v1/files/x", tok, 20, 40*time.Millisecond)
+			if resp.StatusCode != http.StatusOK || string(body) != "storage" {
+				t.Errorf("got %d %q after %s, want 200 from storage", resp.StatusCode, body, took)
+			}
+			if took < 2*bodyBound {
+				t.Errorf("upload took %s, want it to outlast the body timeout", took)
+			}
+		})
 	})
 }

@@ -27,7 +27,7 @@ func Descriptor() service.Descriptor {
 		DebugAddr: "127.0.0.1:9205",
 	}
 	d.NewConfig = func() service.Config {
-		return &Config{base: service.NewBase(d, false), MaxUpstreamConns: DefaultOptions().MaxConnsPerUpstream}
+		return &Config{base: service.NewBase(d, false), MaxUpstreamConns: DefaultOptions().MaxConnsPerUpstream, DataPlane: PlaneAuto}
 	}
 	return d
 }
@@ -43,7 +43,20 @@ type Config struct {
 	// MaxUpstreamConns caps the connections to one instance (per path:
 	// bodiless reads, everything else); 0 means no cap.
 	MaxUpstreamConns int
+	// DataPlane is the HTTP server the proxy serves on (PlaneAuto,
+	// PlaneNetHTTP, PlaneFastHTTP).
+	DataPlane string
 }
+
+// The proxy's data planes. Auto is fasthttp when the proxy runs alone in
+// its process (`ocis proxy server`: no instance can be in the process, so
+// no request is ever handed to an http.Handler there) and net/http
+// otherwise, where colocated calls keep their direct hand-over.
+const (
+	PlaneAuto     = "auto"
+	PlaneNetHTTP  = "net/http"
+	PlaneFastHTTP = "fasthttp"
+)
 
 // Base implements service.Config.
 func (c *Config) Base() *service.Base { return &c.base }
@@ -51,6 +64,7 @@ func (c *Config) Base() *service.Base { return &c.base }
 // RegisterFlags implements service.Config.
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	c.base.RegisterFlags(fs)
+	fs.StringVar(&c.DataPlane, "data-plane", c.DataPlane, "the HTTP server the proxy serves on: auto (fasthttp when the proxy runs alone in its process, net/http otherwise), net/http or fasthttp")
 	fs.IntVar(&c.MaxUpstreamConns, "max-upstream-conns", c.MaxUpstreamConns, "connections the proxy opens to one instance at most, for reads and for the rest each; requests beyond wait for one (0: no cap)")
 }
 
@@ -60,6 +74,11 @@ func (c *Config) Validate(env service.Env) error {
 	errs = append(errs, c.base.Validate())
 	if c.MaxUpstreamConns < 0 {
 		errs = append(errs, config.Invalid("max-upstream-conns", "%d is negative; 0 means no cap", c.MaxUpstreamConns))
+	}
+	switch c.DataPlane {
+	case PlaneAuto, PlaneNetHTTP, PlaneFastHTTP:
+	default:
+		errs = append(errs, config.Invalid("data-plane", "%q is none of %s, %s, %s", c.DataPlane, PlaneAuto, PlaneNetHTTP, PlaneFastHTTP))
 	}
 	if hasNATS(env.NATSClient) {
 		errs = append(errs, env.NATSClient.Validate())
@@ -108,7 +127,11 @@ func (s *server) Run(ctx context.Context, up func(service.Addrs)) error {
 		Tracing:   s.env.Tracing.For(Name),
 	}))
 	defer h.CloseIdle()
-	return service.Serve(ctx, up, service.Parts{
+	serve := service.Serve
+	if s.fast() {
+		serve = ServeFast
+	}
+	return serve(ctx, up, service.Parts{
 		Logger:   s.env.Logger,
 		Base:     &s.cfg.base,
 		Handler:  h,
@@ -116,6 +139,19 @@ func (s *server) Run(ctx context.Context, up func(service.Addrs)) error {
 		Actors:   actors,
 		Tracing:  s.env.Tracing.For(Name),
 	})
+}
+
+// fast reports whether the proxy serves on the fasthttp plane. A process
+// that started no family (env.Started is nil: `ocis proxy server`) holds
+// no instance the proxy could hand a request to.
+func (s *server) fast() bool {
+	switch s.cfg.DataPlane {
+	case PlaneFastHTTP:
+		return true
+	case PlaneAuto:
+		return s.env.Started == nil
+	}
+	return false
 }
 
 // placement returns the placer of the storage instances and the actor

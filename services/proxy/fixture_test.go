@@ -1,6 +1,7 @@
 package proxy_test
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net"
@@ -12,10 +13,12 @@ import (
 	"time"
 
 	"github.com/go-kit/log"
+	"github.com/oklog/run"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ocis-runtime/ocis/pkg/auth"
 	"github.com/ocis-runtime/ocis/pkg/registry"
+	"github.com/ocis-runtime/ocis/pkg/transport"
 	"github.com/ocis-runtime/ocis/services/proxy"
 )
 
@@ -40,17 +43,67 @@ type fixture struct {
 	client  *http.Client
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t *testing.T, plane string) *fixture {
 	t.Helper()
 	keys := newKeys(t, testSecret)
 	reg := registry.NewMemory()
 	metrics := prometheus.NewRegistry()
-	srv := httptest.NewServer(proxy.NewHandler(log.NewNopLogger(), proxy.NewBalancer(reg), keys, metrics))
-	t.Cleanup(srv.Close)
+	url := serveProxy(t, plane, proxy.NewHandler(log.NewNopLogger(), proxy.NewBalancer(reg), keys, metrics), 0)
 	// Its own transport, so no idle connection outlives the test.
 	client := &http.Client{Transport: &http.Transport{DisableCompression: true}}
 	t.Cleanup(client.CloseIdleConnections)
-	return &fixture{reg: reg, keys: keys, metrics: metrics, url: srv.URL, client: client}
+	return &fixture{reg: reg, keys: keys, metrics: metrics, url: url, client: client}
+}
+
+// planes are the proxy's data planes; every test of a proxy behind a
+// listener runs on each.
+func planes() []string { return []string{proxy.PlaneNetHTTP, proxy.PlaneFastHTTP} }
+
+// eachPlane runs test once per data plane, as a subtest named after it.
+func eachPlane(t *testing.T, test func(t *testing.T, plane string)) {
+	t.Helper()
+	for _, plane := range planes() {
+		t.Run(plane, func(t *testing.T) { test(t, plane) })
+	}
+}
+
+// serveProxy serves h on plane on 127.0.0.1:0 until the test ends, with
+// the body timeout bodyTimeout (0: the default), and returns its URL.
+func serveProxy(t *testing.T, plane string, h *proxy.Handler, bodyTimeout time.Duration) string {
+	t.Helper()
+	if plane == proxy.PlaneNetHTTP {
+		if bodyTimeout == 0 {
+			srv := httptest.NewServer(h)
+			t.Cleanup(srv.Close)
+			return srv.URL
+		}
+		s, err := transport.Listen(log.NewNopLogger(), "127.0.0.1:0", h, time.Second, transport.BodyTimeout(bodyTimeout))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var g run.Group
+		s.AddTo(&g)
+		ctx, cancel := context.WithCancel(context.Background())
+		g.Add(func() error { <-ctx.Done(); return nil }, func(error) { cancel() })
+		done := make(chan error, 1)
+		go func() { done <- g.Run() }()
+		t.Cleanup(func() { cancel(); <-done })
+		return "http://" + s.Addr()
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := proxy.NewFastServer(log.NewNopLogger(), h, proxy.FastOptions{BodyTimeout: bodyTimeout})
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ln) }()
+	t.Cleanup(func() {
+		srv.Shutdown(time.Second)
+		if err := <-done; err != nil {
+			t.Errorf("fasthttp plane: %v", err)
+		}
+	})
+	return "http://" + ln.Addr().String()
 }
 
 func newKeys(t *testing.T, secret string) *auth.Keys {

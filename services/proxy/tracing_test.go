@@ -35,90 +35,92 @@ const clientTraceID = "4bf92f3577b34da6a3ce929d0e0e4736"
 // when it runs in the process). A client's traceparent is kept: its trace
 // ID is the trace of every span, and the proxy's access line carries it.
 func TestTraceThroughProxy(t *testing.T) {
-	for _, colocated := range []bool{false, true} {
-		for _, withParent := range []bool{false, true} {
-			name := fmt.Sprintf("colocated=%t/client traceparent=%t", colocated, withParent)
-			t.Run(name, func(t *testing.T) {
-				exp := tracetest.NewInMemoryExporter()
-				tr := tracing.NewWithProcessor(sdktrace.NewSimpleSpanProcessor(exp), 1, tracing.Options{Node: "n1"})
-				var logs syncBuffer
-				url, tok := tracedFamily(t, tr, colocated, log.NewLogfmtLogger(&logs))
+	for _, plane := range planes() {
+		for _, colocated := range []bool{false, true} {
+			for _, withParent := range []bool{false, true} {
+				name := fmt.Sprintf("%s/colocated=%t/client traceparent=%t", plane, colocated, withParent)
+				t.Run(name, func(t *testing.T) {
+					exp := tracetest.NewInMemoryExporter()
+					tr := tracing.NewWithProcessor(sdktrace.NewSimpleSpanProcessor(exp), 1, tracing.Options{Node: "n1"})
+					var logs syncBuffer
+					url, tok := tracedFamily(t, tr, plane, colocated, log.NewLogfmtLogger(&logs))
 
-				for _, req := range []struct {
-					method, endpoint string
-					body             io.Reader
-					wantStatus       int
-				}{
-					{http.MethodPut, "storage.put", strings.NewReader("hello"), http.StatusCreated},
-					{http.MethodGet, "storage.get", nil, http.StatusOK},
-				} {
-					exp.Reset()
-					r, err := http.NewRequest(req.method, url+"/api/v1/files/notes/hello.txt", req.body)
-					if err != nil {
-						t.Fatal(err)
-					}
-					r.Header.Set("Authorization", "Bearer "+tok)
-					if withParent {
-						r.Header.Set("Traceparent", "00-"+clientTraceID+"-00f067aa0ba902b7-01")
-					}
-					resp, err := http.DefaultTransport.RoundTrip(r)
-					if err != nil {
-						t.Fatal(err)
-					}
-					_, _ = io.Copy(io.Discard, resp.Body)
-					resp.Body.Close()
-					if resp.StatusCode != req.wantStatus {
-						t.Fatalf("%s: status %d, want %d", req.method, resp.StatusCode, req.wantStatus)
-					}
-
-					// The proxy's spans end once the answer went out; the
-					// client may have it a moment before.
-					chain := []string{"proxy " + req.method, "proxy.forward", "storage " + req.method + " /api/v1/files/{path...}", req.endpoint}
-					var spans map[string]tracetest.SpanStub
-					eventually(t, func() error {
-						spans = map[string]tracetest.SpanStub{}
-						for _, s := range exp.GetSpans() {
-							spans[s.Name] = s
+					for _, req := range []struct {
+						method, endpoint string
+						body             io.Reader
+						wantStatus       int
+					}{
+						{http.MethodPut, "storage.put", strings.NewReader("hello"), http.StatusCreated},
+						{http.MethodGet, "storage.get", nil, http.StatusOK},
+					} {
+						exp.Reset()
+						r, err := http.NewRequest(req.method, url+"/api/v1/files/notes/hello.txt", req.body)
+						if err != nil {
+							t.Fatal(err)
 						}
-						for _, n := range chain {
-							if _, ok := spans[n]; !ok {
-								return fmt.Errorf("%s: no span %q among %d", req.method, n, len(spans))
+						r.Header.Set("Authorization", "Bearer "+tok)
+						if withParent {
+							r.Header.Set("Traceparent", "00-"+clientTraceID+"-00f067aa0ba902b7-01")
+						}
+						resp, err := http.DefaultTransport.RoundTrip(r)
+						if err != nil {
+							t.Fatal(err)
+						}
+						_, _ = io.Copy(io.Discard, resp.Body)
+						resp.Body.Close()
+						if resp.StatusCode != req.wantStatus {
+							t.Fatalf("%s: status %d, want %d", req.method, resp.StatusCode, req.wantStatus)
+						}
+
+						// The proxy's spans end once the answer went out; the
+						// client may have it a moment before.
+						chain := []string{"proxy " + req.method, "proxy.forward", "storage " + req.method + " /api/v1/files/{path...}", req.endpoint}
+						var spans map[string]tracetest.SpanStub
+						eventually(t, func() error {
+							spans = map[string]tracetest.SpanStub{}
+							for _, s := range exp.GetSpans() {
+								spans[s.Name] = s
+							}
+							for _, n := range chain {
+								if _, ok := spans[n]; !ok {
+									return fmt.Errorf("%s: no span %q among %d", req.method, n, len(spans))
+								}
+							}
+							return nil
+						})
+						root := spans[chain[0]]
+						traceID := root.SpanContext.TraceID()
+						if withParent && traceID.String() != clientTraceID {
+							t.Errorf("%s: trace %s, want the client's %s", req.method, traceID, clientTraceID)
+						}
+						for i := 1; i < len(chain); i++ {
+							parent, child := spans[chain[i-1]], spans[chain[i]]
+							if child.SpanContext.TraceID() != traceID {
+								t.Errorf("%s: span %q in trace %s, want %s", req.method, chain[i], child.SpanContext.TraceID(), traceID)
+							}
+							if child.Parent.SpanID() != parent.SpanContext.SpanID() {
+								t.Errorf("%s: span %q's parent is %s, want %q (%s)", req.method, chain[i], child.Parent.SpanID(), chain[i-1], parent.SpanContext.SpanID())
 							}
 						}
-						return nil
-					})
-					root := spans[chain[0]]
-					traceID := root.SpanContext.TraceID()
-					if withParent && traceID.String() != clientTraceID {
-						t.Errorf("%s: trace %s, want the client's %s", req.method, traceID, clientTraceID)
-					}
-					for i := 1; i < len(chain); i++ {
-						parent, child := spans[chain[i-1]], spans[chain[i]]
-						if child.SpanContext.TraceID() != traceID {
-							t.Errorf("%s: span %q in trace %s, want %s", req.method, chain[i], child.SpanContext.TraceID(), traceID)
+						if got := resourceOf(spans[chain[2]], "service.name"); got != "storage" {
+							t.Errorf("storage's span has service.name %q", got)
 						}
-						if child.Parent.SpanID() != parent.SpanContext.SpanID() {
-							t.Errorf("%s: span %q's parent is %s, want %q (%s)", req.method, chain[i], child.Parent.SpanID(), chain[i-1], parent.SpanContext.SpanID())
-						}
+						eventually(t, func() error {
+							if !strings.Contains(logs.String(), "trace_id="+traceID.String()) {
+								return fmt.Errorf("%s: no log line with trace_id=%s:\n%s", req.method, traceID, logs.String())
+							}
+							return nil
+						})
 					}
-					if got := resourceOf(spans[chain[2]], "service.name"); got != "storage" {
-						t.Errorf("storage's span has service.name %q", got)
-					}
-					eventually(t, func() error {
-						if !strings.Contains(logs.String(), "trace_id="+traceID.String()) {
-							return fmt.Errorf("%s: no log line with trace_id=%s:\n%s", req.method, traceID, logs.String())
-						}
-						return nil
-					})
-				}
-			})
+				})
+			}
 		}
 	}
 }
 
 // tracedFamily starts storage and the proxy, both traced by tr, and
 // returns the proxy's URL and a token for alice.
-func tracedFamily(t *testing.T, tr *tracing.Tracing, colocated bool, logger log.Logger) (string, string) {
+func tracedFamily(t *testing.T, tr *tracing.Tracing, plane string, colocated bool, logger log.Logger) (string, string) {
 	t.Helper()
 	keys := newKeys(t, testSecret)
 	shared := &service.Shared{BaseDataPath: t.TempDir(), JWTSecret: testSecret, LogLevel: "info", LogFormat: "logfmt", Revocations: auth.NewRevocations()}
@@ -137,7 +139,7 @@ func tracedFamily(t *testing.T, tr *tracing.Tracing, colocated bool, logger log.
 	if err := reg.Register(in); err != nil {
 		t.Fatal(err)
 	}
-	px := servicetest.Start(t, configured(t, proxy.Descriptor()), env)
+	px := servicetest.Start(t, configured(t, proxy.Descriptor(), "-data-plane", plane), env)
 	return "http://" + px.Addrs.HTTP, token(t, keys, time.Hour)
 }
 

@@ -34,6 +34,7 @@ type Handler struct {
 	accessLog log.Logger // nil when the access log is off
 	balancer  *Balancer
 	authn     transport.Authenticator
+	keys      *auth.Keys // the fasthttp plane verifies tokens on header bytes
 	opts      Options
 	// proxy forwards uploads and every other request with a body, or
 	// that may not be sent twice; conns carry the rest (forwardDirect).
@@ -56,6 +57,7 @@ func NewHandler(logger log.Logger, balancer *Balancer, keys *auth.Keys, reg prom
 		logger:   logger,
 		balancer: balancer,
 		authn:    transport.JWT(keys),
+		keys:     keys,
 		opts:     o,
 		conns:    newConns(o.MaxConnsPerUpstream),
 		buffers:  newBufferPool(),

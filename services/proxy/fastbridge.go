@@ -1,0 +1,405 @@
+package proxy
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-kit/log"
+	"github.com/valyala/fasthttp"
+
+	"github.com/ocis-runtime/ocis/pkg/apierr"
+	"github.com/ocis-runtime/ocis/pkg/transport"
+)
+
+// The bridge serves on the fasthttp plane every request the direct path
+// does not take (uploads, logins, deletes, a local instance): it hands
+// the request to the same Handler as the net/http plane, in a goroutine
+// of its own, with the client's body streaming from fasthttp's request
+// stream and the answer's body streaming back through a pipe. fasthttp
+// writes an answer only once its handler returned, so the handler
+// returns as soon as the Handler wrote its answer's head (or a first
+// bufferful, or flushed), leaving the body to the pipe; an answer that
+// ends before is written whole, with no pipe. Unlike fasthttpadaptor,
+// nothing buffers a body whole.
+
+// bridgeBuffer is how much of an answer is kept before it streams.
+const bridgeBuffer = 32 << 10
+
+// bridge hands requests to h.
+type bridge struct {
+	logger log.Logger
+	h      http.Handler
+}
+
+// serve hands rc to the Handler and returns once the answer's head is
+// known.
+func (b *bridge) serve(rc *fasthttp.RequestCtx, c *fastCall) {
+	r, err := bridgeRequest(rc, c)
+	if err != nil {
+		writeFastError(b.logger, rc, err)
+		rc.SetConnectionClose()
+		c.calls.end(c)
+		return
+	}
+	w := &bridgeWriter{rc: rc, hdr: http.Header{}, status: http.StatusOK, ready: make(chan struct{}), handed: make(chan struct{}), done: make(chan struct{})}
+	body, _ := r.Body.(*bridgeBody)
+	go func() {
+		defer func() {
+			// As on net/http, a panic (http.ErrAbortHandler: a body
+			// that broke off) ends the request with its answer cut.
+			if p := recover(); p != nil {
+				w.abort()
+			}
+			w.finish()
+		}()
+		b.h.ServeHTTP(w, r)
+	}()
+	<-w.ready
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.writeHead()
+	if w.finished && !w.aborted {
+		// The whole answer is in: written from the buffer.
+		rc.Response.SetBody(w.buf.Bytes())
+		if body != nil {
+			body.stop(rc)
+			if !body.eof {
+				lingerClose(rc)
+			}
+		}
+		c.calls.end(c)
+		return
+	}
+	stream := &bridgeStream{w: w, body: body, c: c}
+	rest := io.Reader(failing{errAborted})
+	if !w.finished {
+		pr, pw := io.Pipe()
+		stream.pr, w.pw, rest = pr, pw, pr
+		close(w.handed)
+	}
+	stream.r = io.MultiReader(bytes.NewReader(w.buf.Bytes()), rest)
+	rc.Response.SetBodyStream(stream, w.size)
+}
+
+// lingerTime is how long a connection closed under a client still sending
+// a body stays half open, as net/http's rstAvoidanceDelay.
+const lingerTime = 500 * time.Millisecond
+
+// lingerClose ends rc's connection after its answer the way net/http
+// does when a body was left unread (closeWriteAndWait): the answer goes,
+// the proxy's side is shut, and what the client still sends is read and
+// dropped for lingerTime before the connection closes. fasthttp would
+// close it at once, and a close with unread bytes is a reset, which may
+// reach the client before it read its answer (a 401 or 503 to an upload).
+func lingerClose(rc *fasthttp.RequestCtx) {
+	rc.SetConnectionClose()
+	conn := rc.Conn()
+	// fasthttp closes a connection marked to close right after the
+	// answer, never handing it to a hijacker: the answer is written here.
+	rc.HijackSetNoResponse(true)
+	rc.Hijack(func(c net.Conn) {
+		bw := bufio.NewWriter(c)
+		if rc.Response.Write(bw) != nil || bw.Flush() != nil {
+			return
+		}
+		if cw, ok := conn.(interface{ CloseWrite() error }); ok {
+			_ = cw.CloseWrite()
+		}
+		_ = conn.SetReadDeadline(time.Now().Add(lingerTime))
+		_, _ = io.Copy(io.Discard, c)
+	})
+}
+
+// failing is a reader that fails with err: the end of an answer the
+// Handler aborted, which must not look whole to the client.
+type failing struct{ err error }
+
+func (f failing) Read([]byte) (int, error) { return 0, f.err }
+
+// errBadRequest answers a request target net/http cannot parse.
+var errBadRequest = fmt.Errorf("%w: malformed request target", apierr.ErrInvalidArgument)
+
+// bridgeRequest builds the net/http request of rc, with c's context.
+func bridgeRequest(rc *fasthttp.RequestCtx, c *fastCall) (*http.Request, error) {
+	req := &rc.Request.Header
+	u, err := url.ParseRequestURI(string(req.RequestURI()))
+	if err != nil {
+		return nil, errBadRequest
+	}
+	hdr := http.Header{}
+	for k, v := range req.All() {
+		switch string(k) {
+		case "Host", "Content-Length", "Transfer-Encoding":
+			continue
+		}
+		key := string(k)
+		hdr[key] = append(hdr[key], string(v))
+	}
+	r := (&http.Request{
+		Method:     string(req.Method()),
+		URL:        u,
+		Proto:      "HTTP/1.1",
+		ProtoMajor: 1,
+		ProtoMinor: 1,
+		Header:     hdr,
+		Host:       string(req.Host()),
+		RemoteAddr: rc.RemoteAddr().String(),
+		RequestURI: string(req.RequestURI()),
+		Body:       http.NoBody,
+	}).WithContext(c.ctx)
+	if !req.IsHTTP11() {
+		r.Proto, r.ProtoMinor = "HTTP/1.0", 0
+	}
+	switch n := req.ContentLength(); {
+	case n > 0:
+		r.ContentLength = int64(n)
+	case n == -1:
+		r.ContentLength = -1
+		r.TransferEncoding = []string{"chunked"}
+	}
+	if r.ContentLength != 0 {
+		r.Body = &bridgeBody{rs: rc.RequestBodyStream(), c: c}
+	}
+	return r, nil
+}
+
+// bridgeBody is the client's body as the Handler reads it. A read that
+// fails for any reason but a deadline is the client gone: the request's
+// context is cancelled, so the Handler counts 499, as net/http's does.
+// Once the answer ended, reads fail: fasthttp then owns the stream
+// again, to drain it for the next request.
+type bridgeBody struct {
+	mu      sync.Mutex
+	rs      io.Reader
+	c       *fastCall
+	eof     bool
+	stopped bool
+}
+
+func (b *bridgeBody) Read(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.stopped {
+		return 0, http.ErrBodyReadAfterClose
+	}
+	if b.eof {
+		return 0, io.EOF
+	}
+	n, err := b.rs.Read(p)
+	switch {
+	case err == io.EOF:
+		b.eof = true
+	case err != nil && errors.Is(context.Cause(b.c.ctx), errStopping):
+		// The stop cut the body (fastCalls.stop), not the client.
+		return n, errStopping
+	case err != nil && !transport.TimedOut(err) && b.c.ctx.Err() == nil:
+		b.c.cancel(context.Canceled)
+	}
+	return n, err
+}
+
+func (b *bridgeBody) Close() error { return nil }
+
+// stop ends the Handler's reads of the body: one blocked on the client is
+// woken by a deadline in the past, after which the connection cannot
+// serve another request.
+func (b *bridgeBody) stop(rc *fasthttp.RequestCtx) {
+	if !b.mu.TryLock() {
+		_ = rc.Conn().SetReadDeadline(time.Unix(1, 0))
+		rc.SetConnectionClose()
+		b.mu.Lock()
+	}
+	b.stopped = true
+	b.mu.Unlock()
+}
+
+// bridgeWriter is the http.ResponseWriter of a bridged request.
+type bridgeWriter struct {
+	rc  *fasthttp.RequestCtx
+	hdr http.Header
+
+	mu          sync.Mutex
+	status      int
+	wroteHeader bool
+	buf         bytes.Buffer
+	size        int           // the answer's Content-Length, -1 when unknown
+	ready       chan struct{} // closed when the head is to be written
+	readyClosed bool
+	handed      chan struct{} // closed when the body streams through pw
+	pw          *io.PipeWriter
+	finished    bool // the Handler returned
+	aborted     bool // it panicked: the answer must not look whole
+	done        chan struct{}
+}
+
+func (w *bridgeWriter) Header() http.Header { return w.hdr }
+
+func (w *bridgeWriter) WriteHeader(code int) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.writeHeaderLocked(code)
+}
+
+func (w *bridgeWriter) writeHeaderLocked(code int) {
+	if w.wroteHeader || code < 200 {
+		return
+	}
+	w.wroteHeader = true
+	w.status = code
+	// The head is taken now, as net/http does at WriteHeader.
+	w.hdr = w.hdr.Clone()
+}
+
+func (w *bridgeWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	w.writeHeaderLocked(http.StatusOK)
+	if w.pw == nil && !w.readyClosed {
+		w.buf.Write(p)
+		if w.buf.Len() >= bridgeBuffer {
+			w.signal()
+		}
+		w.mu.Unlock()
+		return len(p), nil
+	}
+	w.mu.Unlock()
+	// The head went: the body streams, once the pipe is there.
+	<-w.handed
+	return w.pw.Write(p)
+}
+
+// Flush hands the answer to fasthttp now: what was written goes out.
+func (w *bridgeWriter) Flush() {
+	w.mu.Lock()
+	w.writeHeaderLocked(http.StatusOK)
+	w.signal()
+	w.mu.Unlock()
+}
+
+// SetReadDeadline lets the Handler move the client connection's read
+// deadline (transport.IdleBody), through http.ResponseController.
+func (w *bridgeWriter) SetReadDeadline(t time.Time) error { return w.rc.SetReadDeadline(t) }
+
+// SetWriteDeadline is http.ResponseController's too.
+func (w *bridgeWriter) SetWriteDeadline(t time.Time) error { return w.rc.SetWriteDeadline(t) }
+
+// signal closes ready once; w.mu is held.
+func (w *bridgeWriter) signal() {
+	if !w.readyClosed {
+		w.readyClosed = true
+		close(w.ready)
+	}
+}
+
+// abort marks an answer that broke off.
+func (w *bridgeWriter) abort() {
+	w.mu.Lock()
+	w.aborted = true
+	w.mu.Unlock()
+}
+
+// finish runs when the Handler returned.
+func (w *bridgeWriter) finish() {
+	w.mu.Lock()
+	w.writeHeaderLocked(http.StatusOK)
+	w.finished = true
+	w.signal()
+	pw, aborted := w.pw, w.aborted
+	w.mu.Unlock()
+	if pw != nil {
+		if aborted {
+			_ = pw.CloseWithError(errAborted)
+		} else {
+			_ = pw.Close()
+		}
+	}
+	close(w.done)
+}
+
+// errAborted ends the stream of an answer the Handler aborted, so
+// fasthttp cuts the connection rather than end the body as if whole.
+var errAborted = errors.New("proxy: answer aborted")
+
+// writeHead puts the status and headers on rc; w.mu is held.
+func (w *bridgeWriter) writeHead() {
+	resp := &w.rc.Response
+	w.size = -1
+	if w.aborted {
+		// The client's connection ends with this answer, cut short, as
+		// net/http does for http.ErrAbortHandler.
+		w.rc.SetConnectionClose()
+	}
+	resp.SetStatusCode(w.status)
+	for k, vs := range w.hdr {
+		switch k {
+		case "Connection":
+			for _, v := range vs {
+				if strings.Contains(strings.ToLower(v), "close") {
+					w.rc.SetConnectionClose()
+				}
+			}
+			continue
+		case "Content-Length":
+			if n, err := strconv.Atoi(firstOf(vs)); err == nil && n >= 0 {
+				w.size = n
+			}
+			continue
+		case "Transfer-Encoding", "Trailer", "Keep-Alive":
+			continue
+		}
+		if strings.HasPrefix(k, http.TrailerPrefix) {
+			continue
+		}
+		for _, v := range vs {
+			resp.Header.Add(k, v)
+		}
+	}
+}
+
+func firstOf(vs []string) string {
+	if len(vs) == 0 {
+		return ""
+	}
+	return vs[0]
+}
+
+// bridgeStream is the body of a bridged answer as fasthttp writes it.
+type bridgeStream struct {
+	w    *bridgeWriter
+	r    io.Reader
+	pr   *io.PipeReader
+	body *bridgeBody
+	c    *fastCall
+}
+
+func (s *bridgeStream) Read(p []byte) (int, error) { return s.r.Read(p) }
+
+// Close runs once the answer was written or failed: the Handler is told
+// (its writes fail), its reads of the client's body end, and the request
+// ends only once the Handler returned, so fasthttp never reads the
+// client's connection under it.
+func (s *bridgeStream) Close() error {
+	if s.pr != nil {
+		_ = s.pr.CloseWithError(errClientGone)
+	}
+	if s.body != nil {
+		s.body.stop(s.w.rc)
+	}
+	<-s.w.done
+	s.c.calls.end(s.c)
+	return nil
+}
+
+// errClientGone fails the Handler's writes once fasthttp stopped writing
+// the answer.
+var errClientGone = errors.New("proxy: the client's answer ended")

@@ -1,0 +1,347 @@
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/go-kit/log/level"
+	"github.com/valyala/fasthttp"
+
+	"github.com/ocis-runtime/ocis/pkg/apierr"
+	"github.com/ocis-runtime/ocis/pkg/auth"
+	"github.com/ocis-runtime/ocis/pkg/registry"
+	"github.com/ocis-runtime/ocis/pkg/tracing"
+)
+
+// The direct path of the fasthttp plane: a bodiless GET, HEAD or OPTIONS
+// for a remote instance, from the client's request to the instance's
+// answer, on fasthttp's RequestCtx and the Handler's own connections to
+// the instances (forward.go), with the same steps as Handler.ServeHTTP and
+// forwardDirect: request ID, route, token, placement, span, retry of the
+// next instance after a refused connection (ejecting it) and of a fresh
+// connection after a reused one failed before its answer, the response
+// timeout, metrics and access line.
+
+// fastAnswer is what the direct path keeps of one request, in one
+// allocation; it is also the answer's body as fasthttp streams it.
+type fastAnswer struct {
+	s       *FastServer
+	rc      *fasthttp.RequestCtx
+	call    *fastCall
+	ctx     context.Context
+	method  string
+	begin   time.Time
+	service string
+	used    string
+	status  int
+	bytes   int64
+	span    tracing.Server
+	fwd     tracing.Forward
+
+	// The body being streamed, and the connection it comes on.
+	uc    *upConn
+	addr  string
+	body  io.Reader
+	close bool // the connection ends with this answer
+	eof   bool
+	watch streamWatch
+}
+
+// fastMethod is m as one of net/http's method constants, without an
+// allocation; "" for any other method.
+func fastMethod(m []byte) string {
+	switch string(m) {
+	case http.MethodGet:
+		return http.MethodGet
+	case http.MethodHead:
+		return http.MethodHead
+	case http.MethodOptions:
+		return http.MethodOptions
+	}
+	return ""
+}
+
+// direct serves rc if it is for the direct path, and reports whether it
+// did; any other request is the bridge's.
+func (s *FastServer) direct(rc *fasthttp.RequestCtx, c *fastCall) bool {
+	method := fastMethod(rc.Method())
+	req := &rc.Request.Header
+	// A request without Content-Length or Transfer-Encoding has a
+	// length of -2 to fasthttp: no body.
+	if cl := req.ContentLength(); method == "" || (cl != 0 && cl != -2) || len(req.Peek("Upgrade")) > 0 {
+		return false
+	}
+	path := string(rc.Path())
+	service, order, owned := s.h.balancer.Route(path)
+	for _, in := range order {
+		if in.Local != nil {
+			// Only the net/http plane can hand a request to an
+			// http.Handler in this process.
+			return false
+		}
+	}
+	a := &fastAnswer{s: s, rc: rc, call: c, ctx: c.ctx, method: method, begin: time.Now(), service: service, status: http.StatusOK}
+	if id := req.Peek("X-Request-Id"); len(id) > 0 {
+		rc.Response.Header.SetBytesV("X-Request-Id", id)
+	} else {
+		id := newRequestID()
+		req.Set("X-Request-Id", id)
+		rc.Response.Header.Set("X-Request-Id", id)
+	}
+	if s.tracing != nil {
+		a.ctx, a.span = s.tracing.Serve(a.ctx, method, traceHeaders(req))
+	}
+
+	if !owned {
+		a.refuse(fmt.Errorf("%w: no service owns %s", apierr.ErrNotFound, path))
+		return true
+	}
+	if !s.h.balancer.Public(service, method, path) {
+		claims, err := verifyBearer(s.h.keys, req.Peek("Authorization"))
+		if err != nil {
+			a.refuse(err)
+			return true
+		}
+		a.ctx = auth.WithClaims(a.ctx, claims)
+		if order, err = s.h.balancer.Place(a.ctx, service, method, order); err != nil {
+			a.refuse(err)
+			return true
+		}
+	}
+	if len(order) == 0 {
+		a.refuse(fmt.Errorf("%w: no instance of %s is running", apierr.ErrUnavailable, service))
+		return true
+	}
+	if s.h.opts.Tracing != nil {
+		a.forwardSpan(service)
+	}
+	a.forward(order)
+	return true
+}
+
+// traceHeaders are the W3C headers of a request, for tracing.
+func traceHeaders(req *fasthttp.RequestHeader) http.Header {
+	hdr := http.Header{}
+	if tp := req.Peek("Traceparent"); len(tp) > 0 {
+		hdr["Traceparent"] = []string{string(tp)}
+	}
+	if ts := req.Peek("Tracestate"); len(ts) > 0 {
+		hdr["Tracestate"] = []string{string(ts)}
+	}
+	return hdr
+}
+
+// forwardSpan starts the forward's span and puts its trace context in the
+// request's traceparent, as tracing.Forward does on the net/http plane.
+func (a *fastAnswer) forwardSpan(service string) {
+	req := &a.rc.Request.Header
+	r := (&http.Request{Method: a.method, Header: traceHeaders(req)}).WithContext(a.ctx)
+	r, a.fwd = a.s.h.opts.Tracing.Forward(r, service)
+	a.ctx = r.Context()
+	req.Del("Traceparent")
+	req.Del("Tracestate")
+	for _, k := range []string{"Traceparent", "Tracestate"} {
+		for _, v := range r.Header[k] {
+			req.Add(k, v)
+		}
+	}
+}
+
+// verifyBearer checks the token of an "Authorization: Bearer …" header,
+// with the same errors as transport.BearerToken and auth.Keys.Verify.
+func verifyBearer(keys *auth.Keys, h []byte) (*auth.Claims, error) {
+	if len(h) == 0 {
+		return nil, fmt.Errorf("%w: missing bearer token", apierr.ErrUnauthenticated)
+	}
+	scheme, token, ok := bytes.Cut(h, []byte(" "))
+	token = bytes.TrimSpace(token)
+	if !ok || !bytes.EqualFold(scheme, []byte("Bearer")) || len(token) == 0 {
+		return nil, fmt.Errorf("%w: authorization header is not a bearer token", apierr.ErrUnauthenticated)
+	}
+	return keys.Verify(string(token))
+}
+
+// refuse answers a request the proxy does not forward.
+func (a *fastAnswer) refuse(err error) {
+	a.status = writeFastError(a.s.h.logger, a.rc, err)
+	a.bytes = int64(len(a.rc.Response.Body()))
+	a.finish()
+}
+
+// forward sends the request to the first instance of order that accepts
+// a connection, and hands the answer to fasthttp.
+func (a *fastAnswer) forward(order []registry.Instance) {
+	hdr := a.s.headers()
+	defer a.s.putHeaders(hdr)
+	var lastErr error = errNoInstance
+	for _, in := range order {
+		f, uc, err := a.roundTrip(in, hdr)
+		if err != nil {
+			lastErr = err
+			if refused(err) {
+				a.s.h.balancer.eject(a.ctx, in, err)
+				continue
+			}
+			break
+		}
+		a.used = in.Addr
+		a.answer(in.Addr, uc, f, hdr)
+		return
+	}
+	if a.ctx.Err() != nil {
+		lastErr = context.Cause(a.ctx)
+	}
+	a.failed(lastErr)
+}
+
+// failed answers a request no instance answered, as upstreamError does.
+func (a *fastAnswer) failed(err error) {
+	if errors.Is(err, context.Canceled) && a.ctx.Err() != nil {
+		// The client went away; there is no one to answer. 499 is what
+		// the access log and metrics record, as nginx does.
+		a.status = 499
+		a.rc.SetConnectionClose()
+		a.finish()
+		return
+	}
+	level.Warn(a.s.h.logger).Log("msg", "upstream failed", "service", a.service, "err", err)
+	a.refuse(fmt.Errorf("%w: %s did not answer", apierr.ErrUnavailable, a.service))
+}
+
+// roundTrip writes the request to instance in and reads the answer's head
+// into hdr, retrying once on a fresh connection when a reused one failed
+// before any byte of an answer (the request is replayable).
+func (a *fastAnswer) roundTrip(in registry.Instance, hdr http.Header) (framing, *upConn, error) {
+	conns := a.s.h.conns
+	for attempt := 0; ; attempt++ {
+		uc, err := conns.get(a.ctx, in.Addr)
+		if err != nil {
+			return framing{}, nil, err
+		}
+		f, err := a.exchange(uc, in.Addr, hdr)
+		if err == nil {
+			return f, uc, nil
+		}
+		conns.discard(in.Addr, uc)
+		clear(hdr)
+		if a.ctx.Err() != nil {
+			return framing{}, nil, context.Cause(a.ctx)
+		}
+		if attempt == 0 && uc.reused && (errors.Is(err, io.EOF) || errors.Is(err, errWrite)) {
+			continue
+		}
+		return framing{}, nil, err
+	}
+}
+
+// exchange writes the request on uc and reads the answer's head within
+// the response timeout, looking every cutPoll whether the request's
+// context ended or its client went away.
+func (a *fastAnswer) exchange(uc *upConn, addr string, hdr http.Header) (framing, error) {
+	var bound time.Time // zero: none
+	now := time.Now()
+	if t := a.s.h.opts.ResponseTimeout; t > 0 {
+		bound = now.Add(t)
+	}
+	_ = uc.SetDeadline(pollUntil(now, bound))
+	writeFastHead(uc.bw, a.rc, addr)
+	if err := uc.bw.Flush(); err != nil {
+		return framing{}, fmt.Errorf("%w: %w", errWrite, err)
+	}
+	for {
+		if err := a.await(uc, bound); err != nil {
+			return framing{}, err
+		}
+		if !headBuffered(uc.br) {
+			_ = uc.SetDeadline(bound)
+		}
+		f, err := readHead(uc.br, a.method, hdr)
+		if err != nil {
+			return framing{}, err
+		}
+		if f.status >= 200 {
+			return f, nil
+		}
+	}
+}
+
+// await waits for the first byte of an answer on uc until bound (zero:
+// none), looking every cutPoll whether the request's context ended (the
+// stop cut it) or its client went away (which cancels it).
+func (a *fastAnswer) await(uc *upConn, bound time.Time) error {
+	for {
+		_, err := uc.br.Peek(1)
+		if err == nil || !errors.Is(err, os.ErrDeadlineExceeded) {
+			return err
+		}
+		if a.ctx.Err() != nil {
+			return context.Cause(a.ctx)
+		}
+		if clientGone(a.call.conn) {
+			a.call.cancel(context.Canceled)
+			return context.Canceled
+		}
+		now := time.Now()
+		if !bound.IsZero() && !now.Before(bound) {
+			return err
+		}
+		_ = uc.SetDeadline(pollUntil(now, bound))
+	}
+}
+
+// writeFastHead is writeHead for a fasthttp request.
+func writeFastHead(bw interface {
+	Write([]byte) (int, error)
+	WriteString(string) (int, error)
+}, rc *fasthttp.RequestCtx, addr string) {
+	req := &rc.Request.Header
+	bw.Write(req.Method())
+	bw.WriteString(" ")
+	bw.Write(rc.URI().RequestURI())
+	bw.WriteString(" HTTP/1.1\r\nHost: ")
+	bw.WriteString(addr)
+	bw.WriteString("\r\n")
+	connection := req.Peek("Connection")
+	for k, v := range req.All() {
+		switch string(k) {
+		case "Host", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "Content-Length":
+			continue
+		}
+		if hopHeaders[string(k)] || connectionNames(connection, k) {
+			continue
+		}
+		bw.Write(k)
+		bw.WriteString(": ")
+		bw.Write(v)
+		bw.WriteString("\r\n")
+	}
+	if ta, ok := rc.RemoteAddr().(*net.TCPAddr); ok {
+		var ip [64]byte
+		bw.WriteString("X-Forwarded-For: ")
+		bw.Write(ta.AddrPort().Addr().Unmap().AppendTo(ip[:0]))
+		bw.WriteString("\r\n")
+	}
+	bw.WriteString("X-Forwarded-Host: ")
+	bw.Write(req.Host())
+	bw.WriteString("\r\nX-Forwarded-Proto: http\r\n\r\n")
+}
+
+// connectionNames reports whether the Connection header value connection names
+// header k.
+func connectionNames(connection, k []byte) bool {
+	for len(connection) > 0 {
+		var name []byte
+		name, connection, _ = bytes.Cut(connection, []byte(","))
+		if bytes.EqualFold(bytes.TrimSpace(name), k) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,158 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-kit/log"
+	"github.com/go-kit/log/level"
+	"github.com/valyala/fasthttp"
+
+	"github.com/ocis-runtime/ocis/pkg/apierr"
+	"github.com/ocis-runtime/ocis/pkg/tracing"
+	"github.com/ocis-runtime/ocis/pkg/transport"
+)
+
+// The fasthttp data plane serves the proxy when it has no instance in its
+// own process (`ocis proxy server`): net/http's server costs the proxy
+// about half of its CPU per small GET (docs/benchmarks.md, "net/http's
+// floor, and fasthttp"). Bodiless reads, the hot path, are handled on
+// fasthttp's RequestCtx from end to end (fastdirect.go); every other
+// request is handed to the same Handler the net/http plane serves,
+// through a bridge that streams both bodies (fastbridge.go), so uploads,
+// logins and deletes keep the reverse proxy and its guarantees. A process
+// with a local instance keeps the net/http plane: a colocated call hands
+// the request to that instance's http.Handler.
+
+// FastOptions tune a FastServer.
+type FastOptions struct {
+	// BodyTimeout bounds the time a request, headers and body, may take
+	// to arrive, as transport.BodyTimeout does on net/http; an
+	// authenticated upload replaces it with an idle bound. Zero means
+	// transport.DefaultBodyTimeout.
+	BodyTimeout time.Duration
+	// Tracing, when set, makes every request a server span, as
+	// service.Parts.Tracing does on the net/http plane.
+	Tracing *tracing.Service
+}
+
+// FastServer serves a Handler on fasthttp.
+type FastServer struct {
+	logger  log.Logger
+	h       *Handler
+	bridged *bridge
+	tracing *tracing.Service
+	srv     *fasthttp.Server
+	calls   *fastCalls
+	heads   sync.Pool // http.Header, for readHead
+	// stopping is set once Shutdown began: a Serve returning then is
+	// the shutdown's doing, not a failure.
+	stopping atomic.Bool
+}
+
+// errStopping is the cause given to the requests still under way when
+// the drain runs out: 503, which tells the client to try again, as
+// pkg/service's in-flight tracker answers on the net/http plane.
+var errStopping = fmt.Errorf("%w: the service is stopping", apierr.ErrUnavailable)
+
+// NewFastServer returns a fasthttp server for h.
+func NewFastServer(logger log.Logger, h *Handler, o FastOptions) *FastServer {
+	if o.BodyTimeout <= 0 {
+		o.BodyTimeout = transport.DefaultBodyTimeout
+	}
+	s := &FastServer{logger: logger, h: h, tracing: o.Tracing, calls: newFastCalls()}
+	s.bridged = &bridge{logger: logger, h: o.Tracing.Handler(h)}
+	s.srv = &fasthttp.Server{
+		Handler:      s.serve,
+		ErrorHandler: s.malformed,
+		Name:         "ocis",
+		// As transport.Listen: the whole request within the body
+		// timeout, then two minutes of keep-alive.
+		ReadTimeout: o.BodyTimeout,
+		IdleTimeout: 2 * time.Minute,
+		// Bodies stream through, whatever their size; the services
+		// behind set their own limits (413). fasthttp reads up to this
+		// much of a body before it calls the handler (8 KiB at most),
+		// and streams any longer body to it: one byte, so that a
+		// request is refused or forwarded before its body arrives, as
+		// on net/http, and not held until 8 KiB of it came.
+		StreamRequestBody:            true,
+		MaxRequestBodySize:           1,
+		DisablePreParseMultipartForm: true,
+		// fasthttp reads a request's head in one buffer per connection,
+		// which bounds the head: 16 KiB, twice nginx's 8 KiB per header
+		// line. net/http's 64 KiB bound costs nothing until used; here
+		// it would cost 64 KiB per connection, 64 MB at a thousand.
+		ReadBufferSize:        16 << 10,
+		WriteBufferSize:       4 << 10,
+		NoDefaultServerHeader: true,
+		NoDefaultContentType:  true,
+		CloseOnShutdown:       true,
+		SecureErrorLogMessage: true,
+		Logger:                fastLogger{level.Warn(logger)},
+	}
+	return s
+}
+
+// Serve serves on ln until Shutdown; it returns nil after a Shutdown.
+func (s *FastServer) Serve(ln net.Listener) error {
+	err := s.srv.Serve(ln)
+	if s.stopping.Load() {
+		return nil
+	}
+	if err == nil {
+		err = errors.New("listener closed")
+	}
+	return err
+}
+
+// Shutdown stops accepting and drains the requests under way for drain;
+// those still running then are cut (503) and, cutGrace later, their
+// connections fail. It returns once every connection closed or the stop's
+// time is up, and reports how many requests were still running.
+func (s *FastServer) Shutdown(drain time.Duration) int {
+	s.stopping.Store(true)
+	s.calls.beginStop(drain)
+	ctx, cancel := context.WithTimeout(context.Background(), drain+cutGrace+forceGrace)
+	defer cancel()
+	if err := s.srv.ShutdownWithContext(ctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		level.Warn(s.logger).Log("msg", "shutdown", "err", err)
+	}
+	return s.calls.wait()
+}
+
+// serve is fasthttp's handler: the hot path on RequestCtx, the rest over
+// the bridge.
+func (s *FastServer) serve(rc *fasthttp.RequestCtx) {
+	c := s.calls.begin(rc.Conn())
+	if !s.direct(rc, c) {
+		s.bridged.serve(rc, c)
+	}
+}
+
+// malformed answers a request fasthttp could not read, in the wire shape.
+func (s *FastServer) malformed(rc *fasthttp.RequestCtx, err error) {
+	var small *fasthttp.ErrSmallBuffer
+	switch {
+	case errors.As(err, &small):
+		err = fmt.Errorf("%w: request headers too large", apierr.ErrTooLarge)
+	case transport.TimedOut(err):
+		err = fmt.Errorf("%w: request did not arrive in time", apierr.ErrRequestTimeout)
+	default:
+		err = fmt.Errorf("%w: malformed request", apierr.ErrInvalidArgument)
+	}
+	rc.SetConnectionClose()
+	writeFastError(s.logger, rc, err)
+}
+
+// fastLogger is fasthttp's logger on the service's.
+type fastLogger struct{ logger log.Logger }
+
+func (l fastLogger) Printf(format string, args ...any) {
+	l.logger.Log("msg", "fasthttp", "err", fmt.Sprintf(format, args...))
+}

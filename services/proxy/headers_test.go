@@ -1,0 +1,70 @@
+package proxy_test
+
+import (
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestHeadersBothWays sends requests carrying hop-by-hop headers and a
+// forged X-Forwarded-For through the proxy, on the direct path (GET,
+// HEAD) and the reverse proxy's (PUT), to an instance that answers with
+// hop-by-hop headers of its own: neither side sees the other's, the
+// instance sees the client's address and the proxy's host in
+// X-Forwarded-*, and a HEAD answer keeps its length.
+func TestHeadersBothWays(t *testing.T) {
+	eachPlane(t, func(t *testing.T, plane string) {
+		f := newFixture(t, plane)
+		f.register(t, backend(t, "storage", "n1", storageRoutes, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			_, _ = io.Copy(io.Discard, r.Body)
+			for _, k := range []string{"X-Secret", "Keep-Alive", "Te", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "X-Kept"} {
+				w.Header().Set("X-Seen-"+k, strings.Join(r.Header.Values(k), ","))
+			}
+			w.Header().Set("Connection", "X-Hop")
+			w.Header().Set("X-Hop", "1")
+			w.Header().Set("Keep-Alive", "timeout=5")
+			w.Header().Set("Content-Length", "5")
+			_, _ = io.WriteString(w, "hello")
+		})))
+		proxyHost := strings.TrimPrefix(f.url, "http://")
+		for _, method := range []string{http.MethodGet, http.MethodHead, http.MethodPut} {
+			t.Run(method, func(t *testing.T) {
+				hdr := bearer(token(t, f.keys, time.Hour))
+				hdr.Set("Connection", "X-Secret")
+				hdr.Set("X-Secret", "s")
+				hdr.Set("Keep-Alive", "timeout=1")
+				hdr.Set("Te", "deflate")
+				hdr.Set("X-Forwarded-For", "10.0.0.1")
+				hdr.Set("X-Kept", "k")
+				var body io.Reader
+				if method == http.MethodPut {
+					body = strings.NewReader("data")
+				}
+				res := f.do(t, method, "/api/v1/files/h.txt", body, hdr)
+				if res.status != http.StatusOK {
+					t.Fatalf("status %d, want 200 (body %q)", res.status, res.body)
+				}
+				want := map[string]string{
+					"X-Seen-X-Secret": "", "X-Seen-Keep-Alive": "", "X-Seen-Te": "",
+					"X-Seen-X-Forwarded-For": "127.0.0.1", "X-Seen-X-Forwarded-Host": proxyHost,
+					"X-Seen-X-Forwarded-Proto": "http", "X-Seen-X-Kept": "k",
+					"X-Hop": "", "Keep-Alive": "", "Content-Length": "5",
+				}
+				for k, v := range want {
+					if got := res.header.Get(k); got != v {
+						t.Errorf("%s = %q, want %q", k, got, v)
+					}
+				}
+				wantBody := "hello"
+				if method == http.MethodHead {
+					wantBody = ""
+				}
+				if res.body != wantBody {
+					t.Errorf("body %q, want %q", res.body, wantBody)
+				}
+			})
+		}
+	})
+}
