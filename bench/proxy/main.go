@@ -61,9 +61,9 @@ type options struct {
 	only         string
 	pprofDir     string
 	keep         bool
-	fasthttp     bool
 	syscalls     bool
 	proxyGOGC    int
+	netHTTPPlane bool
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -81,8 +81,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&cfg.only, "only", "", "comma list of benchmarks to run: colocated, networked, rss, transfer (default all; rss runs with networked)")
 	fs.StringVar(&cfg.pprofDir, "pprof", "", "write 5s CPU profiles of the colocated direct and proxy targets and of the networked proxy, each during an extra wrk run, to `dir`")
 	fs.BoolVar(&cfg.keep, "keep", false, "keep the temporary directory (binary, data dir, logs, nginx.conf)")
-	fs.BoolVar(&cfg.fasthttp, "fasthttp", false, "also measure bench/proxy/fastproto, a fasthttp data-plane prototype (not part of ocis), in the networked rounds")
 	fs.BoolVar(&cfg.syscalls, "syscalls", false, "count each forwarder's system calls per request in the networked benchmark with perf stat, during an extra wrk run (not counted)")
+	fs.BoolVar(&cfg.netHTTPPlane, "nethttp-plane", true, "also measure, in the networked rounds, a second `ocis proxy server` on the net/http data plane (OCIS_PROXY_DATA_PLANE=net/http); the first serves on fasthttp, as `ocis proxy server` does")
 	fs.IntVar(&cfg.proxyGOGC, "proxy-gogc", 0, "also measure, in the networked rounds, a second `ocis proxy server` run with GOGC=`N` in its environment (0: none)")
 	if err := fs.Parse(args); err != nil {
 		return options{}, err

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"os/exec"
 	"path/filepath"
 	"syscall"
 	"time"
@@ -80,31 +79,30 @@ func (b *bench) networked(ctx context.Context) ([]string, error) {
 		metrics: "http://" + addrs.debug[proxy.Name] + "/metrics"}
 	viaNginx := &target{name: "nginx", url: "http://" + free[0] + path, groups: []int{nginx.Pid()}}
 	targets := []*target{direct, viaProxy, viaNginx}
-	var viaGC *target
-	if b.cfg.proxyGOGC > 0 {
-		// A second proxy beside the first, the same in everything but
-		// its collector's pace, so the two are measured in the same
-		// rounds.
-		free, err := benchkit.FreeAddrs(2)
-		if err != nil {
-			return nil, err
-		}
-		gcAddrs := addrs.withListeners(proxy.Name, free[0], free[1])
-		p, err := b.startService(ctx, proxy.Name, data, gcAddrs, "warn", false, fmt.Sprintf("GOGC=%d", b.cfg.proxyGOGC))
+	var viaNet, viaGC *target
+	if b.cfg.netHTTPPlane {
+		// `ocis proxy server` serves on fasthttp; the same proxy on the
+		// net/http plane, measured in the same rounds, is what that
+		// plane wins against.
+		p, t, err := b.secondProxy(ctx, data, addrs, path, "proxy on net/http", "OCIS_PROXY_DATA_PLANE="+proxy.PlaneNetHTTP)
 		if err != nil {
 			return nil, err
 		}
 		procs = append(procs, p)
-		viaGC = &target{name: fmt.Sprintf("proxy GOGC=%d", b.cfg.proxyGOGC), url: p.url(proxy.Name) + path, groups: []int{p.ch.Pid()},
-			metrics: "http://" + free[1] + "/metrics"}
-		targets = append(targets, viaGC)
+		viaNet = t
+		targets = append(targets, viaNet)
 	}
-	var viaFast *target
-	if b.cfg.fasthttp {
-		if viaFast, err = b.startFastProto(ctx, addrs.http[storage.Name], path); err != nil {
+	if b.cfg.proxyGOGC > 0 {
+		// A second proxy beside the first, the same in everything but
+		// its collector's pace, so the two are measured in the same
+		// rounds.
+		p, t, err := b.secondProxy(ctx, data, addrs, path, fmt.Sprintf("proxy GOGC=%d", b.cfg.proxyGOGC), fmt.Sprintf("GOGC=%d", b.cfg.proxyGOGC))
+		if err != nil {
 			return nil, err
 		}
-		targets = append(targets, viaFast)
+		procs = append(procs, p)
+		viaGC = t
+		targets = append(targets, viaGC)
 	}
 	for _, t := range targets {
 		if err := checkGET(ctx, hc, t.url, token, smallContent()); err != nil {
@@ -140,13 +138,14 @@ func (b *bench) networked(ctx context.Context) ([]string, error) {
 			benchkit.SpreadOf(viaProxy.allocs).Format("%.0f"), benchkit.SpreadOf(viaProxy.allocB).Format("%.0f")),
 		fmt.Sprintf("networked small GETs: proxy/nginx req/s %s; %s", rps.Format("%.2f"), tg.Judge(rps)),
 	}
+	if viaNet != nil {
+		lines = append(lines, fmt.Sprintf("networked small GETs: %s: CPU per request µs %s, req/s vs nginx %s, fasthttp plane/net/http plane req/s %s",
+			viaNet.name, benchkit.SpreadOf(viaNet.cpu()).Format("%.1f"), benchkit.SpreadOf(ratios(viaNet.rps(), viaNginx.rps())).Format("%.2f"),
+			benchkit.SpreadOf(ratios(viaProxy.rps(), viaNet.rps())).Format("%.2f")))
+	}
 	if viaGC != nil {
 		lines = append(lines, fmt.Sprintf("networked small GETs: %s: CPU per request µs %s, req/s vs nginx %s",
 			viaGC.name, benchkit.SpreadOf(viaGC.cpu()).Format("%.1f"), benchkit.SpreadOf(ratios(viaGC.rps(), viaNginx.rps())).Format("%.2f")))
-	}
-	if viaFast != nil {
-		lines = append(lines, fmt.Sprintf("networked small GETs: fasthttp prototype (not ocis): CPU per request µs %s, req/s vs nginx %s",
-			benchkit.SpreadOf(viaFast.cpu()).Format("%.1f"), benchkit.SpreadOf(ratios(viaFast.rps(), viaNginx.rps())).Format("%.2f")))
 	}
 	for _, l := range lines {
 		fmt.Fprintln(b.out, l)
@@ -184,28 +183,17 @@ func (b *bench) networked(ctx context.Context) ([]string, error) {
 	return append(lines, more...), nil
 }
 
-// startFastProto builds and starts bench/proxy/fastproto in front of the
-// storage at upstream and returns its target for path.
-func (b *bench) startFastProto(ctx context.Context, upstream, path string) (*target, error) {
-	bin := filepath.Join(b.tmp, "fastproto")
-	if err := benchkit.BuildModule(ctx, b.log, bin, "bench/proxy/fastproto"); err != nil {
-		return nil, err
-	}
-	free, err := benchkit.FreeAddrs(1)
+// secondProxy starts another `ocis proxy server` beside the first, on
+// listeners of its own, with env added to its environment, and returns
+// its process and its target for path.
+func (b *bench) secondProxy(ctx context.Context, data string, addrs ocisAddrs, path, name string, env ...string) (*ocisServer, *target, error) {
+	free, err := benchkit.FreeAddrs(2)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	cmd := exec.Command(bin, "-addr", free[0], "-upstream", upstream, "-secret", jwtSecret)
-	cmd.Env = b.env
-	ch, err := b.kids.Start("fasthttp prototype", cmd)
+	p, err := b.startService(ctx, proxy.Name, data, addrs.withListeners(proxy.Name, free[0], free[1]), "warn", false, env...)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	hc := newHTTPClient()
-	defer hc.CloseIdleConnections()
-	// Any answer means it listens; the token check comes with checkGET.
-	if err := benchkit.AwaitStatus(ctx, hc, "http://"+free[0]+path, nil, http.StatusUnauthorized, 20*time.Millisecond, 10*time.Second, ch.Done()); err != nil {
-		return nil, fmt.Errorf("fasthttp prototype: %w; output:\n%s", err, ch.Output())
-	}
-	return &target{name: "fasthttp prototype", url: "http://" + free[0] + path, groups: []int{ch.Pid()}}, nil
+	return p, &target{name: name, url: p.url(proxy.Name) + path, groups: []int{p.ch.Pid()}, metrics: "http://" + free[1] + "/metrics"}, nil
 }
