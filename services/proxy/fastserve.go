@@ -89,7 +89,9 @@ func ServeFast(ctx context.Context, up func(service.Addrs), p service.Parts) err
 	}, func(error) { cancel() })
 
 	listening.Store(true)
-	addrs := service.Addrs{HTTP: ln.Addr().String(), Debug: debug.Addr()}
+	// Ready lets a supervisor in the process (--data-plane fasthttp
+	// under ocis server) read readiness without asking /readyz.
+	addrs := service.Addrs{HTTP: ln.Addr().String(), Debug: debug.Addr(), Ready: ready}
 	if p.Registry != nil {
 		addrs.Metrics = p.Registry
 	}
