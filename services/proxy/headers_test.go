@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ocis-runtime/ocis/services/proxy"
 )
 
 // TestHeadersBothWays sends requests carrying hop-by-hop headers and a
@@ -65,6 +67,27 @@ func TestHeadersBothWays(t *testing.T) {
 					t.Errorf("body %q, want %q", res.body, wantBody)
 				}
 			})
+		}
+	})
+}
+
+// TestHeadBound sends a request whose head is 20 KiB: net/http takes heads
+// up to 64 KiB, the fasthttp plane up to 16 KiB (its per-connection read
+// buffer, docs/benchmarks.md), and refuses a larger one with 413 in the
+// wire shape.
+func TestHeadBound(t *testing.T) {
+	eachPlane(t, func(t *testing.T, plane string) {
+		f := newFixture(t, plane)
+		f.register(t, backend(t, "storage", "n1", storageRoutes, &echo{name: "storage"}))
+		hdr := bearer(token(t, f.keys, time.Hour))
+		hdr.Set("X-Big", strings.Repeat("a", 20<<10))
+		res := f.do(t, http.MethodGet, "/api/v1/files/x", nil, hdr)
+		if plane == proxy.PlaneFastHTTP {
+			wantError(t, res, http.StatusRequestEntityTooLarge, "too_large")
+			return
+		}
+		if res.status != http.StatusOK || res.body != "storage" {
+			t.Errorf("got %d %q, want 200 from storage", res.status, res.body)
 		}
 	})
 }
