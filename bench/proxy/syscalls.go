@@ -56,7 +56,7 @@ func (b *bench) countSyscalls(ctx context.Context, token string, t *target) erro
 	for i, e := range syscallEvents {
 		events[i] = e.event
 	}
-	out := filepath.Join(b.tmp, "perf-"+strings.ReplaceAll(t.name, " ", "-")+".csv")
+	out := filepath.Join(b.tmp, "perf-"+strings.NewReplacer(" ", "-", "/", "-").Replace(t.name)+".csv")
 	d := syscallSeconds * time.Second
 	perfDone := make(chan error, 1)
 	go func() {
