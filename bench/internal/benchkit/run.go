@@ -32,24 +32,6 @@ func Build(ctx context.Context, log io.Writer, out, pkg string) error {
 	return nil
 }
 
-// BuildModule builds the main package of the module in dir (a path
-// relative to the ocis module's root, for a nested module such as a
-// measurement prototype) into out.
-func BuildModule(ctx context.Context, log io.Writer, out, dir string) error {
-	root, err := moduleRoot(ctx)
-	if err != nil {
-		return err
-	}
-	t0 := time.Now()
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, ".")
-	cmd.Dir = filepath.Join(root, dir)
-	if output, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build in %s: %w\n%s", dir, err, output)
-	}
-	fmt.Fprintf(log, "built %s in %s\n", dir, time.Since(t0).Round(time.Millisecond))
-	return nil
-}
-
 func moduleRoot(ctx context.Context) (string, error) {
 	out, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
 	if err != nil {
