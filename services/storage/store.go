@@ -217,8 +217,23 @@ func (s *store) remove(user, p string, unlink func() (undo func() error, err err
 // Every other record is dropped and the usage of every user recounted. It
 // returns how many records it dropped.
 func (s *store) reconcile(fixed map[string]record, found map[string]bool) (int, error) {
+	// Most starts find the metadata as the files are: it is checked
+	// first, and written only when something differs, so that a clean
+	// start commits (and syncs) nothing, on a path every request waits
+	// for.
+	var clean bool
+	err := s.db.View(func(tx *bolt.Tx) (err error) {
+		clean, err = consistent(tx, fixed, found)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("reconcile metadata: %w", err)
+	}
+	if clean {
+		return 0, nil
+	}
 	var dropped int
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err = s.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketFiles)
 		var stale [][]byte
 		err := b.ForEach(func(k, _ []byte) error {
@@ -279,6 +294,45 @@ func (s *store) reconcile(fixed map[string]record, found map[string]bool) (int, 
 		return 0, fmt.Errorf("reconcile metadata: %w", err)
 	}
 	return dropped, nil
+}
+
+// consistent reports whether reconcile would change nothing: no record to
+// fix, none of a file that is gone, and every user's recorded usage (and
+// no other) the sum of that user's records.
+func consistent(tx *bolt.Tx, fixed map[string]record, found map[string]bool) (bool, error) {
+	if len(fixed) > 0 {
+		return false, nil
+	}
+	usage := map[string]int64{}
+	clean := true
+	err := tx.Bucket(bucketFiles).ForEach(func(k, v []byte) error {
+		if !found[string(k)] {
+			clean = false
+			return nil
+		}
+		user, _, ok := bytes.Cut(k, []byte{0})
+		if !ok {
+			return fmt.Errorf("metadata key %q has no user", k)
+		}
+		var r record
+		if err := json.Unmarshal(v, &r); err != nil {
+			return fmt.Errorf("metadata of %q: %w", k, err)
+		}
+		usage[string(user)] += r.Size
+		return nil
+	})
+	if err != nil || !clean {
+		return false, err
+	}
+	recorded := 0
+	err = tx.Bucket(bucketUsage).ForEach(func(k, v []byte) error {
+		recorded++
+		if n, ok := usage[string(k)]; !ok || len(v) != 8 || int64(binary.BigEndian.Uint64(v)) != n {
+			clean = false
+		}
+		return nil
+	})
+	return clean && recorded == len(usage), err
 }
 
 func getRecord(tx *bolt.Tx, k []byte) (record, bool, error) {
