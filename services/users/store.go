@@ -14,6 +14,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/ocis-runtime/ocis/pkg/auth"
+	"github.com/ocis-runtime/ocis/pkg/buckets"
 )
 
 var (
@@ -86,16 +87,10 @@ func openStoreWithin(dir string, wait time.Duration) (*store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open user store %s: %w", path, err)
 	}
-	err = db.Update(func(tx *bolt.Tx) error {
-		if _, err := tx.CreateBucketIfNotExists(bucketRevoked); err != nil {
-			return err
-		}
-		b, err := tx.CreateBucketIfNotExists(bucketUsers)
-		if err != nil {
-			return err
-		}
-		return assignIDs(b)
-	})
+	err = buckets.Ensure(db, bucketRevoked, bucketUsers)
+	if err == nil {
+		err = ensureIDs(db)
+	}
 	if err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("init user store %s: %w", path, err)
@@ -105,7 +100,29 @@ func openStoreWithin(dir string, wait time.Duration) (*store, error) {
 
 func (s *store) close() error { return s.db.Close() }
 
-// assignIDs gives an id to every account stored before accounts had one.
+// ensureIDs gives an id to every account stored before accounts had one.
+// A store whose accounts all have one is only read: a write commits and
+// syncs, twice, on the path of every start.
+func ensureIDs(db *bolt.DB) error {
+	missing := false
+	err := db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketUsers).ForEach(func(_, v []byte) error {
+			var r record
+			if err := json.Unmarshal(v, &r); err != nil {
+				return err
+			}
+			missing = missing || r.ID == ""
+			return nil
+		})
+	})
+	if err != nil || !missing {
+		return err
+	}
+	return db.Update(func(tx *bolt.Tx) error { return assignIDs(tx.Bucket(bucketUsers)) })
+}
+
+// assignIDs gives an id to every account of b stored before accounts had
+// one.
 func assignIDs(b *bolt.Bucket) error {
 	var missing []record
 	err := b.ForEach(func(_, v []byte) error {
