@@ -227,7 +227,12 @@ func (b *bridgeBody) stop(rc *fasthttp.RequestCtx) {
 // bridgeWriter is the http.ResponseWriter of a bridged request.
 type bridgeWriter struct {
 	rc  *fasthttp.RequestCtx
-	hdr http.Header
+	hdr http.Header // the live header, which the Handler may write at any time
+	// head is hdr as it was at WriteHeader: what writeHead puts on the
+	// answer. The Handler keeps writing hdr after (trailers, which
+	// httputil.ReverseProxy adds once the body was copied), on its own
+	// goroutine, while writeHead reads head on fasthttp's.
+	head http.Header
 
 	mu          sync.Mutex
 	status      int
@@ -258,7 +263,7 @@ func (w *bridgeWriter) writeHeaderLocked(code int) {
 	w.wroteHeader = true
 	w.status = code
 	// The head is taken now, as net/http does at WriteHeader.
-	w.hdr = w.hdr.Clone()
+	w.head = w.hdr.Clone()
 }
 
 func (w *bridgeWriter) Write(p []byte) (int, error) {
@@ -340,7 +345,7 @@ func (w *bridgeWriter) writeHead() {
 		w.rc.SetConnectionClose()
 	}
 	resp.SetStatusCode(w.status)
-	for k, vs := range w.hdr {
+	for k, vs := range w.head {
 		switch k {
 		case "Connection":
 			for _, v := range vs {
