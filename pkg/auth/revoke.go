@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -144,7 +145,10 @@ func (r *Revocations) UseFile(path string) error {
 }
 
 // Save writes the whole list to its file atomically (a temp file renamed
-// over it), for the other processes of the machine to read.
+// over it), for the other processes of the machine to read. A file that
+// already holds exactly the list, or a missing one for an empty list, is
+// left as it is: users saves at every start, and a synced write there
+// would delay every start for nothing.
 func (r *Revocations) Save() error {
 	r.mu.RLock()
 	path := r.path
@@ -160,6 +164,12 @@ func (r *Revocations) Save() error {
 	b, err := json.Marshal(list)
 	if err != nil {
 		return err
+	}
+	switch cur, err := os.ReadFile(path); {
+	case err == nil && bytes.Equal(cur, b):
+		return nil
+	case errors.Is(err, fs.ErrNotExist) && len(list) == 0:
+		return nil
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return fmt.Errorf("save revocations: %w", err)

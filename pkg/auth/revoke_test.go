@@ -1,7 +1,9 @@
 package auth
 
 import (
+	"encoding/json"
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -128,4 +130,61 @@ func TestRevocationsShareAFile(t *testing.T) {
 	if err := NewRevocations().UseFile(path); err == nil {
 		t.Error("a broken file was accepted: a service would serve without its revocations")
 	}
+}
+
+// TestSaveWritesOnlyAChange: a save that would write what the file holds
+// already, or an empty list where there is no file, leaves the file alone;
+// a change is written.
+func TestSaveWritesOnlyAChange(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "revocations.json")
+	r := NewRevocations()
+	if err := r.UseFile(path); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Save(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("an empty list made a file (stat: %v)", err)
+	}
+	r.Revoke(Revocation{Subject: "id-bob", MinGen: 2})
+	if err := r.Save(); err != nil {
+		t.Fatal(err)
+	}
+	first, err := os.Stat(path)
+	if err != nil {
+		t.Fatalf("a change was not written: %v", err)
+	}
+	if err := r.Save(); err != nil {
+		t.Fatal(err)
+	}
+	again, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The atomic write replaces the file: the same inode means no write.
+	if !os.SameFile(first, again) {
+		t.Error("saving an unchanged list wrote the file again")
+	}
+	r.Revoke(Revocation{Subject: "id-eve", Deleted: true})
+	if err := r.Save(); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := revocationsIn(t, path), 2; got != want {
+		t.Errorf("the file holds %d revocations after a change, want %d", got, want)
+	}
+}
+
+// revocationsIn counts the revocations a fresh list reads from path.
+func revocationsIn(t *testing.T, path string) int {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var list []Revocation
+	if err := json.Unmarshal(b, &list); err != nil {
+		t.Fatal(err)
+	}
+	return len(list)
 }
