@@ -10,12 +10,14 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/go-kit/log"
+	"github.com/go-kit/log/level"
 	"github.com/valyala/fasthttp"
 
 	"github.com/ocis-runtime/ocis/pkg/apierr"
@@ -56,9 +58,14 @@ func (b *bridge) serve(rc *fasthttp.RequestCtx, c *fastCall) {
 	body, _ := r.Body.(*bridgeBody)
 	go func() {
 		defer func() {
-			// As on net/http, a panic (http.ErrAbortHandler: a body
-			// that broke off) ends the request with its answer cut.
+			// As on net/http, a panic ends the request with its answer
+			// cut, and is logged with its stack unless it is
+			// http.ErrAbortHandler (a body that broke off), which is
+			// how a handler asks for a cut answer.
 			if p := recover(); p != nil {
+				if p != http.ErrAbortHandler {
+					level.Error(b.logger).Log("msg", "panic serving request", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr, "err", fmt.Sprint(p), "stack", string(debug.Stack()))
+				}
 				w.abort()
 			}
 			w.finish()
