@@ -137,6 +137,13 @@ func (f failing) Read([]byte) (int, error) { return 0, f.err }
 // errBadRequest answers a request target net/http cannot parse.
 var errBadRequest = fmt.Errorf("%w: malformed request target", apierr.ErrInvalidArgument)
 
+// errHeaderName answers a header name that is not a token (RFC 9110,
+// section 5.1), which fasthttp reads and net/http refuses before its
+// handler, with a plain 400 "invalid header name": here it is 400
+// invalid_argument in the wire shape, as every other refusal of the
+// proxy's, and the request never reaches an instance.
+var errHeaderName = fmt.Errorf("%w: invalid header name", apierr.ErrInvalidArgument)
+
 // bridgeRequest builds the net/http request of rc, with c's context.
 func bridgeRequest(rc *fasthttp.RequestCtx, c *fastCall) (*http.Request, error) {
 	req := &rc.Request.Header
@@ -146,6 +153,9 @@ func bridgeRequest(rc *fasthttp.RequestCtx, c *fastCall) (*http.Request, error) 
 	}
 	hdr := http.Header{}
 	for k, v := range req.All() {
+		if len(k) == 0 || !validName(k) {
+			return nil, errHeaderName
+		}
 		switch string(k) {
 		case "Host", "Content-Length", "Transfer-Encoding":
 			continue

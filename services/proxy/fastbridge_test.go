@@ -1,13 +1,17 @@
 package proxy_test
 
 import (
+	"bufio"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/ocis-runtime/ocis/services/proxy"
 )
 
 // TestBridgeTrailers sends DELETEs through the proxy to an instance that
@@ -57,4 +61,37 @@ func TestBridgeTrailers(t *testing.T) {
 		}
 		wg.Wait()
 	})
+}
+
+// TestBridgeInvalidHeaderName sends a request whose header name holds a
+// space, which fasthttp reads but net/http refuses: the bridge refuses it
+// too, with 400 invalid_argument in the wire shape, and never hands it to
+// an instance.
+func TestBridgeInvalidHeaderName(t *testing.T) {
+	f := newFixture(t, proxy.PlaneFastHTTP)
+	hits := &echo{name: "storage"}
+	f.register(t, backend(t, "storage", "n1", storageRoutes, hits))
+	conn, err := net.Dial("tcp", strings.TrimPrefix(f.url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+	req := "DELETE /api/v1/files/a.txt HTTP/1.1\r\nHost: proxy\r\nAuthorization: Bearer " + token(t, f.keys, time.Hour) + "\r\nX Y: v\r\n\r\n"
+	if _, err := conn.Write([]byte(req)); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body strings.Builder
+	if _, err := bufio.NewReader(resp.Body).WriteTo(&body); err != nil {
+		t.Fatal(err)
+	}
+	wantError(t, result{status: resp.StatusCode, header: resp.Header, body: body.String()}, http.StatusBadRequest, "invalid_argument")
+	if got := hits.hits.Load(); got != 0 {
+		t.Errorf("the instance got %d requests, want none", got)
+	}
 }
