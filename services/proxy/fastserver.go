@@ -94,7 +94,11 @@ func NewFastServer(logger log.Logger, h *Handler, o FastOptions) *FastServer {
 		NoDefaultContentType:  true,
 		CloseOnShutdown:       true,
 		SecureErrorLogMessage: true,
-		Logger:                fastLogger{level.Warn(logger)},
+		// fasthttp logs some errors with the request's bytes in them,
+		// Authorization included, whatever SecureErrorLogMessage says,
+		// and logs a line for every malformed request, which anyone can
+		// send: net/http logs neither.
+		Logger: fastLogger{level.Debug(logger)},
 	}
 	return s
 }
@@ -150,9 +154,12 @@ func (s *FastServer) malformed(rc *fasthttp.RequestCtx, err error) {
 	writeFastError(s.logger, rc, err)
 }
 
-// fastLogger is fasthttp's logger on the service's.
+// fastLogger is fasthttp's logger on the service's, at debug: it logs
+// fasthttp's format, which says what kind of error it was, never its
+// arguments, which may hold a request's bytes (a bearer token) or its
+// addresses.
 type fastLogger struct{ logger log.Logger }
 
-func (l fastLogger) Printf(format string, args ...any) {
-	l.logger.Log("msg", "fasthttp", "err", fmt.Sprintf(format, args...))
+func (l fastLogger) Printf(format string, _ ...any) {
+	l.logger.Log("msg", "http server error", "kind", format)
 }
