@@ -130,7 +130,7 @@ func (a *fastAnswer) finish() {
 	h.metrics.observe(a.service, a.status, took.Seconds())
 	if h.accessLog != nil {
 		rc := a.rc
-		keyvals := append(make([]any, 0, 24), "msg", "request", "method", a.method, "path", string(rc.Path()), "status", a.status,
+		keyvals := append(make([]any, 0, 24), "msg", "request", "method", a.method, "path", a.target.path, "status", a.status,
 			"bytes", a.bytes, "took", took, "request_id", string(rc.Response.Header.Peek("X-Request-Id")), "upstream_service", a.service,
 			"upstream", a.used, "remote", rc.RemoteAddr().String())
 		if tid, ok := tracing.TraceID(a.ctx); ok {

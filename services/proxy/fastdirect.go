@@ -8,7 +8,9 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/go-kit/log/level"
@@ -37,6 +39,7 @@ type fastAnswer struct {
 	call    *fastCall
 	ctx     context.Context
 	method  string
+	target  target
 	begin   time.Time
 	service string
 	used    string
@@ -78,8 +81,12 @@ func (s *FastServer) direct(rc *fasthttp.RequestCtx, c *fastCall) bool {
 	if cl := req.ContentLength(); method == "" || (cl != 0 && cl != -2) || len(req.Peek("Upgrade")) > 0 {
 		return false
 	}
-	path := string(rc.Path())
-	service, order, owned := s.h.balancer.Route(path)
+	t, err := parseTarget(req.RequestURI())
+	if err != nil {
+		// The bridge refuses it, as net/http does.
+		return false
+	}
+	service, order, owned := s.h.balancer.Route(t.path)
 	for _, in := range order {
 		if in.Local != nil {
 			// Only the net/http plane can hand a request to an
@@ -87,7 +94,27 @@ func (s *FastServer) direct(rc *fasthttp.RequestCtx, c *fastCall) bool {
 			return false
 		}
 	}
-	a := &fastAnswer{s: s, rc: rc, call: c, ctx: c.ctx, method: method, begin: time.Now(), service: service, status: http.StatusOK}
+	a := &fastAnswer{s: s, rc: rc, call: c, ctx: c.ctx, method: method, target: t, begin: time.Now(), service: service, status: http.StatusOK}
+	a.begun()
+	if err := validNames(req); err != nil {
+		a.refuse(err)
+		return true
+	}
+	if order, err = a.admit(owned, order); err != nil {
+		a.refuse(err)
+		return true
+	}
+	if s.h.opts.Tracing != nil {
+		a.forwardSpan(service)
+	}
+	a.forward(order)
+	return true
+}
+
+// begun gives the request its ID and its server span, as Handler.ServeHTTP
+// and the net/http plane's otelhttp wrapper do.
+func (a *fastAnswer) begun() {
+	rc, req := a.rc, &a.rc.Request.Header
 	if id := req.Peek("X-Request-Id"); len(id) > 0 {
 		rc.Response.Header.SetBytesV("X-Request-Id", id)
 	} else {
@@ -95,34 +122,124 @@ func (s *FastServer) direct(rc *fasthttp.RequestCtx, c *fastCall) bool {
 		req.Set("X-Request-Id", id)
 		rc.Response.Header.Set("X-Request-Id", id)
 	}
-	if s.tracing != nil {
-		a.ctx, a.span = s.tracing.Serve(a.ctx, method, traceHeaders(req))
+	if t := a.s.tracing; t != nil {
+		a.ctx, a.span = t.Serve(a.ctx, a.method, traceHeaders(req))
 	}
+}
 
-	if !owned {
-		a.refuse(fmt.Errorf("%w: no service owns %s", apierr.ErrNotFound, path))
-		return true
+// validNames refuses a request with a header name that is not an RFC 9110
+// token ("X Y"), as net/http's server does before any handler runs; it
+// would otherwise be forwarded as it is.
+func validNames(req *fasthttp.RequestHeader) error {
+	for k := range req.All() {
+		if !validName(k) || len(k) == 0 {
+			return fmt.Errorf("%w: invalid header name %q", apierr.ErrInvalidArgument, k)
+		}
 	}
-	if !s.h.balancer.Public(service, method, path) {
-		claims, err := verifyBearer(s.h.keys, req.Peek("Authorization"))
+	return nil
+}
+
+// admit checks the request as Handler.ServeHTTP does before it forwards
+// anything: the route, the token, the user's placement and a running
+// instance. It returns the instances to try, or the refusal.
+func (a *fastAnswer) admit(owned bool, order []registry.Instance) ([]registry.Instance, error) {
+	h, path := a.s.h, a.target.path
+	if !owned {
+		return nil, fmt.Errorf("%w: no service owns %s", apierr.ErrNotFound, path)
+	}
+	if !h.balancer.Public(a.service, a.method, path) {
+		claims, err := verifyBearer(h.keys, a.rc.Request.Header.Peek("Authorization"))
 		if err != nil {
-			a.refuse(err)
-			return true
+			return nil, err
 		}
 		a.ctx = auth.WithClaims(a.ctx, claims)
-		if order, err = s.h.balancer.Place(a.ctx, service, method, order); err != nil {
-			a.refuse(err)
-			return true
+		if order, err = h.balancer.Place(a.ctx, a.service, a.method, order); err != nil {
+			return nil, err
 		}
 	}
 	if len(order) == 0 {
-		a.refuse(fmt.Errorf("%w: no instance of %s is running", apierr.ErrUnavailable, service))
-		return true
+		return nil, fmt.Errorf("%w: no instance of %s is running", apierr.ErrUnavailable, a.service)
 	}
-	if s.h.opts.Tracing != nil {
-		a.forwardSpan(service)
+	return order, nil
+}
+
+// expect is fasthttp's ExpectHandler: a request that announces its body
+// with "Expect: 100-continue" is checked before the 100 goes out, so one
+// the proxy refuses gets its answer (401, 404, 503) and never a 100, and
+// its body is never sent; net/http sends the 100 only when the Handler
+// first reads the body, which it does not for a refusal. A request it
+// admits goes on to the bridge, whose Handler checks it again.
+func (s *FastServer) expect(rc *fasthttp.RequestCtx) int {
+	t, err := parseTarget(rc.Request.Header.RequestURI())
+	if err != nil {
+		return fasthttp.StatusContinue // the bridge refuses it
 	}
-	a.forward(order)
+	service, order, owned := s.h.balancer.Route(t.path)
+	c := s.calls.begin(rc.Conn())
+	a := &fastAnswer{s: s, rc: rc, call: c, ctx: c.ctx, method: string(rc.Method()), target: t, begin: time.Now(), service: service, status: http.StatusOK}
+	if _, err := a.admit(owned, order); err != nil {
+		a.begun()
+		a.refuse(err)
+		// fasthttp closes the connection after this answer: the client may
+		// have begun to send its body anyway.
+		return a.status
+	}
+	s.calls.end(c)
+	return fasthttp.StatusContinue
+}
+
+// target is a request's target as net/http reads it (url.ParseRequestURI):
+// path, decoded, is what routes, and uri, as sent, what is forwarded.
+// fasthttp's own path is cleaned and decoded (RequestCtx.Path), which
+// would route "//api/…" or "/x/../api/…" where net/http does not and
+// hide a "%2e%2e" from the service's own check.
+type target struct {
+	path string
+	uri  []byte // RequestURI of the parsed URL: the target less any scheme and host
+	host string // the host of an absolute-form target, which wins over Host
+}
+
+// parseTarget reads raw, the request target as sent. A plain origin-form
+// target, a path of unreserved and sub-delimiter characters, is its own
+// path and is forwarded as it is, without url.URL; any other goes
+// through url.ParseRequestURI, as on net/http.
+func parseTarget(raw []byte) (target, error) {
+	if plainTarget(raw) {
+		path := raw
+		if q := bytes.IndexByte(raw, '?'); q >= 0 {
+			path = raw[:q]
+		}
+		return target{path: string(path), uri: raw}, nil
+	}
+	u, err := url.ParseRequestURI(string(raw))
+	if err != nil {
+		return target{}, err
+	}
+	return target{path: u.Path, uri: []byte(u.RequestURI()), host: u.Host}, nil
+}
+
+// plainTarget reports whether raw is "/" followed by bytes url.URL keeps
+// as they are in both Path and EscapedPath, and a query of no control
+// byte.
+func plainTarget(raw []byte) bool {
+	if len(raw) == 0 || raw[0] != '/' {
+		return false
+	}
+	query := false
+	for _, c := range raw {
+		switch {
+		case query:
+			if c < 0x20 || c == 0x7f {
+				return false
+			}
+		case c == '?':
+			query = true
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case strings.IndexByte("-._~/!$&'()*+,;=:@", c) >= 0:
+		default:
+			return false
+		}
+	}
 	return true
 }
 
@@ -251,7 +368,7 @@ func (a *fastAnswer) exchange(uc *upConn, addr string, hdr http.Header) (framing
 		bound = now.Add(t)
 	}
 	_ = uc.SetDeadline(pollUntil(now, bound))
-	writeFastHead(uc.bw, a.rc, addr)
+	writeFastHead(uc.bw, a.rc, a.target, addr)
 	if err := uc.bw.Flush(); err != nil {
 		return framing{}, fmt.Errorf("%w: %w", errWrite, err)
 	}
@@ -300,11 +417,11 @@ func (a *fastAnswer) await(uc *upConn, bound time.Time) error {
 func writeFastHead(bw interface {
 	Write([]byte) (int, error)
 	WriteString(string) (int, error)
-}, rc *fasthttp.RequestCtx, addr string) {
+}, rc *fasthttp.RequestCtx, t target, addr string) {
 	req := &rc.Request.Header
 	bw.Write(req.Method())
 	bw.WriteString(" ")
-	bw.Write(rc.URI().RequestURI())
+	bw.Write(t.uri)
 	bw.WriteString(" HTTP/1.1\r\nHost: ")
 	bw.WriteString(addr)
 	bw.WriteString("\r\n")
@@ -329,7 +446,13 @@ func writeFastHead(bw interface {
 		bw.WriteString("\r\n")
 	}
 	bw.WriteString("X-Forwarded-Host: ")
-	bw.Write(req.Host())
+	if t.host != "" {
+		// An absolute-form target names the host (RFC 9112, 3.2.2),
+		// as net/http's Request.Host then does.
+		bw.WriteString(t.host)
+	} else {
+		bw.Write(req.Host())
+	}
 	bw.WriteString("\r\nX-Forwarded-Proto: http\r\n\r\n")
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -70,17 +71,24 @@ func NewFastServer(logger log.Logger, h *Handler, o FastOptions) *FastServer {
 	s.srv = &fasthttp.Server{
 		Handler:      s.serve,
 		ErrorHandler: s.malformed,
-		Name:         "ocis",
+		// Requests that announce their body are checked before the 100
+		// Continue; one refused gets its answer and no 100.
+		ExpectHandler: s.expect,
 		// As transport.Listen: the whole request within the body
 		// timeout, then two minutes of keep-alive.
 		ReadTimeout: o.BodyTimeout,
 		IdleTimeout: 2 * time.Minute,
 		// Bodies stream through, whatever their size; the services
 		// behind set their own limits (413). fasthttp reads up to this
-		// much of a body before it calls the handler (8 KiB at most),
-		// and streams any longer body to it: one byte, so that a
-		// request is refused or forwarded before its body arrives, as
-		// on net/http, and not held until 8 KiB of it came.
+		// much of a body before it calls the handler and streams the
+		// rest: one byte. So a request with a Content-Length is refused
+		// or forwarded once the first byte of its body came, not 8 KiB
+		// of it, but not before either: fasthttp reads that byte before
+		// any handler runs, and a client that sends its headers and
+		// waits is held until the body timeout (408) where net/http
+		// refuses at once. A request that says "Expect: 100-continue"
+		// is checked before the 100 (expect), and a chunked body is not
+		// read before the handler.
 		StreamRequestBody:            true,
 		MaxRequestBodySize:           1,
 		DisablePreParseMultipartForm: true,
@@ -133,10 +141,32 @@ func (s *FastServer) Shutdown(drain time.Duration) int {
 // serve is fasthttp's handler: the hot path on RequestCtx, the rest over
 // the bridge.
 func (s *FastServer) serve(rc *fasthttp.RequestCtx) {
+	if s.unserved(rc) {
+		return
+	}
 	c := s.calls.begin(rc.Conn())
 	if !s.direct(rc, c) {
 		s.bridged.serve(rc, c)
 	}
+}
+
+// unserved answers, as net/http's server does before any handler runs, a
+// request of an HTTP version other than 1.x (505) and "OPTIONS *" (200),
+// and reports whether it did.
+func (s *FastServer) unserved(rc *fasthttp.RequestCtx) bool {
+	req := &rc.Request.Header
+	if proto := req.Protocol(); len(proto) != len("HTTP/1.1") || proto[5] != '1' {
+		rc.SetConnectionClose()
+		rc.SetStatusCode(fasthttp.StatusHTTPVersionNotSupported)
+		rc.Response.Header.SetContentType("text/plain; charset=utf-8")
+		rc.SetBodyString("unsupported protocol version")
+		return true
+	}
+	if string(req.RequestURI()) == "*" && string(req.Method()) == http.MethodOptions {
+		rc.Response.Header.SetContentLength(0)
+		return true
+	}
+	return false
 }
 
 // malformed answers a request fasthttp could not read, in the wire shape.
