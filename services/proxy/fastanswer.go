@@ -125,7 +125,7 @@ func (a *fastAnswer) Close() error {
 func (a *fastAnswer) finish() {
 	took := time.Since(a.begin)
 	a.fwd.End(a.status, a.used)
-	a.span.End(a.status)
+	a.span.End(a.status, 0, a.bytes)
 	h := a.s.h
 	h.metrics.observe(a.service, a.status, took.Seconds())
 	if h.accessLog != nil {

@@ -124,6 +124,9 @@ func (a *fastAnswer) begun() {
 	}
 	if t := a.s.tracing; t != nil {
 		a.ctx, a.span = t.Serve(a.ctx, a.method, traceHeaders(req))
+		if a.span.Recording() {
+			a.span.Describe(a.spanRequest())
+		}
 	}
 }
 
@@ -137,6 +140,23 @@ func validNames(req *fasthttp.RequestHeader) error {
 		}
 	}
 	return nil
+}
+
+// spanRequest is what the server span says of the request.
+func (a *fastAnswer) spanRequest() tracing.ServerRequest {
+	req := &a.rc.Request.Header
+	host := a.target.host
+	if host == "" {
+		host = string(req.Host())
+	}
+	return tracing.ServerRequest{
+		Host:          host,
+		RemoteAddr:    a.rc.RemoteAddr().String(),
+		Path:          a.target.path,
+		UserAgent:     string(req.UserAgent()),
+		XForwardedFor: string(req.Peek("X-Forwarded-For")),
+		Proto:         string(req.Protocol()),
+	}
 }
 
 // admit checks the request as Handler.ServeHTTP does before it forwards
