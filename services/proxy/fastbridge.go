@@ -56,6 +56,7 @@ func (b *bridge) serve(rc *fasthttp.RequestCtx, c *fastCall) {
 	}
 	w := &bridgeWriter{rc: rc, hdr: http.Header{}, status: http.StatusOK, ready: make(chan struct{}), handed: make(chan struct{}), done: make(chan struct{})}
 	body, _ := r.Body.(*bridgeBody)
+	watch := watchClient(c, body)
 	go func() {
 		defer func() {
 			// As on net/http, a panic ends the request with its answer
@@ -78,6 +79,7 @@ func (b *bridge) serve(rc *fasthttp.RequestCtx, c *fastCall) {
 	w.writeHead()
 	if w.finished && !w.aborted {
 		// The whole answer is in: written from the buffer.
+		watch.stop()
 		rc.Response.SetBody(w.buf.Bytes())
 		if body != nil {
 			body.stop(rc)
@@ -88,7 +90,7 @@ func (b *bridge) serve(rc *fasthttp.RequestCtx, c *fastCall) {
 		c.calls.end(c)
 		return
 	}
-	stream := &bridgeStream{w: w, body: body, c: c}
+	stream := &bridgeStream{w: w, body: body, c: c, watch: watch}
 	rest := io.Reader(failing{errAborted})
 	if !w.finished {
 		pr, pw := io.Pipe()
@@ -397,11 +399,12 @@ func firstOf(vs []string) string {
 
 // bridgeStream is the body of a bridged answer as fasthttp writes it.
 type bridgeStream struct {
-	w    *bridgeWriter
-	r    io.Reader
-	pr   *io.PipeReader
-	body *bridgeBody
-	c    *fastCall
+	w     *bridgeWriter
+	r     io.Reader
+	pr    *io.PipeReader
+	body  *bridgeBody
+	c     *fastCall
+	watch *bridgeWatch
 }
 
 func (s *bridgeStream) Read(p []byte) (int, error) { return s.r.Read(p) }
@@ -411,6 +414,7 @@ func (s *bridgeStream) Read(p []byte) (int, error) { return s.r.Read(p) }
 // ends only once the Handler returned, so fasthttp never reads the
 // client's connection under it.
 func (s *bridgeStream) Close() error {
+	s.watch.stop()
 	if s.pr != nil {
 		_ = s.pr.CloseWithError(errClientGone)
 	}
@@ -425,3 +429,65 @@ func (s *bridgeStream) Close() error {
 // errClientGone fails the Handler's writes once fasthttp stopped writing
 // the answer.
 var errClientGone = errors.New("proxy: the client's answer ended")
+
+// bridgeWatch looks every cutPoll, from the moment a request is handed to
+// the Handler until its answer ended, whether its client went away, and
+// then cancels the request's context: the Handler counts 499 and cuts the
+// instance's request, as on net/http, whose background read cancels the
+// context. fasthttp reads nothing while a request is under way, so
+// without it a client leaving a DELETE, a login or an upload whose body
+// arrived would go unnoticed until the instance answered.
+type bridgeWatch struct {
+	c    *fastCall
+	body *bridgeBody // nil for a request without a body
+
+	mu      sync.Mutex
+	timer   *time.Timer
+	stopped bool
+}
+
+// watchClient starts the watch of c's client.
+func watchClient(c *fastCall, body *bridgeBody) *bridgeWatch {
+	w := &bridgeWatch{c: c, body: body}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.timer = time.AfterFunc(cutPoll, w.look)
+	return w
+}
+
+func (w *bridgeWatch) look() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.stopped || w.c.ctx.Err() != nil {
+		return
+	}
+	if w.gone() {
+		w.c.cancel(context.Canceled)
+		return
+	}
+	w.timer.Reset(cutPoll)
+}
+
+// gone peeks at the client's connection, unless the Handler is reading the
+// client's body: that read holds the connection's read lock, on which a
+// peek would wait, and notices a client gone itself (bridgeBody.Read).
+// Holding the body's lock keeps a read from starting during the peek.
+func (w *bridgeWatch) gone() bool {
+	if w.body == nil {
+		return clientGone(w.c.conn)
+	}
+	if !w.body.mu.TryLock() {
+		return false
+	}
+	defer w.body.mu.Unlock()
+	return !w.body.stopped && clientGone(w.c.conn)
+}
+
+// stop ends the watch before fasthttp owns the connection again; a look
+// under way ends first.
+func (w *bridgeWatch) stop() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.stopped = true
+	w.timer.Stop()
+}
