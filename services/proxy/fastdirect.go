@@ -185,19 +185,26 @@ func (a *fastAnswer) admit(owned bool, order []registry.Instance) ([]registry.In
 
 // expect is fasthttp's ExpectHandler: a request that announces its body
 // with "Expect: 100-continue" is checked before the 100 goes out, so one
-// the proxy refuses gets its answer (401, 404, 503) and never a 100, and
+// the proxy refuses gets its answer (400, 401, 404, 503) and never a 100, and
 // its body is never sent; net/http sends the 100 only when the Handler
 // first reads the body, which it does not for a refusal. A request it
 // admits goes on to the bridge, whose Handler checks it again.
 func (s *FastServer) expect(rc *fasthttp.RequestCtx) int {
 	t, err := parseTarget(rc.Request.Header.RequestURI())
-	if err != nil {
-		return fasthttp.StatusContinue // the bridge refuses it
+	var service string
+	var order []registry.Instance
+	var owned bool
+	if err == nil {
+		service, order, owned = s.h.balancer.Route(t.path)
 	}
-	service, order, owned := s.h.balancer.Route(t.path)
 	c := s.calls.begin(rc.Conn())
 	a := &fastAnswer{s: s, rc: rc, call: c, ctx: c.ctx, method: string(rc.Method()), target: t, begin: time.Now(), service: service, status: http.StatusOK}
-	if _, err := a.admit(owned, order); err != nil {
+	if err != nil {
+		err = fmt.Errorf("%w: malformed request target", apierr.ErrInvalidArgument)
+	} else if err = validNames(&rc.Request.Header); err == nil {
+		_, err = a.admit(owned, order)
+	}
+	if err != nil {
 		a.begun()
 		a.refuse(err)
 		// fasthttp closes the connection after this answer: the client may

@@ -214,3 +214,37 @@ func TestServerLevelAnswers(t *testing.T) {
 		}
 	})
 }
+
+// TestMalformedTargetAndNames sends a target net/http cannot parse (a
+// bad escape) and a header name that is not a token, on a read and on an
+// upload that expects 100 Continue: each is 400, in the wire shape on
+// the fasthttp plane (net/http's server answers its own text), with no
+// 100 first, and the instance never sees them.
+func TestMalformedTargetAndNames(t *testing.T) {
+	eachPlane(t, func(t *testing.T, plane string) {
+		f := newFixture(t, plane)
+		e := &echo{name: "storage"}
+		f.register(t, backend(t, "storage", "n1", storageRoutes, e))
+		auth := "Authorization: Bearer " + token(t, f.keys, time.Hour) + "\r\n"
+		for name, req := range map[string]string{
+			"GET bad escape":     "GET /api/v1/files/a%zz HTTP/1.1\r\nHost: x\r\n" + auth + "\r\n",
+			"PUT bad escape":     "PUT /api/v1/files/a%zz HTTP/1.1\r\nHost: x\r\n" + auth + "Content-Length: 10\r\nExpect: 100-continue\r\n\r\n",
+			"PUT bad name":       "PUT /api/v1/files/a HTTP/1.1\r\nHost: x\r\n" + auth + "X Y: v\r\nContent-Length: 10\r\nExpect: 100-continue\r\n\r\n",
+			"PUT bad name, body": "PUT /api/v1/files/a HTTP/1.1\r\nHost: x\r\n" + auth + "X Y: v\r\nContent-Length: 1\r\n\r\nx",
+		} {
+			t.Run(name, func(t *testing.T) {
+				res := rawDo(t, f.url, req)
+				if plane == proxy.PlaneNetHTTP {
+					if res.status != http.StatusBadRequest {
+						t.Errorf("status %d, want 400", res.status)
+					}
+					return
+				}
+				wantError(t, res, http.StatusBadRequest, "invalid_argument")
+			})
+		}
+		if n := e.hits.Load(); n != 0 {
+			t.Errorf("the instance was called %d times, want 0", n)
+		}
+	})
+}
