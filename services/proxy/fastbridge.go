@@ -153,6 +153,7 @@ func bridgeRequest(rc *fasthttp.RequestCtx, c *fastCall) (*http.Request, error) 
 	if err != nil {
 		return nil, errBadRequest
 	}
+	chunked := req.ContentLength() == -1
 	hdr := http.Header{}
 	for k, v := range req.All() {
 		if len(k) == 0 || !validName(k) {
@@ -161,6 +162,11 @@ func bridgeRequest(rc *fasthttp.RequestCtx, c *fastCall) (*http.Request, error) 
 		switch string(k) {
 		case "Host", "Content-Length", "Transfer-Encoding":
 			continue
+		case "Trailer":
+			if chunked {
+				// Announced in r.Trailer, below.
+				continue
+			}
 		}
 		key := string(k)
 		hdr[key] = append(hdr[key], string(v))
@@ -187,8 +193,19 @@ func bridgeRequest(rc *fasthttp.RequestCtx, c *fastCall) (*http.Request, error) 
 		r.ContentLength = -1
 		r.TransferEncoding = []string{"chunked"}
 	}
+	if chunked {
+		// As net/http: a chunked body's announced trailers are keys of
+		// r.Trailer, not a header, and get their values once the body
+		// was read (bridgeBody.Read).
+		for k := range req.Trailers() {
+			if r.Trailer == nil {
+				r.Trailer = http.Header{}
+			}
+			r.Trailer[http.CanonicalHeaderKey(string(k))] = nil
+		}
+	}
 	if r.ContentLength != 0 {
-		r.Body = &bridgeBody{rs: rc.RequestBodyStream(), c: c}
+		r.Body = &bridgeBody{rs: rc.RequestBodyStream(), c: c, hdr: req, trailer: &r.Trailer}
 	}
 	return r, nil
 }
@@ -202,6 +219,8 @@ type bridgeBody struct {
 	mu      sync.Mutex
 	rs      io.Reader
 	c       *fastCall
+	hdr     *fasthttp.RequestHeader // where fasthttp puts the trailers it read
+	trailer *http.Header            // the request's Trailer, filled at the end
 	eof     bool
 	stopped bool
 }
@@ -219,6 +238,7 @@ func (b *bridgeBody) Read(p []byte) (int, error) {
 	switch {
 	case err == io.EOF:
 		b.eof = true
+		b.trailers()
 	case err != nil && errors.Is(context.Cause(b.c.ctx), errStopping):
 		// The stop cut the body (fastCalls.stop), not the client.
 		return n, errStopping
@@ -229,6 +249,25 @@ func (b *bridgeBody) Read(p []byte) (int, error) {
 }
 
 func (b *bridgeBody) Close() error { return nil }
+
+// trailers puts the trailers that came after the body in the request's
+// Trailer, as net/http does, announced or not; b.mu is held.
+func (b *bridgeBody) trailers() {
+	for k := range b.hdr.Trailers() {
+		vs := b.hdr.PeekAll(string(k))
+		if len(vs) == 0 {
+			continue
+		}
+		if *b.trailer == nil {
+			*b.trailer = http.Header{}
+		}
+		key := http.CanonicalHeaderKey(string(k))
+		(*b.trailer)[key] = (*b.trailer)[key][:0]
+		for _, v := range vs {
+			(*b.trailer)[key] = append((*b.trailer)[key], string(v))
+		}
+	}
+}
 
 // stop ends the Handler's reads of the body: one blocked on the client is
 // woken by a deadline in the past, after which the connection cannot

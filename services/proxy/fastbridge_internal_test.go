@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -99,5 +100,35 @@ func TestBridgePanicLogged(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestBridgeRequestTrailers checks that the Handler finds a chunked
+// body's trailers in its request's Trailer once it read the body, as on
+// net/http: announced before, with their values after.
+func TestBridgeRequestTrailers(t *testing.T) {
+	seen := make(chan http.Header, 2)
+	url := serveBridge(t, log.NewNopLogger(), http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen <- r.Trailer.Clone()
+		_, _ = io.Copy(io.Discard, r.Body)
+		seen <- r.Trailer.Clone()
+	}))
+	req, err := http.NewRequest(http.MethodPost, url+"/api/v1/files/a.txt", io.NopCloser(strings.NewReader("data")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Trailer = http.Header{"X-Sum": {"abc"}}
+	client := &http.Client{Transport: &http.Transport{}, Timeout: 5 * time.Second}
+	t.Cleanup(client.CloseIdleConnections)
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{"map[X-Sum:[]]", "map[X-Sum:[abc]]"} {
+		if got := fmt.Sprint(<-seen); got != want {
+			t.Errorf("Trailer = %s, want %s", got, want)
+		}
 	}
 }

@@ -95,3 +95,35 @@ func TestBridgeInvalidHeaderName(t *testing.T) {
 		t.Errorf("the instance got %d requests, want none", got)
 	}
 }
+
+// TestRequestTrailerAnnounced sends a chunked upload that announces a
+// trailer: the instance sees it announced, as a key of its request's
+// Trailer and not as a header, on both planes. (Its value does not reach
+// the instance on either: httputil.ReverseProxy forwards a copy of the
+// request's Trailer taken before the body was read.)
+func TestRequestTrailerAnnounced(t *testing.T) {
+	eachPlane(t, func(t *testing.T, plane string) {
+		f := newFixture(t, plane)
+		seen := make(chan string, 1)
+		f.register(t, backend(t, "storage", "n1", storageRoutes, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			_, _ = io.Copy(io.Discard, r.Body)
+			_, announced := r.Trailer["X-Sum"]
+			seen <- fmt.Sprintf("announced=%t header=%q", announced, r.Header.Get("Trailer"))
+		})))
+		req, err := http.NewRequest(http.MethodPost, f.url+"/api/v1/files/a.txt", io.NopCloser(strings.NewReader("data")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header = bearer(token(t, f.keys, time.Hour))
+		req.Trailer = http.Header{"X-Sum": {"abc"}}
+		resp, err := f.client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if got, want := <-seen, `announced=true header=""`; got != want {
+			t.Errorf("the instance saw %s, want %s", got, want)
+		}
+	})
+}
