@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	stdlog "log"
 	"net"
 	"net/http"
 	"net/url"
@@ -42,12 +43,30 @@ const bridgeBuffer = 32 << 10
 type bridge struct {
 	logger log.Logger
 	h      http.Handler
+
+	once sync.Once
+	srv  *http.Server // what a request's context says serves it
+}
+
+// server is the *http.Server every bridged request's context holds under
+// http.ServerContextKey, as net/http's do. It serves nothing: it tells
+// httputil.ReverseProxy that a server recovers its panics, so that an
+// instance's answer that breaks off mid-body panics with
+// http.ErrAbortHandler and the client's answer is cut (the bridge
+// recovers it), where without one ReverseProxy returns as if the answer
+// were whole, and a chunked answer would end whole to the client. What
+// net/http logs through a request's server goes to the service's log.
+func (b *bridge) server() *http.Server {
+	b.once.Do(func() {
+		b.srv = &http.Server{ErrorLog: stdlog.New(log.NewStdlibAdapter(level.Warn(b.logger)), "", 0)}
+	})
+	return b.srv
 }
 
 // serve hands rc to the Handler and returns once the answer's head is
 // known.
 func (b *bridge) serve(rc *fasthttp.RequestCtx, c *fastCall) {
-	r, err := bridgeRequest(rc, c)
+	r, err := bridgeRequest(rc, c, b.server())
 	if err != nil {
 		writeFastError(b.logger, rc, err)
 		rc.SetConnectionClose()
@@ -146,8 +165,9 @@ var errBadRequest = fmt.Errorf("%w: malformed request target", apierr.ErrInvalid
 // proxy's, and the request never reaches an instance.
 var errHeaderName = fmt.Errorf("%w: invalid header name", apierr.ErrInvalidArgument)
 
-// bridgeRequest builds the net/http request of rc, with c's context.
-func bridgeRequest(rc *fasthttp.RequestCtx, c *fastCall) (*http.Request, error) {
+// bridgeRequest builds the net/http request of rc, with c's context and
+// srv as its server.
+func bridgeRequest(rc *fasthttp.RequestCtx, c *fastCall, srv *http.Server) (*http.Request, error) {
 	req := &rc.Request.Header
 	u, err := url.ParseRequestURI(string(req.RequestURI()))
 	if err != nil {
@@ -182,7 +202,7 @@ func bridgeRequest(rc *fasthttp.RequestCtx, c *fastCall) (*http.Request, error) 
 		RemoteAddr: rc.RemoteAddr().String(),
 		RequestURI: string(req.RequestURI()),
 		Body:       http.NoBody,
-	}).WithContext(c.ctx)
+	}).WithContext(context.WithValue(c.ctx, http.ServerContextKey, srv))
 	if !req.IsHTTP11() {
 		r.Proto, r.ProtoMinor = "HTTP/1.0", 0
 	}

@@ -127,3 +127,39 @@ func TestRequestTrailerAnnounced(t *testing.T) {
 		}
 	})
 }
+
+// TestBridgeCutAnswer sends uploads whose instance breaks its answer off
+// mid-body, chunked and with a length: the client's answer must be cut,
+// never end as if whole, on both planes.
+func TestBridgeCutAnswer(t *testing.T) {
+	eachPlane(t, func(t *testing.T, plane string) {
+		for _, length := range []string{"", "100"} {
+			f := newFixture(t, plane)
+			f.register(t, backend(t, "storage", "n1", storageRoutes, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				_, _ = io.Copy(io.Discard, r.Body)
+				if length != "" {
+					w.Header().Set("Content-Length", length)
+				}
+				_, _ = io.WriteString(w, "first piece")
+				http.NewResponseController(w).Flush()
+				panic(http.ErrAbortHandler)
+			})))
+			req, err := http.NewRequest(http.MethodPost, f.url+"/api/v1/files/a.txt", strings.NewReader("data"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header = bearer(token(t, f.keys, time.Hour))
+			// An answer cut before its head reached the client is an
+			// error of Do; one cut after, of the body's read.
+			resp, err := f.client.Do(req)
+			if err != nil {
+				continue
+			}
+			b, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if err == nil {
+				t.Errorf("Content-Length %q: the answer %q ended whole, want it cut", length, b)
+			}
+		}
+	})
+}
