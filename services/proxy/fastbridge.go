@@ -165,6 +165,16 @@ var errBadRequest = fmt.Errorf("%w: malformed request target", apierr.ErrInvalid
 // proxy's, and the request never reaches an instance.
 var errHeaderName = fmt.Errorf("%w: invalid header name", apierr.ErrInvalidArgument)
 
+// bridgeHost is the host a request names: that of an absolute-form
+// target, which wins over the Host header (RFC 9112, section 3.2.2), as
+// net/http and the direct path take it.
+func bridgeHost(u *url.URL, req *fasthttp.RequestHeader) string {
+	if u.Host != "" {
+		return u.Host
+	}
+	return string(req.Host())
+}
+
 // bridgeRequest builds the net/http request of rc, with c's context and
 // srv as its server.
 func bridgeRequest(rc *fasthttp.RequestCtx, c *fastCall, srv *http.Server) (*http.Request, error) {
@@ -198,7 +208,7 @@ func bridgeRequest(rc *fasthttp.RequestCtx, c *fastCall, srv *http.Server) (*htt
 		ProtoMajor: 1,
 		ProtoMinor: 1,
 		Header:     hdr,
-		Host:       string(req.Host()),
+		Host:       bridgeHost(u, req),
 		RemoteAddr: rc.RemoteAddr().String(),
 		RequestURI: string(req.RequestURI()),
 		Body:       http.NoBody,
