@@ -22,7 +22,11 @@ func clientGone(conn net.Conn) bool {
 		return false
 	}
 	gone := false
-	err = raw.Read(func(fd uintptr) bool {
+	// Control, not Read: Read would wait for the connection's read lock,
+	// which a body read holds, and fail at once past the read deadline
+	// fasthttp set at the request's start and never clears during it;
+	// the peek needs neither.
+	err = raw.Control(func(fd uintptr) {
 		var b [1]byte
 		n, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
 		switch {
@@ -32,7 +36,6 @@ func clientGone(conn net.Conn) bool {
 		default:
 			gone = true
 		}
-		return true
 	})
 	return gone || (err != nil && errors.Is(err, net.ErrClosed))
 }
