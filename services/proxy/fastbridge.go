@@ -75,7 +75,7 @@ func (b *bridge) serve(rc *fasthttp.RequestCtx, c *fastCall) {
 	}
 	w := &bridgeWriter{rc: rc, hdr: http.Header{}, status: http.StatusOK, ready: make(chan struct{}), handed: make(chan struct{}), done: make(chan struct{})}
 	body, _ := r.Body.(*bridgeBody)
-	watch := watchClient(c, body)
+	watch := watchClient(c)
 	go func() {
 		defer func() {
 			// As on net/http, a panic ends the request with its answer
@@ -272,7 +272,10 @@ func (b *bridgeBody) Read(p []byte) (int, error) {
 	case err != nil && errors.Is(context.Cause(b.c.ctx), errStopping):
 		// The stop cut the body (fastCalls.stop), not the client.
 		return n, errStopping
-	case err != nil && !transport.TimedOut(err) && b.c.ctx.Err() == nil:
+	case err != nil && !transport.TimedOut(err) && b.c.ctx.Err() == nil && (errors.Is(err, io.ErrUnexpectedEOF) || clientGone(b.c.conn)):
+		// The client went away mid-body. A body the client is still
+		// there to have sent wrong (a broken chunk) is not that: its
+		// error reaches the Handler, which answers it as net/http's.
 		b.c.cancel(context.Canceled)
 	}
 	return n, err
@@ -474,9 +477,29 @@ type bridgeStream struct {
 	body  *bridgeBody
 	c     *fastCall
 	watch *bridgeWatch
+	read  int  // bytes fasthttp took
+	eof   bool // it read to the end
 }
 
-func (s *bridgeStream) Read(p []byte) (int, error) { return s.r.Read(p) }
+func (s *bridgeStream) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	s.read += n
+	if err == io.EOF {
+		s.eof = true
+	}
+	return n, err
+}
+
+// complete reports whether fasthttp took the whole answer: to its end, as
+// many bytes as announced, or none for a status that has no body. It
+// stops short only when writing to the client failed.
+func (s *bridgeStream) complete() bool {
+	s.w.mu.Lock()
+	status, size := s.w.status, s.w.size
+	s.w.mu.Unlock()
+	bodiless := status < http.StatusOK || status == http.StatusNoContent || status == http.StatusNotModified
+	return s.eof || (size >= 0 && s.read >= size) || bodiless
+}
 
 // Close runs once the answer was written or failed: the Handler is told
 // (its writes fail), its reads of the client's body end, and the request
@@ -484,6 +507,12 @@ func (s *bridgeStream) Read(p []byte) (int, error) { return s.r.Read(p) }
 // client's connection under it.
 func (s *bridgeStream) Close() error {
 	s.watch.stop()
+	if !s.complete() {
+		// The client is gone mid-answer: the request is cut, as on
+		// net/http, so that a Handler waiting for the instance's next
+		// bytes returns now rather than when they come.
+		s.c.cancel(context.Canceled)
+	}
 	if s.pr != nil {
 		_ = s.pr.CloseWithError(errClientGone)
 	}
@@ -507,8 +536,7 @@ var errClientGone = errors.New("proxy: the client's answer ended")
 // without it a client leaving a DELETE, a login or an upload whose body
 // arrived would go unnoticed until the instance answered.
 type bridgeWatch struct {
-	c    *fastCall
-	body *bridgeBody // nil for a request without a body
+	c *fastCall
 
 	mu      sync.Mutex
 	timer   *time.Timer
@@ -516,8 +544,8 @@ type bridgeWatch struct {
 }
 
 // watchClient starts the watch of c's client.
-func watchClient(c *fastCall, body *bridgeBody) *bridgeWatch {
-	w := &bridgeWatch{c: c, body: body}
+func watchClient(c *fastCall) *bridgeWatch {
+	w := &bridgeWatch{c: c}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.timer = time.AfterFunc(cutPoll, w.look)
@@ -537,20 +565,10 @@ func (w *bridgeWatch) look() {
 	w.timer.Reset(cutPoll)
 }
 
-// gone peeks at the client's connection, unless the Handler is reading the
-// client's body: that read holds the connection's read lock, on which a
-// peek would wait, and notices a client gone itself (bridgeBody.Read).
-// Holding the body's lock keeps a read from starting during the peek.
-func (w *bridgeWatch) gone() bool {
-	if w.body == nil {
-		return clientGone(w.c.conn)
-	}
-	if !w.body.mu.TryLock() {
-		return false
-	}
-	defer w.body.mu.Unlock()
-	return !w.body.stopped && clientGone(w.c.conn)
-}
+// gone peeks at the client's connection. The peek takes no lock, so a
+// body read under way does not hold it up; body bytes still to be read
+// show a client that is there.
+func (w *bridgeWatch) gone() bool { return clientGone(w.c.conn) }
 
 // stop ends the watch before fasthttp owns the connection again; a look
 // under way ends first.
