@@ -452,7 +452,9 @@ func writeFastHead(bw interface {
 	bw.WriteString(" HTTP/1.1\r\nHost: ")
 	bw.WriteString(addr)
 	bw.WriteString("\r\n")
-	connection := req.Peek("Connection")
+	// Every Connection line counts, as net/http joins them: a header
+	// named on a second line is hop-by-hop too.
+	connection := req.PeekAll("Connection")
 	for k, v := range req.All() {
 		switch string(k) {
 		case "Host", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "Content-Length":
@@ -483,14 +485,16 @@ func writeFastHead(bw interface {
 	bw.WriteString("\r\nX-Forwarded-Proto: http\r\n\r\n")
 }
 
-// connectionNames reports whether the Connection header value connection names
-// header k.
-func connectionNames(connection, k []byte) bool {
-	for len(connection) > 0 {
-		var name []byte
-		name, connection, _ = bytes.Cut(connection, []byte(","))
-		if bytes.EqualFold(bytes.TrimSpace(name), k) {
-			return true
+// connectionNames reports whether the values of the Connection lines name
+// the header k (RFC 9110, section 7.6.1).
+func connectionNames(connection [][]byte, k []byte) bool {
+	for _, line := range connection {
+		for len(line) > 0 {
+			var name []byte
+			name, line, _ = bytes.Cut(line, []byte(","))
+			if bytes.EqualFold(bytes.TrimSpace(name), k) {
+				return true
+			}
 		}
 	}
 	return false

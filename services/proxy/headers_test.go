@@ -91,3 +91,23 @@ func TestHeadBound(t *testing.T) {
 		}
 	})
 }
+
+// TestEveryConnectionLineCounts sends two Connection lines, the second
+// naming a header: that header is hop-by-hop and never reaches the
+// instance, on either plane.
+func TestEveryConnectionLineCounts(t *testing.T) {
+	eachPlane(t, func(t *testing.T, plane string) {
+		f := newFixture(t, plane)
+		f.register(t, backend(t, "storage", "n1", storageRoutes, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("X-Seen-Secret", r.Header.Get("X-Secret"))
+		})))
+		res := rawDo(t, f.url, "GET /api/v1/files/a.txt HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "+token(t, f.keys, time.Hour)+
+			"\r\nConnection: keep-alive\r\nConnection: X-Secret\r\nX-Secret: hop\r\n\r\n")
+		if res.status != http.StatusOK {
+			t.Fatalf("status %d, want 200 (body %q)", res.status, res.body)
+		}
+		if got := res.header.Get("X-Seen-Secret"); got != "" {
+			t.Errorf("the instance got X-Secret %q, which the second Connection line names", got)
+		}
+	})
+}
