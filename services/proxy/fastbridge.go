@@ -106,6 +106,7 @@ func (b *bridge) serve(rc *fasthttp.RequestCtx, c *fastCall) {
 				lingerClose(rc)
 			}
 		}
+		w.released = true
 		c.calls.end(c)
 		return
 	}
@@ -335,6 +336,7 @@ type bridgeWriter struct {
 	handed      chan struct{} // closed when the body streams through pw
 	pw          *io.PipeWriter
 	finished    bool // the Handler returned
+	released    bool // the request went back to fasthttp: rc is not ours
 	aborted     bool // it panicked: the answer must not look whole
 	done        chan struct{}
 }
@@ -383,11 +385,30 @@ func (w *bridgeWriter) Flush() {
 }
 
 // SetReadDeadline lets the Handler move the client connection's read
-// deadline (transport.IdleBody), through http.ResponseController.
-func (w *bridgeWriter) SetReadDeadline(t time.Time) error { return w.rc.SetReadDeadline(t) }
+// deadline (transport.IdleBody), through http.ResponseController. Once
+// the request went back to fasthttp, which may serve another with the
+// same RequestCtx, it fails: the transport's goroutine that sends the
+// client's body to the instance may still call it after the Handler
+// returned.
+func (w *bridgeWriter) SetReadDeadline(t time.Time) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.released {
+		return errClientGone
+	}
+	return w.rc.SetReadDeadline(t)
+}
 
-// SetWriteDeadline is http.ResponseController's too.
-func (w *bridgeWriter) SetWriteDeadline(t time.Time) error { return w.rc.SetWriteDeadline(t) }
+// SetWriteDeadline is http.ResponseController's too, and fails as
+// SetReadDeadline does.
+func (w *bridgeWriter) SetWriteDeadline(t time.Time) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.released {
+		return errClientGone
+	}
+	return w.rc.SetWriteDeadline(t)
+}
 
 // signal closes ready once; w.mu is held.
 func (w *bridgeWriter) signal() {
@@ -520,6 +541,9 @@ func (s *bridgeStream) Close() error {
 		s.body.stop(s.w.rc)
 	}
 	<-s.w.done
+	s.w.mu.Lock()
+	s.w.released = true
+	s.w.mu.Unlock()
 	s.c.calls.end(s.c)
 	return nil
 }
