@@ -111,3 +111,23 @@ func TestEveryConnectionLineCounts(t *testing.T) {
 		}
 	})
 }
+
+// TestRequestIDAfterContinue uploads with Expect: 100-continue, which the
+// instance answers with a 100 before its final answer: the final answer
+// still carries the request's ID, as every other does.
+func TestRequestIDAfterContinue(t *testing.T) {
+	eachPlane(t, func(t *testing.T, plane string) {
+		f := newFixture(t, plane)
+		f.register(t, backend(t, "storage", "n1", storageRoutes, &echo{name: "storage"}))
+		hdr := bearer(token(t, f.keys, time.Hour))
+		hdr.Set("Expect", "100-continue")
+		hdr.Set("X-Request-Id", "upload-1")
+		res := f.do(t, http.MethodPut, "/api/v1/files/a.txt", strings.NewReader("data"), hdr)
+		if res.status != http.StatusOK {
+			t.Fatalf("status %d, want 200 (body %q)", res.status, res.body)
+		}
+		if got := res.header.Values("X-Request-Id"); len(got) != 1 || got[0] != "upload-1" {
+			t.Errorf("X-Request-Id = %q, want [upload-1]", got)
+		}
+	})
+}

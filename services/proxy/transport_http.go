@@ -136,7 +136,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		r.Header["X-Request-Id"] = ids
 	}
 	id := ids[0]
-	w.Header()["X-Request-Id"] = ids[:1:1]
+	rec.id = ids[:1:1]
+	w.Header()["X-Request-Id"] = rec.id
 	var fwd tracing.Forward
 	defer func() {
 		took := time.Since(begin)
@@ -325,15 +326,26 @@ func (b *clientBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// recorder notes the status and size of an answer for the access log.
+// recorder notes the status and size of an answer for the access log,
+// and keeps the request's ID on it.
 type recorder struct {
 	http.ResponseWriter
 	status int
 	bytes  atomic.Int64
+	id     []string // the X-Request-Id value
 }
 
+// WriteHeader puts the request's ID back on a final answer whose headers
+// lost it: httputil.ReverseProxy clears them all after relaying an
+// instance's informational answer (the 100 to an upload that says
+// Expect).
 func (r *recorder) WriteHeader(code int) {
 	r.status = code
+	if code >= http.StatusOK {
+		if h := r.ResponseWriter.Header(); len(h["X-Request-Id"]) == 0 {
+			h["X-Request-Id"] = r.id
+		}
+	}
 	r.ResponseWriter.WriteHeader(code)
 }
 
