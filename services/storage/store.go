@@ -254,19 +254,7 @@ func (s *store) reconcile(fixed map[string]record, found map[string]bool) (int, 
 			}
 		}
 
-		usage := map[string]int64{}
-		err = b.ForEach(func(k, v []byte) error {
-			user, _, ok := bytes.Cut(k, []byte{0})
-			if !ok {
-				return fmt.Errorf("metadata key %q has no user", k)
-			}
-			var r record
-			if err := json.Unmarshal(v, &r); err != nil {
-				return fmt.Errorf("metadata of %q: %w", k, err)
-			}
-			usage[string(user)] += r.Size
-			return nil
-		})
+		usage, err := usageOf(b, nil)
 		if err != nil {
 			return err
 		}
@@ -296,23 +284,12 @@ func consistent(tx *bolt.Tx, fixed map[string]record, found map[string]bool) (bo
 	if len(fixed) > 0 {
 		return false, nil
 	}
-	usage := map[string]int64{}
 	clean := true
-	err := tx.Bucket(bucketFiles).ForEach(func(k, v []byte) error {
+	usage, err := usageOf(tx.Bucket(bucketFiles), func(k []byte) bool {
 		if !found[string(k)] {
 			clean = false
-			return nil
 		}
-		user, _, ok := bytes.Cut(k, []byte{0})
-		if !ok {
-			return fmt.Errorf("metadata key %q has no user", k)
-		}
-		var r record
-		if err := json.Unmarshal(v, &r); err != nil {
-			return fmt.Errorf("metadata of %q: %w", k, err)
-		}
-		usage[string(user)] += r.Size
-		return nil
+		return clean
 	})
 	if err != nil || !clean {
 		return false, err
@@ -326,6 +303,29 @@ func consistent(tx *bolt.Tx, fixed map[string]record, found map[string]bool) (bo
 		return nil
 	})
 	return clean && recorded == len(usage), err
+}
+
+// usageOf sums the sizes of the records in files per user, over the keys
+// keep accepts (all when keep is nil); once keep refuses one, the rest are
+// not read.
+func usageOf(files *bolt.Bucket, keep func(k []byte) bool) (map[string]int64, error) {
+	usage := map[string]int64{}
+	c := files.Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		if keep != nil && !keep(k) {
+			break
+		}
+		user, _, ok := bytes.Cut(k, []byte{0})
+		if !ok {
+			return nil, fmt.Errorf("metadata key %q has no user", k)
+		}
+		var r record
+		if err := json.Unmarshal(v, &r); err != nil {
+			return nil, fmt.Errorf("metadata of %q: %w", k, err)
+		}
+		usage[string(user)] += r.Size
+	}
+	return usage, nil
 }
 
 func getRecord(tx *bolt.Tx, k []byte) (record, bool, error) {
