@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -15,26 +14,16 @@ import (
 	"github.com/ocis-runtime/ocis/pkg/transport"
 )
 
-// errStopping is the cause given to the requests still under way when a
+// ErrStopping is the cause given to the requests still under way when a
 // service's drain runs out, and the answer to in-process calls once its
 // stop began: 503, which tells the client to try again.
-var errStopping = fmt.Errorf("%w: the service is stopping", apierr.ErrUnavailable)
-
-const (
-	// cutGrace is how long requests cut at the end of the drain have to
-	// answer (503) and return before their connections are closed.
-	cutGrace = time.Second
-	// forceGrace is how long the requests still under way then have to
-	// return, their connections' reads and writes failing at once,
-	// before the service's resources are closed anyway.
-	forceGrace = time.Second
-)
+var ErrStopping = fmt.Errorf("%w: the service is stopping", apierr.ErrUnavailable)
 
 // inflight is a service's handler as the listener and in-process callers
 // reach it. It knows every request under way, so that a stop can end
 // them in order: new in-process calls are refused as soon as the stop
 // begins; when the drain runs out, every request still running has its
-// context cancelled with errStopping and its body cut, so that a handler
+// context cancelled with ErrStopping and its body cut, so that a handler
 // blocked reading an upload returns at once and answers 503; a second
 // later, whatever still runs finds its connection's reads and writes
 // failing. Serve returns only once every request has returned, so the
@@ -42,16 +31,7 @@ const (
 type inflight struct {
 	logger log.Logger
 	h      http.Handler
-
-	mu       sync.Mutex
-	stopping bool // in-process calls are refused
-	cut      bool // the drain ran out: requests are cut as they come
-	calls    map[*call]struct{}
-	// idle, while wait waits, is closed when the last call returns.
-	idle chan struct{}
-
-	timers []*time.Timer
-	until  time.Time // when wait gives up
+	drain  *Drain[*call]
 }
 
 // call is one request under way.
@@ -62,7 +42,7 @@ type call struct {
 }
 
 func newInflight(logger log.Logger, h http.Handler) *inflight {
-	return &inflight{logger: logger, h: h, calls: map[*call]struct{}{}}
+	return &inflight{logger: logger, h: h, drain: NewDrain(cutCall, forceCall)}
 }
 
 // ServeHTTP serves a request of the listener.
@@ -87,114 +67,47 @@ func (t *inflight) serve(w http.ResponseWriter, r *http.Request, local bool) {
 		r.Body = c.body
 	}
 
-	t.mu.Lock()
-	if local && t.stopping {
-		t.mu.Unlock()
-		transport.WriteError(t.logger, w, errStopping)
+	// In-process calls are refused once the stop began: unlike the
+	// listener, nothing else stops them coming. From End on, the call's
+	// connection belongs to its server again (an in-process caller's may
+	// serve another request), so no deadline is set on it any more.
+	if !t.drain.Begin(c, local) {
+		transport.WriteError(t.logger, w, ErrStopping)
 		return
 	}
-	if t.cut {
-		t.stop(c)
-	}
-	t.calls[c] = struct{}{}
-	t.mu.Unlock()
-	defer t.done(c)
+	defer t.drain.End(c)
 	t.h.ServeHTTP(w, r)
 }
 
-// done forgets a call that returned; from then on its connection belongs
-// to its server again (an in-process caller's may serve another request),
-// so no deadline is set on it any more.
-func (t *inflight) done(c *call) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	delete(t.calls, c)
-	if len(t.calls) == 0 && t.idle != nil {
-		close(t.idle)
-		t.idle = nil
-	}
-}
+// beginStop refuses new in-process calls and arms the end of the drain
+// (Drain.BeginStop). It returns at once.
+func (t *inflight) beginStop(drain time.Duration) { t.drain.BeginStop(drain) }
 
-// beginStop refuses new in-process calls and arms the end of the drain:
-// after drain, requests still under way are cut; cutGrace later, their
-// connections fail. It returns at once.
-func (t *inflight) beginStop(drain time.Duration) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.stopping {
-		return
-	}
-	t.stopping = true
-	t.until = time.Now().Add(drain + cutGrace + forceGrace)
-	t.timers = []*time.Timer{
-		time.AfterFunc(drain, t.cutAll),
-		time.AfterFunc(drain+cutGrace, t.forceAll),
-	}
-}
+// wait blocks until every request has returned or the stop's time is up,
+// and reports how many are still running.
+func (t *inflight) wait() int { return t.drain.Wait() }
 
-// cutAll cuts every request under way and every one that comes later.
-func (t *inflight) cutAll() {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.cut = true
-	for c := range t.calls {
-		t.stop(c)
-	}
-}
-
-// stop cancels c's context with errStopping, then cuts its body: a read
-// blocked on the connection returns at once. The caller holds t.mu.
-func (t *inflight) stop(c *call) {
-	c.cancel(errStopping)
+// cutCall cancels c's context with ErrStopping, then cuts its body: a read
+// blocked on the connection returns at once.
+func cutCall(c *call) {
+	c.cancel(ErrStopping)
 	if c.body != nil {
 		c.body.stop(c.w)
 	}
 }
 
-// forceAll makes every read and write of the requests still under way
-// fail at once, for handlers that did not heed their context: one
-// writing a download to a client that reads slowly, say.
-func (t *inflight) forceAll() {
-	t.mu.Lock()
-	defer t.mu.Unlock()
+// forceCall makes every read and write of c fail at once, for a handler
+// that did not heed its context: one writing a download to a client that
+// reads slowly, say.
+func forceCall(c *call) {
 	now := time.Now()
-	for c := range t.calls {
-		rc := http.NewResponseController(c.w)
-		_ = rc.SetReadDeadline(now)
-		_ = rc.SetWriteDeadline(now)
-	}
-}
-
-// wait blocks until every request has returned or the stop's time is up,
-// and reports how many are still running. It is called once beginStop
-// was.
-func (t *inflight) wait() int {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	timer := time.NewTimer(time.Until(t.until))
-	defer timer.Stop()
-	for len(t.calls) > 0 {
-		idle := make(chan struct{})
-		t.idle = idle
-		t.mu.Unlock()
-		select {
-		case <-idle:
-		case <-timer.C:
-		}
-		t.mu.Lock()
-		if t.idle == idle {
-			t.idle = nil
-			break // timed out
-		}
-	}
-	for _, tm := range t.timers {
-		tm.Stop()
-	}
-	return len(t.calls)
+	rc := http.NewResponseController(c.w)
+	_ = rc.SetReadDeadline(now)
+	_ = rc.SetWriteDeadline(now)
 }
 
 // cutBody is a request's body that the end of a drain can cut: a read
-// blocked on the connection fails at once with errStopping. It is the
+// blocked on the connection fails at once with ErrStopping. It is the
 // innermost wrapper of the body, below any that moves the connection's
 // read deadline (an upload's idle deadline): such a wrapper moves the
 // deadline before it reads through this one, which checks the cut after,
@@ -206,11 +119,11 @@ type cutBody struct {
 
 func (b *cutBody) Read(p []byte) (int, error) {
 	if b.cut.Load() {
-		return 0, errStopping
+		return 0, ErrStopping
 	}
 	n, err := b.ReadCloser.Read(p)
 	if err != nil && b.cut.Load() {
-		return n, errStopping
+		return n, ErrStopping
 	}
 	return n, err
 }

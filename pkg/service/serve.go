@@ -104,18 +104,7 @@ func Serve(ctx context.Context, up func(Addrs), p Parts) error {
 	drained := make(chan struct{})
 	api.AddToThen(&g, drained)
 	debug.AddTo(&g)
-	// Workers (a cache the handlers read, a consumer) are stopped only
-	// once the requests they serve have drained, never under one; the
-	// interrupt hands that wait to a goroutine, as an interrupt must not
-	// block.
-	for _, a := range p.Actors {
-		g.Add(a.Execute, func(err error) {
-			go func() {
-				<-drained
-				a.Interrupt(err)
-			}()
-		})
-	}
+	AddActorsAfter(&g, p.Actors, drained)
 	// The context actor: the caller's cancellation stops the group. Its
 	// interrupt, which runs however the group ends, starts the end of
 	// the requests under way.
@@ -142,4 +131,19 @@ func Serve(ctx context.Context, up func(Addrs), p Parts) error {
 		level.Error(p.Logger).Log("msg", "requests still running after the drain; the service stops under them", "requests", n)
 	}
 	return err
+}
+
+// AddActorsAfter adds a service's workers (a cache the handlers read, a
+// consumer) to g, each stopped only once drained is closed, when the
+// requests they serve have drained, never under one; the interrupt hands
+// that wait to a goroutine, as an interrupt must not block.
+func AddActorsAfter(g *run.Group, actors []Actor, drained <-chan struct{}) {
+	for _, a := range actors {
+		g.Add(a.Execute, func(err error) {
+			go func() {
+				<-drained
+				a.Interrupt(err)
+			}()
+		})
+	}
 }

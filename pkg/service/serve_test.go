@@ -105,9 +105,9 @@ func waitRefused(t *testing.T, h http.Handler, rec *httptest.ResponseRecorder) {
 	calls := h.(localCalls).t
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		calls.mu.Lock()
-		stopping := calls.stopping
-		calls.mu.Unlock()
+		calls.drain.mu.Lock()
+		stopping := calls.drain.stopping
+		calls.drain.mu.Unlock()
 		if stopping {
 			h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/x", nil))
 			return

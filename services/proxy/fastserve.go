@@ -74,14 +74,7 @@ func ServeFast(ctx context.Context, up func(service.Addrs), p service.Parts) err
 	})
 	debug.AddTo(&g)
 	// Workers are stopped only once the requests they serve drained.
-	for _, a := range p.Actors {
-		g.Add(a.Execute, func(err error) {
-			go func() {
-				<-drained
-				a.Interrupt(err)
-			}()
-		})
-	}
+	service.AddActorsAfter(&g, p.Actors, drained)
 	ctx, cancel := context.WithCancel(ctx)
 	g.Add(func() error {
 		<-ctx.Done()

@@ -15,6 +15,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/ocis-runtime/ocis/pkg/apierr"
+	"github.com/ocis-runtime/ocis/pkg/service"
 	"github.com/ocis-runtime/ocis/pkg/tracing"
 	"github.com/ocis-runtime/ocis/pkg/transport"
 )
@@ -57,9 +58,9 @@ type FastServer struct {
 }
 
 // errStopping is the cause given to the requests still under way when
-// the drain runs out: 503, which tells the client to try again, as
-// pkg/service's in-flight tracker answers on the net/http plane.
-var errStopping = fmt.Errorf("%w: the service is stopping", apierr.ErrUnavailable)
+// the drain runs out: 503, which tells the client to try again, the same
+// error pkg/service's in-flight tracker answers on the net/http plane.
+var errStopping = service.ErrStopping
 
 // NewFastServer returns a fasthttp server for h.
 func NewFastServer(logger log.Logger, h *Handler, o FastOptions) *FastServer {
@@ -124,13 +125,13 @@ func (s *FastServer) Serve(ln net.Listener) error {
 }
 
 // Shutdown stops accepting and drains the requests under way for drain;
-// those still running then are cut (503) and, cutGrace later, their
-// connections fail. It returns once every connection closed or the stop's
+// those still running then are cut (503) and, a second later, their
+// connections fail (service.Drain). It returns once every connection closed or the stop's
 // time is up, and reports how many requests were still running.
 func (s *FastServer) Shutdown(drain time.Duration) int {
 	s.stopping.Store(true)
 	s.calls.beginStop(drain)
-	ctx, cancel := context.WithTimeout(context.Background(), drain+cutGrace+forceGrace)
+	ctx, cancel := context.WithDeadline(context.Background(), s.calls.drain.Deadline())
 	defer cancel()
 	if err := s.srv.ShutdownWithContext(ctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		level.Warn(s.logger).Log("msg", "shutdown", "err", err)
