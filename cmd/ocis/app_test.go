@@ -2,9 +2,13 @@ package main
 
 import (
 	"bytes"
+	"io"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/peterbourgon/ff/v3/ffcli"
 
 	"github.com/ocis-runtime/ocis/runtime/supervisor"
 	"github.com/ocis-runtime/ocis/services"
@@ -35,6 +39,8 @@ func TestCommandTree(t *testing.T) {
 		{"reset-password takes no arguments", []string{"users", "reset-password", "x"}, exitUsage, "", `reset-password takes no arguments, got "x"`},
 		{"unknown flag", []string{"version", "--bogus"}, exitUsage, "", "Run 'ocis <command> -h' for usage."},
 		{"service help", []string{"users", "server", "-h"}, exitOK, "OCIS_USERS_HTTP_ADDR", ""},
+		{"server help", []string{"server", "-h"}, exitOK, "OCIS_STORAGE_QUOTA", ""},
+		{"completion knows every command", []string{"completion", "bash"}, exitOK, "dashboard", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -48,6 +54,48 @@ func TestCommandTree(t *testing.T) {
 			}
 			if !strings.Contains(stderr.String(), tt.wantStderr) {
 				t.Errorf("stderr %q lacks %q", stderr.String(), tt.wantStderr)
+			}
+		})
+	}
+}
+
+// TestRegister checks which commands a command line gets built: the one
+// it names, or all of them.
+func TestRegister(t *testing.T) {
+	names := func(a *app) []string {
+		var out []string
+		for _, cs := range [][]*ffcli.Command{a.verbs, a.services, a.hidden} {
+			for _, c := range cs {
+				out = append(out, c.Name)
+			}
+		}
+		return out
+	}
+	whole := newApp(services.Catalogue(), io.Discard, io.Discard)
+	whole.register(nil)
+	all := names(whole)
+	if len(all) < 15 {
+		t.Fatalf("the whole tree has %d commands: %v", len(all), all)
+	}
+	tests := []struct {
+		name string
+		args []string
+		want []string
+	}{
+		{"a verb", []string{"server", "--log-level", "debug"}, []string{"server"}},
+		{"a service", []string{"users", "reset-password"}, []string{"users"}},
+		{"a hidden command", []string{"config-doc"}, []string{"config-doc"}},
+		{"no command", nil, all},
+		{"a flag first", []string{"-h"}, all},
+		{"an unknown command", []string{"nosuch"}, all},
+		{"completion", []string{"completion", "bash"}, all},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := newApp(services.Catalogue(), io.Discard, io.Discard)
+			a.register(tt.args)
+			if got := names(a); !slices.Equal(got, tt.want) {
+				t.Errorf("built %v, want %v", got, tt.want)
 			}
 		})
 	}
