@@ -13,7 +13,6 @@ import (
 	"io"
 	"os"
 	"sort"
-	"strings"
 
 	"github.com/peterbourgon/ff/v3"
 )
@@ -78,8 +77,21 @@ func EnvName(scope, flagName string) string {
 	if scope != "" {
 		name = scope + "_" + flagName
 	}
-	name = strings.NewReplacer("-", "_", ".", "_").Replace(strings.ToUpper(name))
-	return EnvPrefix + "_" + name
+	// Every command line builds a few hundred of these: a byte loop, not
+	// a strings.Replacer built per call.
+	b := make([]byte, 0, len(EnvPrefix)+1+len(name))
+	b = append(b, EnvPrefix+"_"...)
+	for i := 0; i < len(name); i++ {
+		switch c := name[i]; {
+		case c == '-' || c == '.':
+			b = append(b, '_')
+		case 'a' <= c && c <= 'z':
+			b = append(b, c-'a'+'A')
+		default:
+			b = append(b, c)
+		}
+	}
+	return string(b)
 }
 
 // Load applies the values: those given as flags, then the environment for the
