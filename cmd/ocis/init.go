@@ -168,9 +168,17 @@ func randomString(n int) (string, error) {
 	return base64.RawURLEncoding.EncodeToString(b), nil
 }
 
-// writeFileAtomic writes data next to path and renames it into place, so a
-// crash never leaves half a config or token file.
+// writeFileAtomic writes data next to path, syncs it, and renames it into
+// place, so a crash never leaves half a config or token file.
 func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
+	return replaceFile(path, data, mode, true)
+}
+
+// replaceFile writes data next to path and renames it into place: a reader
+// sees the old file or the new one whole, never a part. With durable, the
+// data is synced before the rename, so that the new file also survives a
+// crash of the machine.
+func replaceFile(path string, data []byte, mode os.FileMode, durable bool) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path))
 	if err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
@@ -184,9 +192,11 @@ func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
 		tmp.Close()
 		return fmt.Errorf("write %s: %w", path, err)
 	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", path, err)
+	if durable {
+		if err := tmp.Sync(); err != nil {
+			tmp.Close()
+			return fmt.Errorf("write %s: %w", path, err)
+		}
 	}
 	if err := tmp.Close(); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)

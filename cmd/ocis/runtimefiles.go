@@ -23,11 +23,19 @@ func addrPath(shared *service.Shared) string {
 // address again at a clean stop. The token file then always holds the
 // token the running runtime checks, even when it came from the
 // environment.
+//
+// Both files describe the running runtime, which every start writes
+// again: they are not synced (a crash of the machine ends the runtime they
+// describe too), and a token file that already holds the token is left as
+// it is, so a token the runtime made itself (token.go) keeps its synced
+// file.
 func publishControl(shared *service.Shared, addr, token string) (func(), error) {
-	if err := writeFileAtomic(tokenPath(shared), []byte(token), 0o600); err != nil {
-		return nil, err
+	if b, err := os.ReadFile(tokenPath(shared)); err != nil || string(b) != token {
+		if err := replaceFile(tokenPath(shared), []byte(token), 0o600, false); err != nil {
+			return nil, err
+		}
 	}
-	if err := writeFileAtomic(addrPath(shared), []byte(addr+"\n"), 0o600); err != nil {
+	if err := replaceFile(addrPath(shared), []byte(addr+"\n"), 0o600, false); err != nil {
 		return nil, err
 	}
 	return func() {
