@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"runtime"
 	"slices"
 	"time"
 
@@ -228,22 +229,9 @@ func serve(cat service.Catalogue, f *family, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	n, err := newNode(&node{
-		name: nodeName, settings: f.settings, cat: cat, sup: sup, watcher: watcher, shared: f.shared,
-		token: token, logger: rtLogger, reg: reg,
-		runtime: registry.RuntimeInfo{
-			InstanceID: registry.NewInstanceID(), ControlAddr: f.settings.advertise(api.Addr()),
-			Version: version, StartedAt: time.Now(),
-		},
-	}, natsClient)
-	if err != nil {
-		_ = api.Close()
-		return err
-	}
-	defer n.close()
 	// The services' start waits for nothing more: the rest of the
-	// runtime's setup (its control files, its handler) serves none of
-	// them, and is done while they start. The control API serves nothing
+	// runtime's setup (its NATS connection, its control files, its
+	// handler) serves none of them, and is done while they start. The control API serves nothing
 	// before the group runs, and its /readyz answers 200 only once every
 	// service runs, so no caller can see the runtime half set up.
 	level.Info(rtLogger).Log("msg", "runtime starting", "node", nodeName, "addr", f.settings.Addr, "services", fmt.Sprint(enabled))
@@ -263,6 +251,10 @@ func serve(cat service.Catalogue, f *family, stdout, stderr io.Writer) error {
 	supCtx, stopServices := context.WithCancel(context.Background())
 	supDone := make(chan error, 1)
 	go func() { supDone <- sup.Run(supCtx) }()
+	// The services' start takes this CPU at once; the runtime's own setup
+	// below waits for one to be free. Without the yield, the start would
+	// wait until this goroutine blocks, or for the other CPU.
+	runtime.Gosched()
 	// A setup step that fails from here on stops the services it let
 	// start, each draining as at any stop, before the data is unlocked.
 	abort := func(err error) error {
@@ -271,6 +263,24 @@ func serve(cat service.Catalogue, f *family, stdout, stderr io.Writer) error {
 		<-supDone
 		return err
 	}
+	// The node's NATS connection and registry record serve none of the
+	// services' starts: made once they are under way.
+	n, err := newNode(&node{
+		name: nodeName, settings: f.settings, cat: cat, sup: sup, watcher: watcher, shared: f.shared,
+		token: token, logger: rtLogger, reg: reg,
+		runtime: registry.RuntimeInfo{
+			InstanceID: registry.NewInstanceID(), ControlAddr: f.settings.advertise(api.Addr()),
+			Version: version, StartedAt: time.Now(),
+		},
+	}, natsClient)
+	if err != nil {
+		return abort(err)
+	}
+	// The background work of the node ends before its connection closes.
+	defer func() {
+		stopBackground()
+		n.close()
+	}()
 	// The control API's address and token, where a CLI given only the
 	// base data path finds them.
 	unpublish, err := publishControl(f.shared, api.Addr(), token)
