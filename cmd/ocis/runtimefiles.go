@@ -24,14 +24,15 @@ func addrPath(shared *service.Shared) string {
 // token the running runtime checks, even when it came from the
 // environment.
 //
-// Both files describe the running runtime, which every start writes
-// again: they are not synced (a crash of the machine ends the runtime they
-// describe too), and a token file that already holds the token is left as
-// it is, so a token the runtime made itself (token.go) keeps its synced
-// file.
+// The token file can become the token's only copy (a later start given no
+// token reads it, token.go), so it is synced when written; one that
+// already holds the token with mode 0600 is left as it is, as at most
+// starts. The address describes this process alone and every start
+// writes it again: it is not synced, a crash of the machine ending the
+// runtime it names too.
 func publishControl(shared *service.Shared, addr, token string) (func(), error) {
-	if b, err := os.ReadFile(tokenPath(shared)); err != nil || string(b) != token {
-		if err := replaceFile(tokenPath(shared), []byte(token), 0o600, false); err != nil {
+	if !holds(tokenPath(shared), token) {
+		if err := writeFileAtomic(tokenPath(shared), []byte(token), 0o600); err != nil {
 			return nil, err
 		}
 	}
@@ -44,6 +45,17 @@ func publishControl(shared *service.Shared, addr, token string) (func(), error) 
 			_ = os.Remove(addrPath(shared))
 		}
 	}, nil
+}
+
+// holds reports whether path is a regular file of mode 0600 holding
+// content.
+func holds(path, content string) bool {
+	fi, err := os.Lstat(path)
+	if err != nil || !fi.Mode().IsRegular() || fi.Mode().Perm() != 0o600 {
+		return false
+	}
+	b, err := os.ReadFile(path)
+	return err == nil && string(b) == content
 }
 
 // recordedAddr is the control address the runtime of this base data path

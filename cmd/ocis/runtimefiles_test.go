@@ -10,7 +10,8 @@ import (
 
 // TestPublishControl checks the files a CLI finds the runtime by: written
 // whole with mode 0600, the token file left as it is when it already holds
-// the token, and the address removed at the stop only while it is ours.
+// the token with that mode, and the address removed at the stop only
+// while it is ours.
 func TestPublishControl(t *testing.T) {
 	shared := &service.Shared{BaseDataPath: t.TempDir()}
 	inode := func(path string) uint64 {
@@ -58,6 +59,18 @@ func TestPublishControl(t *testing.T) {
 		}
 		if after := inode(tokenPath(shared)); after == before {
 			t.Error("token file written in place, not replaced whole")
+		}
+	})
+	t.Run("a token file open to others is replaced", func(t *testing.T) {
+		if err := os.Chmod(tokenPath(shared), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := publishControl(shared, "127.0.0.1:9251", "second"); err != nil {
+			t.Fatal(err)
+		}
+		inode(tokenPath(shared)) // fails unless the mode is 0600 again
+		if got := recordedToken(shared); got != "second" {
+			t.Errorf("token file holds %q, want second", got)
 		}
 	})
 	t.Run("a stop leaves a newer runtime's address", func(t *testing.T) {

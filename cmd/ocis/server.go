@@ -231,9 +231,10 @@ func serve(cat service.Catalogue, f *family, stdout, stderr io.Writer) error {
 	}
 	// The services' start waits for nothing more: the rest of the
 	// runtime's setup (its NATS connection, its control files, its
-	// handler) serves none of them, and is done while they start. The control API serves nothing
-	// before the group runs, and its /readyz answers 200 only once every
-	// service runs, so no caller can see the runtime half set up.
+	// handler) serves none of them, and is done while they start. The
+	// control API serves nothing before the group runs, and its /readyz
+	// answers 200 only once every service runs, so no caller can see the
+	// runtime half set up.
 	level.Info(rtLogger).Log("msg", "runtime starting", "node", nodeName, "addr", f.settings.Addr, "services", fmt.Sprint(enabled))
 	background, stopBackground := context.WithCancel(context.Background())
 	defer stopBackground()
