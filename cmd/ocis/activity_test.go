@@ -119,6 +119,9 @@ func TestActivityOfEachUser(t *testing.T) {
 		expectErrorReason(t, http.MethodGet, base+"?limit=abc", token, "", http.StatusBadRequest, "invalid_argument", "activity.bad_limit")
 		expectErrorReason(t, http.MethodGet, base+"?limit=501", token, "", http.StatusBadRequest, "invalid_argument", "activity.bad_limit")
 		expectErrorReason(t, http.MethodGet, base+"?before=not-a-cursor", token, "", http.StatusBadRequest, "invalid_argument", "activity.bad_cursor")
+		// A query that does not parse is refused, not read as no query.
+		expectErrorReason(t, http.MethodGet, base+"?limit=%zz", token, "", http.StatusBadRequest, "invalid_argument", "invalid_argument")
+		expectErrorReason(t, http.MethodGet, base+"?limit=1;x", token, "", http.StatusBadRequest, "invalid_argument", "invalid_argument")
 	})
 
 	t.Run("a deleted account's log goes", func(t *testing.T) {

@@ -68,6 +68,7 @@ func TestLogsAPI(t *testing.T) {
 		{"too many lines", "users/logs?lines=1001", token, 400, "invalid_argument"},
 		{"negative lines", "users/logs?lines=-1", token, 400, "invalid_argument"},
 		{"bad follow", "users/logs?follow=maybe", token, 400, "invalid_argument"},
+		{"a query that does not parse", "users/logs?lines=%zz", token, 400, "invalid_argument"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			expectError(t, "GET", base+tt.path, tt.token, "", tt.wantStatus, tt.wantCode)

@@ -73,6 +73,9 @@ func TestRouteQuery(t *testing.T) {
 	}{
 		{"limit=x", "test.bad_limit"},
 		{"before=bad", "invalid_argument"},
+		{"limit=%zz", "invalid_argument"},
+		{"limit=0;x", "invalid_argument"},
+		{"before=%zz&limit=7", "invalid_argument"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.query, func(t *testing.T) {

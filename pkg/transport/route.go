@@ -218,7 +218,13 @@ func (r Route[Req, Resp]) decodeRequest(ctx context.Context, hr *http.Request) (
 		*p.field(&req) = hr.PathValue(p.name)
 	}
 	if len(r.queries) > 0 {
-		values := hr.URL.Query()
+		// A query that does not parse (a bad escape, a `;`) is refused:
+		// URL.Query would drop the broken pair and serve the default in
+		// its place, as if the client had not asked.
+		values, err := url.ParseQuery(hr.URL.RawQuery)
+		if err != nil {
+			return nil, fmt.Errorf("%w: query: %v", apierr.ErrInvalidArgument, err)
+		}
 		for _, q := range r.queries {
 			v := values.Get(q.name)
 			if v == "" {

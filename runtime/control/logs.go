@@ -106,7 +106,11 @@ func logsHandler(logs Logs, stop <-chan struct{}, logger log.Logger) http.Handle
 
 func parseLogsRequest(r *http.Request) (LogsRequest, error) {
 	req := LogsRequest{Name: r.PathValue("name"), Lines: DefaultLogLines}
-	q := r.URL.Query()
+	// A query that does not parse is refused, not read as no query.
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return req, fmt.Errorf("%w: query: %v", apierr.ErrInvalidArgument, err)
+	}
 	if v := q.Get("lines"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 0 || n > MaxLogLines {
