@@ -99,7 +99,8 @@ func (s *stream) ensure(ctx context.Context) error {
 		if errors.Is(err, jetstream.ErrInvalidStreamName) {
 			return fmt.Errorf("events stream %s: %w", s.cfg.Name, err)
 		}
-		if backoff.n == 0 {
+		// A stop during the wait cancels ctx: that is no news.
+		if backoff.n == 0 && ctx.Err() == nil {
 			level.Warn(s.logger).Log("msg", "events stream not reachable yet, retrying", "stream", s.cfg.Name, "err", err)
 		}
 		if werr := backoff.wait(ctx); werr != nil {

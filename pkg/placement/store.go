@@ -81,7 +81,8 @@ func OpenStore(ctx context.Context, nc *nats.Conn, cfg StoreConfig) (*Store, err
 		if errors.Is(err, jetstream.ErrInvalidBucketName) {
 			return nil, fmt.Errorf("placement bucket %s: %w", cfg.Name, err)
 		}
-		if attempt == 0 {
+		// A stop during the wait cancels ctx: that is no news.
+		if attempt == 0 && ctx.Err() == nil {
 			level.Warn(s.logger).Log("msg", "placement bucket not reachable yet, retrying", "err", err)
 		}
 		t := time.NewTimer(wait)

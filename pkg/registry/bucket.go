@@ -93,7 +93,8 @@ func OpenBucket(ctx context.Context, nc *nats.Conn, cfg BucketConfig) (*Bucket, 
 		if errors.Is(err, jetstream.ErrInvalidBucketName) || errors.Is(err, jetstream.ErrLimitMarkerTTLNotSupported) || errors.Is(err, errNoMarkers) {
 			return nil, fmt.Errorf("registry bucket %s: %w", cfg.Name, err)
 		}
-		if backoff.n == 0 {
+		// A stop during the wait cancels ctx: that is no news.
+		if backoff.n == 0 && ctx.Err() == nil {
 			level.Warn(b.logger).Log("msg", "registry bucket not reachable yet, retrying", "err", err)
 		}
 		if werr := backoff.wait(ctx); werr != nil {
