@@ -81,6 +81,12 @@ func (a *app) run(args []string) int {
 		return exitError
 	case strings.HasPrefix(err.Error(), "error parsing commandline arguments"):
 		// Unknown flags and flag syntax, as reported by the flag package.
+		// The root command has no flags of its own: a flag before the
+		// command belongs after it.
+		if len(args) > 0 && strings.HasPrefix(args[0], "-") {
+			fmt.Fprintf(a.stderr, "ocis: %v\nFlags go after the command they belong to, as in 'ocis list --json'. Run 'ocis -h' for the commands.\n", err)
+			return exitUsage
+		}
 		fmt.Fprintf(a.stderr, "ocis: %v\nRun 'ocis <command> -h' for usage.\n", err)
 		return exitUsage
 	default:

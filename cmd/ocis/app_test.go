@@ -40,6 +40,11 @@ func TestCommandTree(t *testing.T) {
 		{"unknown flag", []string{"version", "--bogus"}, exitUsage, "", "Run 'ocis <command> -h' for usage."},
 		{"service help", []string{"users", "server", "-h"}, exitOK, "OCIS_USERS_HTTP_ADDR", ""},
 		{"server help", []string{"server", "-h"}, exitOK, "OCIS_STORAGE_QUOTA", ""},
+		{"help is -h", []string{"help"}, exitOK, "Services: proxy, users, storage", ""},
+		{"help of a command", []string{"help", "list"}, exitOK, "ocis list", ""},
+		{"help of a service command", []string{"help", "users", "server"}, exitOK, "OCIS_USERS_HTTP_ADDR", ""},
+		{"version takes no arguments", []string{"version", "x"}, exitUsage, "", `version takes no arguments, got "x"`},
+		{"a flag before the command", []string{"--json", "list"}, exitUsage, "", "Flags go after the command they belong to"},
 		{"completion knows every command", []string{"completion", "bash"}, exitOK, "dashboard", ""},
 	}
 	for _, tt := range tests {

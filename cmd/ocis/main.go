@@ -37,6 +37,10 @@ func verbs() []verb {
 // ocis builds the command tree of cat and runs the command args name; it
 // returns the process's exit code.
 func ocis(args []string, cat service.Catalogue, stdout, stderr io.Writer) int {
+	// `ocis help [command…]` is the help of that command, as -h gives it.
+	if len(args) > 0 && args[0] == "help" {
+		args = append(slices.Clone(args[1:]), "-h")
+	}
 	a := newApp(cat, stdout, stderr)
 	a.register(args)
 	return a.run(args)

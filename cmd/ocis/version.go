@@ -23,7 +23,10 @@ func registerVersion(a *app) {
 		ShortUsage: "ocis version",
 		ShortHelp:  "print version, commit and Go version",
 		FlagSet:    a.flagSet("version"),
-		Exec: func(context.Context, []string) error {
+		Exec: func(_ context.Context, args []string) error {
+			if err := noArgs("version", args); err != nil {
+				return err
+			}
 			fmt.Fprintln(a.stdout, versionString())
 			return nil
 		},
