@@ -165,7 +165,13 @@ func (w *wireErrors) WriteHeader(status int) {
 	case http.StatusPreconditionFailed:
 		err = fmt.Errorf("%w: If-Match or If-Unmodified-Since", ErrPrecondition)
 	case http.StatusRequestedRangeNotSatisfiable:
-		err = fmt.Errorf("%w: %s", ErrBadRange, w.Header().Get("Content-Range"))
+		// ServeContent names the file's size for a range past its end,
+		// and nothing for a Range header it cannot read.
+		detail := w.Header().Get("Content-Range")
+		if detail == "" {
+			detail = "the Range header is not a byte range this server reads (bytes=first-last, bytes=first-, bytes=-suffix)"
+		}
+		err = fmt.Errorf("%w: %s", ErrBadRange, detail)
 	default:
 		err = fmt.Errorf("serve content: status %d", status)
 	}

@@ -115,13 +115,16 @@ func TestDownloadConditionsAndRanges(t *testing.T) {
 		wantStatus       int
 		wantBody         []byte
 		wantCode         string
+		wantMessage      string
 		wantContentRange string
 	}{
 		{name: "whole", method: http.MethodGet, wantStatus: http.StatusOK, wantBody: data},
 		{name: "range", method: http.MethodGet, header: http.Header{"Range": {"bytes=10-19"}}, wantStatus: http.StatusPartialContent, wantBody: data[10:20], wantContentRange: "bytes 10-19/1000"},
 		{name: "suffix range", method: http.MethodGet, header: http.Header{"Range": {"bytes=-5"}}, wantStatus: http.StatusPartialContent, wantBody: data[995:], wantContentRange: "bytes 995-999/1000"},
 		{name: "open range", method: http.MethodGet, header: http.Header{"Range": {"bytes=990-"}}, wantStatus: http.StatusPartialContent, wantBody: data[990:], wantContentRange: "bytes 990-999/1000"},
-		{name: "range past the end", method: http.MethodGet, header: http.Header{"Range": {"bytes=2000-"}}, wantStatus: http.StatusRequestedRangeNotSatisfiable, wantCode: "invalid_argument"},
+		{name: "range past the end", method: http.MethodGet, header: http.Header{"Range": {"bytes=2000-"}}, wantStatus: http.StatusRequestedRangeNotSatisfiable, wantCode: "invalid_argument", wantMessage: "bytes */1000"},
+		{name: "range not a range", method: http.MethodGet, header: http.Header{"Range": {"bytes=abc"}}, wantStatus: http.StatusRequestedRangeNotSatisfiable, wantCode: "invalid_argument", wantMessage: "not a byte range"},
+		{name: "range beyond int64", method: http.MethodGet, header: http.Header{"Range": {"bytes=0-9223372036854775808"}}, wantStatus: http.StatusRequestedRangeNotSatisfiable, wantCode: "invalid_argument", wantMessage: "not a byte range"},
 		{name: "if-none-match current", method: http.MethodGet, header: http.Header{"If-None-Match": {fi.ETag}}, wantStatus: http.StatusNotModified, wantBody: []byte{}},
 		{name: "if-none-match other", method: http.MethodGet, header: http.Header{"If-None-Match": {`"other"`}}, wantStatus: http.StatusOK, wantBody: data},
 		{name: "if-modified-since", method: http.MethodGet, header: http.Header{"If-Modified-Since": {lastModified}}, wantStatus: http.StatusNotModified, wantBody: []byte{}},
@@ -137,6 +140,9 @@ func TestDownloadConditionsAndRanges(t *testing.T) {
 			if tc.wantCode != "" {
 				if got := a.code(); got != tc.wantCode {
 					t.Errorf("code = %q in %s, want %q", got, a.body, tc.wantCode)
+				}
+				if !bytes.Contains(a.body, []byte(tc.wantMessage)) {
+					t.Errorf("body %s lacks %q", a.body, tc.wantMessage)
 				}
 				return
 			}
