@@ -43,6 +43,7 @@ func TestCommandTree(t *testing.T) {
 		{"help is -h", []string{"help"}, exitOK, "Services: proxy, users, storage", ""},
 		{"help of a command", []string{"help", "list"}, exitOK, "ocis list", ""},
 		{"help of a service command", []string{"help", "users", "server"}, exitOK, "OCIS_USERS_HTTP_ADDR", ""},
+		{"a service's usage names all its commands", []string{"users", "-h"}, exitOK, "ocis users server|health|reset-password", ""},
 		{"version takes no arguments", []string{"version", "x"}, exitUsage, "", `version takes no arguments, got "x"`},
 		{"a flag before the command", []string{"--json", "list"}, exitUsage, "", "Flags go after the command they belong to"},
 		{"completion knows every command", []string{"completion", "bash"}, exitOK, "dashboard", ""},

@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"strings"
 
 	"github.com/peterbourgon/ff/v3/ffcli"
 
@@ -28,7 +29,7 @@ func registerService(a *app, d service.Descriptor) {
 	}
 	a.services = append(a.services, &ffcli.Command{
 		Name:        d.Name,
-		ShortUsage:  fmt.Sprintf("ocis %s server|health [flags]", d.Name),
+		ShortUsage:  fmt.Sprintf("ocis %s %s [flags]", d.Name, subNames(subs)),
 		ShortHelp:   d.Summary,
 		FlagSet:     a.flagSet(d.Name),
 		Subcommands: subs,
@@ -39,4 +40,13 @@ func registerService(a *app, d service.Descriptor) {
 			return &usageError{fmt.Sprintf("unknown command %q for service %s; use %s", args[0], d.Name, verbs)}
 		},
 	})
+}
+
+// subNames is the usage line's list of a service's subcommands.
+func subNames(subs []*ffcli.Command) string {
+	names := make([]string, len(subs))
+	for i, c := range subs {
+		names[i] = c.Name
+	}
+	return strings.Join(names, "|")
 }
