@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/ocis-runtime/ocis/pkg/config"
+	"github.com/ocis-runtime/ocis/pkg/service/servicetest"
 	"github.com/ocis-runtime/ocis/services"
 )
 
@@ -88,29 +89,11 @@ func freeAddr(t *testing.T) string {
 	return ""
 }
 
-// syncBuffer collects a process's output for assertions and failure logs.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // proc is a started ocis process.
 type proc struct {
 	cmd    *exec.Cmd
-	stdout *syncBuffer
-	stderr *syncBuffer
+	stdout *servicetest.Logs
+	stderr *servicetest.Logs
 	done   chan struct{}
 	err    error
 }
@@ -172,7 +155,7 @@ func (e *env) environ() []string {
 // start runs ocis with args and stops it when the test ends.
 func (e *env) start(args ...string) *proc {
 	e.t.Helper()
-	p := &proc{cmd: exec.Command(binary, args...), stdout: &syncBuffer{}, stderr: &syncBuffer{}, done: make(chan struct{})}
+	p := &proc{cmd: exec.Command(binary, args...), stdout: &servicetest.Logs{}, stderr: &servicetest.Logs{}, done: make(chan struct{})}
 	p.cmd.Env = e.environ()
 	p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr
 	if err := p.cmd.Start(); err != nil {

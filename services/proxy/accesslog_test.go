@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ocis-runtime/ocis/pkg/registry"
+	"github.com/ocis-runtime/ocis/pkg/service/servicetest"
 	"github.com/ocis-runtime/ocis/services/proxy"
 )
 
@@ -20,7 +21,7 @@ import (
 // a refusal: one line each, with the same keys on every data plane.
 func TestAccessLine(t *testing.T) {
 	eachPlane(t, func(t *testing.T, plane string) {
-		var logs syncBuffer
+		var logs servicetest.Logs
 		keys := newKeys(t, testSecret)
 		reg := registry.NewMemory()
 		in := backend(t, "storage", "n1", storageRoutes, &echo{name: "storage"})

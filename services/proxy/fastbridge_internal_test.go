@@ -6,11 +6,11 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/go-kit/log"
+	"github.com/ocis-runtime/ocis/pkg/service/servicetest"
 	"github.com/valyala/fasthttp"
 )
 
@@ -41,24 +41,6 @@ func serveBridge(t *testing.T, logger log.Logger, h http.Handler) string {
 	return "http://" + ln.Addr().String()
 }
 
-// logLines keeps what a logger writes.
-type logLines struct {
-	mu  sync.Mutex
-	buf strings.Builder
-}
-
-func (l *logLines) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logLines) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
 // TestBridgePanicLogged checks that a Handler's panic cuts its answer and
 // is logged with its stack, as net/http logs it, unless it is
 // http.ErrAbortHandler, which asks for a cut answer and nothing more.
@@ -72,7 +54,7 @@ func TestBridgePanicLogged(t *testing.T) {
 		{"abort", http.ErrAbortHandler, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var logs logLines
+			var logs servicetest.Logs
 			url := serveBridge(t, log.NewLogfmtLogger(&logs), http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				_, _ = io.WriteString(w, "part of an answer")
 				panic(tc.panic)

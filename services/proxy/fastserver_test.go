@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ocis-runtime/ocis/pkg/registry"
+	"github.com/ocis-runtime/ocis/pkg/service/servicetest"
 	"github.com/ocis-runtime/ocis/services/proxy"
 )
 
@@ -45,7 +46,7 @@ func rawDo(t *testing.T, url, req string) result {
 // reaches the log, where net/http logs nothing either.
 func TestMalformedLogsNoToken(t *testing.T) {
 	const secret = "eyJ-secret-token-never-logged"
-	var logs syncBuffer
+	var logs servicetest.Logs
 	logger := log.NewLogfmtLogger(&logs)
 	keys := newKeys(t, testSecret)
 	h := proxy.NewHandler(logger, proxy.NewBalancer(registry.NewMemory()), keys, prometheus.NewRegistry())

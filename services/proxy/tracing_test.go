@@ -1,13 +1,11 @@
 package proxy_test
 
 import (
-	"bytes"
 	"flag"
 	"fmt"
 	"io"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -42,7 +40,7 @@ func TestTraceThroughProxy(t *testing.T) {
 				t.Run(name, func(t *testing.T) {
 					exp := tracetest.NewInMemoryExporter()
 					tr := tracing.NewWithProcessor(sdktrace.NewSimpleSpanProcessor(exp), 1, tracing.Options{Node: "n1"})
-					var logs syncBuffer
+					var logs servicetest.Logs
 					url, tok := tracedFamily(t, tr, plane, colocated, log.NewLogfmtLogger(&logs))
 
 					for _, req := range []struct {
@@ -162,24 +160,6 @@ func resourceOf(s tracetest.SpanStub, key string) string {
 		}
 	}
 	return ""
-}
-
-// syncBuffer is a log destination that several goroutines write to.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 func flagSet(name string) *flag.FlagSet {

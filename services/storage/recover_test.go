@@ -5,7 +5,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -85,7 +84,7 @@ func TestRunRecoversAfterACrash(t *testing.T) {
 	}
 
 	// A fresh run repairs it all before it serves.
-	var logs lockedBuffer
+	var logs servicetest.Logs
 	cfg, env = testRunConfig(dir, log.NewLogfmtLogger(&logs))
 	s = servicetest.Start(t, cfg, env)
 	if got := dirNames(t, filepath.Join(dir, "tmp")); len(got) != 0 {
@@ -151,24 +150,6 @@ func TestRunRecoversAfterACrash(t *testing.T) {
 	if used, err := st.usage("alice"); err != nil || used != wantUsage {
 		t.Errorf("usage = (%d, %v), want %d", used, err, wantUsage)
 	}
-}
-
-// lockedBuffer is a log sink the test may read while the service writes.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 func TestRecoverIsIdempotent(t *testing.T) {

@@ -45,7 +45,7 @@ func (r *trickle) Read(p []byte) (int, error) {
 func TestStopCutsUploads(t *testing.T) {
 	const drain = 300 * time.Millisecond
 	dir := t.TempDir()
-	var logs lockedBuffer
+	var logs servicetest.Logs
 	cfg, env := testRunConfig(dir, log.NewLogfmtLogger(&logs))
 	cfg.Base().ShutdownTimeout = drain
 	s := servicetest.Start(t, cfg, env)
